@@ -1,0 +1,110 @@
+"""Model configuration: one dataclass, named presets as small dicts.
+
+The DS2TA paper publishes no code or sizes; every unknown is a field here and the defaults are the
+reconstruction documented in docs/model.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+ATTENTIONS = ("ds2ta", "spikformer", "statten")
+ENCODINGS = ("direct", "events")
+
+
+@dataclass
+class DS2TAConfig:
+    img_size: int = 32            # input height = width in pixels
+    in_channels: int = 3          # 3 for RGB, 1 for digits, 2 for ON/OFF event frames
+    num_classes: int = 10         # classifier outputs
+    embed_dim: int = 384          # D, token width; SPS widths are D/8, D/4, D/2, D
+    depth: int = 4                # number of encoder blocks
+    heads: int = 12               # attention heads; d_head = D / heads
+    mlp_ratio: int = 4            # MLP hidden width = mlp_ratio * D
+    T: int = 4                    # time steps per sample (4 static, 10 DVS)
+    pool_stages: str = "0011"     # SPS stage i is followed by maxpool(3,2,1) when char i is "1"
+    encoding: str = "direct"      # "direct": image repeated T times; "events": (T, 2, H, W) frames
+    attention: str = "ds2ta"      # "ds2ta" (TASA+NSAD) | "spikformer" (spatial SSA) | "statten"
+    taw: int = 3                  # TASA temporal attention window (steps, incl. the current one)
+    tau_init: float = 4.0         # TASA decay exponent initial value (paper: 4 in every layer)
+    learn_tau: bool = True        # TASA tau trainable (kept positive through softplus)
+    attenuation: str = "exp"      # TASA a_k(tau): "exp" exp(-k/tau) | "hyperbolic" 1/(1+k/tau)
+    nsad: bool = True             # NSAD lookup table on the attention map (ds2ta only)
+    attn_scale: float = 0.125     # s in Z = LIF(s * A V); a power of two keeps the chip exact
+    attn_threshold: float = 0.5   # threshold of the attention-output LIF
+    chunk: int = 2                # STAtten: time steps per spatio-temporal block (T % chunk == 0)
+    lif_tau: float = 2.0          # LIF tau for every neuron (leak 1 - 1/tau, input gain 1/tau)
+    v_threshold: float = 1.0      # LIF threshold everywhere except the attention output
+    surrogate_alpha: float = 4.0  # sigmoid surrogate steepness
+    extra: dict = field(default_factory=dict)  # free-form notes carried into checkpoints
+
+    def __post_init__(self) -> None:
+        if self.attention not in ATTENTIONS:
+            raise ValueError(f"attention={self.attention!r}: choose one of {ATTENTIONS}")
+        if self.encoding not in ENCODINGS:
+            raise ValueError(f"encoding={self.encoding!r}: choose one of {ENCODINGS}")
+        if self.embed_dim % self.heads:
+            raise ValueError(f"embed_dim={self.embed_dim} is not divisible by heads={self.heads}")
+        if self.embed_dim % 8:
+            raise ValueError(f"embed_dim={self.embed_dim} must be a multiple of 8 (SPS widths D/8..D)")
+        if len(self.pool_stages) != 4 or set(self.pool_stages) - {"0", "1"}:
+            raise ValueError(f"pool_stages={self.pool_stages!r}: four characters of 0/1, e.g. '0011'")
+        if self.img_size % (2 ** self.pool_stages.count("1")):
+            raise ValueError(f"img_size={self.img_size} is not divisible by the pooling factor "
+                             f"{2 ** self.pool_stages.count('1')} of pool_stages={self.pool_stages!r}")
+        if self.taw < 1:
+            raise ValueError(f"taw={self.taw} must be >= 1 (1 = spatial-only attention)")
+        if self.attention == "statten" and self.T % self.chunk:
+            raise ValueError(f"STAtten needs T % chunk == 0 (T={self.T}, chunk={self.chunk})")
+        if self.tau_init <= 0:
+            raise ValueError(f"tau_init={self.tau_init} must be positive")
+
+    @property
+    def head_dim(self) -> int:
+        return self.embed_dim // self.heads
+
+    @property
+    def grid(self) -> int:
+        """Token grid side after the patchifier."""
+        return self.img_size // (2 ** self.pool_stages.count("1"))
+
+    @property
+    def num_tokens(self) -> int:
+        return self.grid ** 2
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DS2TAConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown DS2TAConfig fields {sorted(unknown)}: checkpoint from another "
+                             "version or another model")
+        return cls(**d)
+
+
+PRESETS: dict[str, dict] = {
+    # Built-in 8x8 digits and tests: 16 tokens, one block.
+    "tiny": dict(img_size=8, in_channels=1, num_classes=10, embed_dim=64, depth=1, heads=4,
+                 mlp_ratio=4, T=4, pool_stages="0001"),
+    # Event-stream variant of tiny (digits-events): 2-channel frames, T=10, STAtten chunk 5.
+    "tiny-dvs": dict(img_size=16, in_channels=2, num_classes=10, embed_dim=64, depth=1, heads=4,
+                     mlp_ratio=4, T=10, pool_stages="0011", encoding="events", chunk=5),
+    "cifar10": dict(img_size=32, in_channels=3, num_classes=10, embed_dim=384, depth=4, heads=12,
+                    T=4, pool_stages="0011"),
+    "cifar100": dict(img_size=32, in_channels=3, num_classes=100, embed_dim=384, depth=4, heads=12,
+                     T=4, pool_stages="0011"),
+    # DVS Gesture / CIFAR10-DVS at 128x128 -> 8x8 tokens.
+    "dvs": dict(img_size=128, in_channels=2, num_classes=11, embed_dim=256, depth=2, heads=16,
+                T=10, pool_stages="1111", encoding="events", chunk=5),
+}
+
+
+def make_config(preset: str = "tiny", **overrides) -> DS2TAConfig:
+    """Build a config from a named preset with field overrides; unknown names raise ``ValueError``."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}: choose one of {sorted(PRESETS)}")
+    return DS2TAConfig.from_dict({**PRESETS[preset], **overrides})
