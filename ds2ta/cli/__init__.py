@@ -1,0 +1,1 @@
+"""Package placeholder; see docs/architecture.md."""
