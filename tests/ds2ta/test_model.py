@@ -1,0 +1,80 @@
+"""Model-level checks: analytic parameter counts per preset, shapes, input validation."""
+
+import pytest
+import torch
+
+from ds2ta import DS2TA, PRESETS, make_config
+
+
+def analytic_params(preset: str, attention: str) -> int:
+    """Count written out from the architecture (docs/model.md), independent of the module tree."""
+    c = make_config(preset, attention=attention)
+    D, C_in, K, L = c.embed_dim, c.in_channels, c.num_classes, c.depth
+    widths = [C_in, D // 8, D // 4, D // 2, D]
+    sps = sum(9 * widths[i] * widths[i + 1] + 2 * widths[i + 1] for i in range(4))  # conv + BN
+    rpe = 9 * D * D + 2 * D
+    proj = D * D + 2 * D  # Linear (no bias) + BN
+    attn = 4 * proj
+    if attention == "ds2ta":
+        attn += 4 * (c.taw > 1)  # one tau per projection
+        attn += c.heads * (c.head_dim + 1) * c.nsad  # NSAD tables
+    mlp = (D * 4 * D + 2 * 4 * D) + (4 * D * D + 2 * D)
+    head = D * K + K
+    return sps + rpe + L * (attn + mlp) + head
+
+
+# The numbers stated in docs/model.md
+DOC_COUNTS = {("tiny", "ds2ta"): 112_522, ("tiny", "spikformer"): 112_450,
+              ("cifar10", "ds2ta"): 9_312_506, ("cifar10", "spikformer"): 9_310_906,
+              ("cifar100", "ds2ta"): 9_347_156, ("dvs", "ds2ta"): 2_564_403}
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.parametrize("attention", ["ds2ta", "spikformer", "statten"])
+def test_parameter_count_matches_analytic(preset, attention):
+    m = DS2TA(make_config(preset, attention=attention))
+    n = sum(p.numel() for p in m.parameters())
+    assert n == analytic_params(preset, attention)
+    if (preset, attention) in DOC_COUNTS:
+        assert n == DOC_COUNTS[(preset, attention)]
+
+
+def test_cifar10_spikformer_size_matches_the_paper():
+    # Spikformer-4-384 has 9.32 M parameters (Zhou et al. 2023, Table 1)
+    n = sum(p.numel() for p in DS2TA(make_config("cifar10", attention="spikformer")).parameters())
+    assert abs(n / 1e6 - 9.32) < 0.02
+
+
+@pytest.mark.parametrize("attention", ["ds2ta", "spikformer", "statten"])
+def test_forward_shapes_direct_and_events(attention):
+    m = DS2TA(make_config("tiny", attention=attention))
+    assert m(torch.rand(2, 1, 8, 8)).shape == (2, 10)
+    assert m.forward_features(torch.rand(2, 1, 8, 8)).shape == (4, 2, 16, 64)  # (T, B, N, D)
+    e = DS2TA(make_config("tiny-dvs", attention=attention))
+    assert e(torch.randint(0, 3, (2, 10, 2, 16, 16)).float()).shape == (2, 10)
+
+
+def test_event_time_axis_is_respected():
+    # Dataset frames are (B, T, C, H, W); the network must see step t of sample b at [t, b].
+    m = DS2TA(make_config("tiny-dvs")).eval()
+    x = torch.zeros(2, 10, 2, 16, 16)
+    x[1, 7, 0, 3, 5] = 1.0
+    enc = m.encode(x)  # (T, B, C, H, W)
+    assert enc.shape == (10, 2, 2, 16, 16)
+    assert enc[7, 1, 0, 3, 5] == 1.0 and enc.sum() == 1.0
+    d = DS2TA(make_config("tiny")).encode(torch.rand(3, 1, 8, 8))
+    assert d.shape == (4, 3, 1, 8, 8) and torch.equal(d[0], d[3])  # direct: same image every step
+
+
+def test_bad_inputs_and_configs_raise_clear_errors():
+    m = DS2TA(make_config("tiny"))
+    with pytest.raises(ValueError, match=r"\(B, 1, 8, 8\)"):
+        m(torch.rand(2, 3, 8, 8))
+    with pytest.raises(ValueError, match="preset"):
+        make_config("huge")
+    with pytest.raises(ValueError, match="divisible"):
+        make_config("tiny", heads=5)
+    with pytest.raises(ValueError, match="chunk"):
+        make_config("tiny", attention="statten", chunk=3)
+    with pytest.raises(ValueError, match="attention"):
+        make_config("tiny", attention="softmax")
