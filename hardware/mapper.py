@@ -1,0 +1,244 @@
+"""Partition layers onto cores (by neurons, synaptic memory and fan-in) and cores onto chips.
+
+Layout rules (hand-checkable):
+- ``input`` layers: ``ceil(neurons / neurons_per_core)`` cores, no synapses.
+- Unshared weights (dense, attention, read-out): a neuron needs ``fan_in * replicas +
+  rewritten`` entries; ``per_core = min(neurons_per_core, synapses_per_core // entries)``;
+  ``cores = ceil(neurons / per_core)``.
+- Shared weights (conv): a core holding ``c`` output channels stores ``c * C_in*kW*kH*replicas``
+  entries whatever its spatial extent. Channels are grouped so the kernel fits, then each group is
+  split along W into column slices of ``ws`` columns with ``ws * H * c <= neurons_per_core`` and the
+  slice's receptive field within the fan-in limit.
+Cores are numbered in layer order and placed on chips in that order, four per mesh router.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+from .core import LOIHI2, CoreSpec
+from .layers import LayerSpec
+from .rules import (MappingError, rule_chips, rule_fan_in, rule_fan_out, rule_neurons_per_core,
+                    rule_synaptic_memory, rule_weight_bits)
+from .routing import route
+
+MAPPING_FORMAT = "ds2ta-mapping"
+
+
+@dataclass
+class CoreSlice:
+    """One core's share of a layer."""
+
+    layer: str
+    index: int                  # global core id
+    neurons: int
+    entries: int                # synapse entries stored on this core
+    fan_in_axons: int
+    cols: tuple[int, int]       # output columns [x0, x1) along W
+    chans: tuple[int, int]      # output channels [c0, c1)
+    chip: int = 0
+    xy: tuple[int, int] = (0, 0)  # router position in the chip mesh
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Mapping:
+    """Result of ``map_layers``: layer -> cores, core -> chip/router, and routing per edge."""
+
+    spec: CoreSpec
+    layers: list[LayerSpec]
+    cores: list[CoreSlice]
+    chips: int
+    chips_allowed: int
+    limited_by: dict[str, str]
+    edges: dict[str, dict] = field(default_factory=dict)   # "src->dst" -> routing summary
+
+    @property
+    def total_cores(self) -> int:
+        return len(self.cores)
+
+    def layer_cores(self, name: str) -> list[CoreSlice]:
+        return [c for c in self.cores if c.layer == name]
+
+    def to_dict(self) -> dict:
+        syn_cap = self.spec.synapses_per_core
+        per_layer = {}
+        for ls in self.layers:
+            cs = self.layer_cores(ls.name)
+            per_layer[ls.name] = {
+                "kind": ls.kind, "neurons": ls.neurons, "synapse_entries": sum(c.entries for c in cs),
+                "cores": [c.index for c in cs], "n_cores": len(cs), "limited_by": self.limited_by[ls.name],
+                "max_neurons_per_core": max(c.neurons for c in cs),
+                "max_entries_per_core": max(c.entries for c in cs),
+            }
+        return {
+            "format": MAPPING_FORMAT, "format_version": 1, "spec": self.spec.to_dict(),
+            "total_cores": self.total_cores, "chips": self.chips, "chips_allowed": self.chips_allowed,
+            "layers": per_layer,
+            "cores": [dict(c.to_dict(), neuron_occupancy=c.neurons / self.spec.neurons_per_core.value,
+                           memory_occupancy=c.entries / syn_cap) for c in self.cores],
+            "edges": self.edges,
+            "layer_specs": [ls.to_dict() for ls in self.layers],
+        }
+
+
+def _conv_slice_fan_in(ls: LayerSpec, ws: int) -> int:
+    """Input axons feeding ``ws`` output columns of a conv layer.
+
+    Loihi 2 conv connectivity uses population axons: one axon per input position (x, y) carries
+    the spikes of all its channels (assumption, grade D; Intel's own 4-column Conv1 slices need
+    9 x 32 x 24 = 6912 per-neuron axons, more than the 4,096 Loihi 1 limit, so per-neuron counting
+    cannot be what the chip does)."""
+    w_in, h_in, _ = ls.in_shape
+    cols_in = min(w_in, (ws - 1) * ls.stride[0] + ls.kernel[0])
+    return cols_in * h_in
+
+
+def _partition_unshared(ls: LayerSpec, spec: CoreSpec) -> tuple[list[tuple], str]:
+    e = ls.entries_per_neuron
+    rule_synaptic_memory(ls.name, e, spec)          # one neuron must fit a core
+    rule_fan_in(ls.name, ls.fan_in, spec)
+    by_mem = spec.synapses_per_core // e if e else math.inf
+    per_core = int(min(spec.neurons_per_core.value, by_mem))
+    why = "synaptic memory" if by_mem < spec.neurons_per_core.value else "neurons"
+    n, c = ls.neurons, ls.channels
+    out, start = [], 0
+    while start < n:  # dense layers are (1, 1, N): slices are channel ranges
+        stop = min(n, start + per_core)
+        out.append(((0, 1), (start, stop), stop - start, (stop - start) * e, ls.fan_in))
+        start = stop
+    assert ls.out_shape[:2] == (1, 1) or c * ls.out_shape[0] * ls.out_shape[1] == n
+    return out, why
+
+
+def _partition_shared(ls: LayerSpec, spec: CoreSpec) -> tuple[list[tuple], str]:
+    w, h, c = ls.out_shape
+    kc = ls.entries_per_channel
+    rw = ls.rewritten_entries_per_neuron
+    rule_synaptic_memory(ls.name, kc + rw, spec)     # one channel's kernel must fit a core
+    nlim = int(spec.neurons_per_core.value)
+    cg = min(c, spec.synapses_per_core // kc)
+    why = "synaptic memory" if cg < c else "neurons"
+    cg = min(cg, max(1, nlim // h))
+    rule_neurons_per_core(ls.name, h, spec)          # one column of one channel must fit
+    while True:
+        ws = max(1, min(w, nlim // (h * cg)))
+        while ws > 1 and (_conv_slice_fan_in(ls, ws) > spec.fan_in_axons.value
+                          or cg * kc + ws * h * cg * rw > spec.synapses_per_core):
+            ws -= 1
+            why = "fan-in or memory"
+        entries = cg * kc + ws * h * cg * rw
+        if entries <= spec.synapses_per_core or cg == 1:
+            break
+        cg -= 1
+    rule_fan_in(ls.name, _conv_slice_fan_in(ls, ws), spec)
+    out = []
+    for c0 in range(0, c, cg):
+        c1 = min(c, c0 + cg)
+        for x0 in range(0, w, ws):
+            x1 = min(w, x0 + ws)
+            nn = (x1 - x0) * h * (c1 - c0)
+            out.append(((x0, x1), (c0, c1), nn, (c1 - c0) * kc + nn * rw, _conv_slice_fan_in(ls, x1 - x0)))
+    return out, why
+
+
+def _partition(ls: LayerSpec, spec: CoreSpec) -> tuple[list[tuple], str]:
+    rule_weight_bits(ls.name, ls.weight_bits, spec)
+    if ls.kind == "input":
+        per = int(spec.neurons_per_core.value)
+        w, h, c = ls.out_shape
+        cols = max(1, per // (h * c)) if h * c <= per else None
+        if cols is None:  # a column does not fit: split flat
+            n = ls.neurons
+            return [((0, 1), (i, min(n, i + per)), min(n, i + per) - i, 0, 0) for i in range(0, n, per)], "neurons"
+        return [((x0, min(w, x0 + cols)), (0, c), (min(w, x0 + cols) - x0) * h * c, 0, 0)
+                for x0 in range(0, w, cols)], "neurons"
+    if ls.shared_weights:
+        return _partition_shared(ls, spec)
+    return _partition_unshared(ls, spec)
+
+
+def map_layers(layers: list[LayerSpec], spec: CoreSpec = LOIHI2, chips: int = 1) -> Mapping:
+    """Partition every layer onto cores and the cores onto ``chips`` chips.
+
+    Args:
+        layers: Layers in topological order (sources before consumers).
+        spec: Core limits.
+        chips: Chips available.
+
+    Returns:
+        The ``Mapping``; every core has passed every rule.
+
+    Raises:
+        MappingError: A layer (or the model) does not fit; the message names layer, resource,
+            limit and amount.
+        ValueError: Duplicate layer names or unknown sources.
+    """
+    if chips < 1:
+        raise ValueError(f"chips={chips} must be >= 1")
+    names = [ls.name for ls in layers]
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate layer names in {names}")
+    for ls in layers:
+        for s in ls.sources:
+            if s not in names:
+                raise ValueError(f"layer {ls.name!r} lists unknown source {s!r}; known: {names}")
+    cores: list[CoreSlice] = []
+    why: dict[str, str] = {}
+    cpc, cpr, cols = (int(spec.cores_per_chip.value), int(spec.cores_per_router.value), int(spec.mesh_cols.value))
+    for ls in layers:
+        parts, why[ls.name] = _partition(ls, spec)
+        for cols_, chans, nn, entries, fan_in in parts:
+            idx = len(cores)
+            rule_chips(ls.name, idx + 1, chips, spec)
+            local = idx % cpc
+            router = local // cpr
+            cs = CoreSlice(ls.name, idx, nn, entries, fan_in, tuple(cols_), tuple(chans),
+                           chip=idx // cpc, xy=(router % cols, router // cols))
+            rule_neurons_per_core(ls.name, cs.neurons, spec)
+            rule_synaptic_memory(ls.name, cs.entries, spec)
+            rule_fan_in(ls.name, cs.fan_in_axons, spec)
+            cores.append(cs)
+    m = Mapping(spec, list(layers), cores, chips=(len(cores) - 1) // cpc + 1, chips_allowed=chips, limited_by=why)
+    m.edges = route(m)
+    for key, e in m.edges.items():
+        rule_fan_out(key.split("->")[0], e["max_dest_cores"], spec)
+    return m
+
+
+def check_fits(graph_or_layers, chips: int = 1, spec: CoreSpec = LOIHI2) -> Mapping:
+    """Fail early if a model cannot fit ``chips`` chips; return the mapping when it does.
+
+    Args:
+        graph_or_layers: A ``nir.NIRGraph`` (converted with ``nir_adapter.layers_from_nir``) or a
+            list of ``LayerSpec``.
+        chips: Chips available (``--chips N``).
+        spec: Core limits.
+
+    Raises:
+        MappingError: Naming the layer, resource, limit and amount.
+    """
+    if isinstance(graph_or_layers, (list, tuple)):
+        layers = list(graph_or_layers)
+    else:
+        from .nir_adapter import layers_from_nir
+        layers = layers_from_nir(graph_or_layers)
+    return map_layers(layers, spec=spec, chips=chips)
+
+
+def write_mapping_json(mapping: Mapping, path: str | os.PathLike) -> str:
+    """Write ``mapping.json`` atomically (temp file, then rename). Returns the path."""
+    path = os.fspath(path)
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(mapping.to_dict(), f, indent=1)
+    os.replace(tmp, path)
+    return path
