@@ -194,6 +194,8 @@ def map_layers(layers: list[LayerSpec], spec: CoreSpec = LOIHI2, chips: int = 1)
     cpc, cpr, cols = (int(spec.cores_per_chip.value), int(spec.cores_per_router.value), int(spec.mesh_cols.value))
     for ls in layers:
         parts, why[ls.name] = _partition(ls, spec)
+        if len(parts) == 1:
+            why[ls.name] = "fits one core"
         for cols_, chans, nn, entries, fan_in in parts:
             idx = len(cores)
             rule_chips(ls.name, idx + 1, chips, spec)

@@ -1,0 +1,194 @@
+"""Energy and latency per inference as a pure function of counted activity and cited constants.
+
+Three numbers, side by side, never one:
+
+1. Paper-comparable (Horowitz 45 nm): ``E = 4.6 pJ * graded_synops + 0.9 pJ * (synops + attention_ops)``
+   per inference, i.e. the spreadsheet formula of spiking-transformer papers with the firing rates
+   replaced by counted events (attention products included).
+2. Loihi-class event model, per profile (silicon-fitted SANA-FE and Table-2 Loihi 1 costs):
+   ``E_dyn = sum_l synops_l e_syn(kind_l) + updates_l e_nu + active_l e_act + spikes_l (e_spike +
+   msgs_l e_msg + hops_ew_l e_ew + hops_ns_l e_ns) + attention_ops_l e_att`` and
+   ``E_static = P_static_per_core * cores * steps * t_step``.
+3. GPU: measured (NVML) when given, else a modeled lower bound clearly labelled ``modeled``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass, field
+
+from .core import LOIHI2, Cited
+from .profiles import GPU_J_PER_FLOP, HOROWITZ_AC, HOROWITZ_MAC, PROFILES, STATIC_PER_CORE_W, EventProfile
+
+COUNT_KEYS = ("spikes", "synops", "graded_synops", "neuron_updates", "attention_ops")
+
+
+@dataclass
+class Term:
+    """One priced term: ``count * unit = energy``, with the unit's evidence."""
+
+    name: str
+    count: float
+    unit_J: float
+    energy_J: float
+    grade: str
+    source: str
+
+
+@dataclass
+class EnergyReport:
+    """Per-inference energy, latency and energy-delay product. All energies in joules."""
+
+    samples: int
+    steps_per_inference: int
+    paper: dict
+    loihi: dict
+    gpu: dict
+    latency: dict
+    edp_Js: dict
+    notes: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _term(name: str, count: float, c: Cited) -> Term:
+    return Term(name, float(count), c.value, float(count) * c.value, c.grade, c.source)
+
+
+def _mapping_dict(mapping) -> dict:
+    return mapping.to_dict() if hasattr(mapping, "to_dict") else mapping
+
+
+def per_inference_counts(mapping: dict, activity: dict) -> dict[str, dict]:
+    """Per-layer counts divided by the number of samples; layers absent from activity count zero."""
+    n = activity.get("samples")
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"activity['samples']={n!r}: need a positive int (simulation.json 'samples')")
+    act = activity.get("layers", {})
+    unknown = sorted(set(act) - set(mapping["layers"]))
+    if unknown:
+        raise ValueError(f"activity has layers {unknown} that the mapping lacks; map the same graph "
+                         f"that was simulated (mapping layers: {sorted(mapping['layers'])})")
+    missing = [k for k in mapping["layers"] if k not in act and mapping["layers"][k]["kind"] != "input"]
+    if missing:
+        warnings.warn(f"no activity for layers {missing}: counted as zero", stacklevel=3)
+    out = {}
+    for name in mapping["layers"]:
+        a = act.get(name, {})
+        d = {k: a.get(k, 0) / n for k in COUNT_KEYS}
+        d["active_neuron_updates"] = a.get("active_neuron_updates", a.get("neuron_updates", 0)) / n
+        out[name] = d
+    return out
+
+
+def step_time_model(mapping: dict, counts: dict, steps: int) -> float:
+    """Modeled seconds per step: slowest core's synaptic + neuron work, plus the mesh barrier."""
+    spec = LOIHI2
+    by_layer = mapping["layers"]
+    worst = 0.0
+    for core in mapping["cores"]:
+        lay = by_layer[core["layer"]]
+        share = core["neurons"] / max(lay["neurons"], 1)
+        c = counts[core["layer"]]
+        syn = (c["synops"] + c["graded_synops"] + c["attention_ops"]) * share / max(steps, 1)
+        t = syn * spec.synop_time_s.value + core["neurons"] * spec.neuron_update_time_s.value
+        worst = max(worst, t)
+    return worst + spec.barrier_time_s.value
+
+
+def _loihi(mapping: dict, counts: dict, prof: EventProfile, static_s: dict) -> dict:
+    kinds = {k: v["kind"] for k, v in mapping["layers"].items()}
+    out_edges: dict[str, list] = {}
+    for e in mapping["edges"].values():
+        out_edges.setdefault(e["src"], []).append(e)
+    terms: dict[str, Term] = {}
+    per_layer = {}
+
+    def add(name, count, c, layer):
+        t = _term(name, count, c)
+        if name in terms:
+            terms[name].count += t.count
+            terms[name].energy_J += t.energy_J
+        else:
+            terms[name] = t
+        per_layer[layer] = per_layer.get(layer, 0.0) + t.energy_J
+
+    for name, c in counts.items():
+        syn = prof.synop_conv if kinds[name] == "conv" else prof.synop_dense
+        add("synaptic ops", c["synops"] + c["graded_synops"], syn, name)
+        add("neuron updates", c["neuron_updates"], prof.neuron_update, name)
+        add("active neuron extra", c["active_neuron_updates"], prof.neuron_active_extra, name)
+        add("spikes out", c["spikes"], prof.spike_out, name)
+        add("attention-core ops", c["attention_ops"], prof.attention_op, name)
+        for e in out_edges.get(name, []):
+            add("spike messages", c["spikes"] * e["messages_per_spike"], prof.message, name)
+            add("mesh hops east-west", c["spikes"] * e["hops_ew_per_spike"], prof.hop_ew, name)
+            add("mesh hops north-south", c["spikes"] * e["hops_ns_per_spike"], prof.hop_ns, name)
+    dynamic = sum(t.energy_J for t in terms.values())
+    cores = mapping["total_cores"]
+    static = {k: STATIC_PER_CORE_W.value * cores * s for k, s in static_s.items()}
+    return {
+        "profile": prof.name, "dynamic_J": dynamic,
+        "static_J": static, "static_grade": STATIC_PER_CORE_W.grade, "static_source": STATIC_PER_CORE_W.source,
+        "total_J": {k: dynamic + v for k, v in static.items()},
+        "terms": [asdict(t) for t in terms.values()], "per_layer_dynamic_J": per_layer,
+    }
+
+
+def estimate(mapping, activity: dict, profile=None, gpu: dict | None = None) -> EnergyReport:
+    """Price one inference of the simulated model on the mapped system.
+
+    Args:
+        mapping: ``Mapping`` or the ``mapping.json`` dict.
+        activity: ``simulation.json`` dict (totals over ``samples``; ``latency_steps`` = chip steps
+            per inference, ``T`` = model steps).
+        profile: An ``EventProfile``, a dict of them, or None for both Loihi 1 profiles.
+        gpu: Optional measured GPU result (``gpu_energy.measure`` dict); else a modeled bound.
+
+    Returns:
+        ``EnergyReport`` with the three numbers, latency and energy-delay products.
+    """
+    m = _mapping_dict(mapping)
+    counts = per_inference_counts(m, activity)
+    steps = int(activity.get("latency_steps") or activity.get("T") or 0)
+    if steps < 1:
+        raise ValueError("activity needs 'latency_steps' (chip steps per inference) or 'T' >= 1")
+    profiles = PROFILES if profile is None else ({"custom": profile} if isinstance(profile, EventProfile) else profile)
+
+    # 1. paper-comparable
+    graded = sum(c["graded_synops"] for c in counts.values())
+    acs = sum(c["synops"] + c["attention_ops"] for c in counts.values())
+    paper_terms = [_term("first-layer MACs (graded input)", graded, HOROWITZ_MAC),
+                   _term("ACs (synaptic + attention ops)", acs, HOROWITZ_AC)]
+    paper = {"total_J": sum(t.energy_J for t in paper_terms), "terms": [asdict(t) for t in paper_terms],
+             "per_layer_J": {k: c["graded_synops"] * HOROWITZ_MAC.value + (c["synops"] + c["attention_ops"])
+                             * HOROWITZ_AC.value for k, c in counts.items()}}
+
+    # latency
+    t_model = step_time_model(m, counts, steps)
+    t_meas = LOIHI2.measured_step_s.value
+    latency = {"steps": steps, "step_s_model": t_model, "seconds_model": steps * t_model,
+               "step_s_pilotnet_measured": t_meas, "seconds_at_pilotnet_step": steps * t_meas,
+               "grade": "D", "source": "slowest core's synops x 0.7 ns + neurons x 4.2 ns + 465 ns barrier "
+               "(Loihi 1 Table 2 times / Loihi 2 speed-ups); PilotNet step 152.8 us measured (M->D)"}
+    static_s = {"model_step": steps * t_model, "pilotnet_step": steps * t_meas}
+
+    # 2. Loihi event model
+    loihi = {k: _loihi(m, counts, p, static_s) for k, p in profiles.items()}
+
+    # 3. GPU
+    if gpu is not None:
+        gpu_out = dict(gpu, kind="measured")
+    else:
+        T = int(activity.get("T") or steps)
+        flops = 2.0 * T * sum(ls["neurons"] * ls["fan_in"] * ls.get("replicas", 1) for ls in m.get("layer_specs", []))
+        gpu_out = {"kind": "modeled", "label": "MODELED lower bound, not a measurement (no GPU run given)",
+                   "flops_per_inference": flops, "energy_J": flops * GPU_J_PER_FLOP.value,
+                   "grade": GPU_J_PER_FLOP.grade, "source": GPU_J_PER_FLOP.source}
+    edp = {f"loihi_{k}": v["total_J"]["model_step"] * latency["seconds_model"] for k, v in loihi.items()}
+    if gpu_out.get("latency_s") and gpu_out.get("energy_J"):
+        edp["gpu"] = gpu_out["energy_J"] * gpu_out["latency_s"]
+    notes = ["Loihi 2 per-event energies are unpublished: Loihi 1 costs are an upper bound on dynamic energy.",
+             "Chip-to-chip crossings are counted in mapping.json but not priced (no public figure)."]
+    return EnergyReport(int(activity["samples"]), steps, paper, loihi, gpu_out, latency, edp, notes)
