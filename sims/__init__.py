@@ -1,1 +1,2 @@
-"""Package placeholder; see docs/architecture.md."""
+"""Executors of exported graphs: ``ds2ta.sims.reference`` (torch integer reference) and
+``ds2ta.sims.lava`` (Lava processes). See docs/architecture.md."""

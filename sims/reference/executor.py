@@ -1,0 +1,243 @@
+"""Batched integer executor of a NIR graph (the project's "GPU reference"; docs/nir-format.md).
+
+All nodes of one time step run in topological order (zero delay, like the float model). Acyclic
+graphs run node by node over the whole (T, B, ...) sequence; graphs with cycles run step by step
+with a one-step delay on each edge that closes a cycle.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Set, Tuple, Union
+
+import nir
+import torch
+
+from ds2ta.sims.reference.attention import ATTENTION_KERNELS
+from ds2ta.sims.reference.kernels import NEURON_TYPES, build_kernel
+
+COUNT_KEYS = ("spikes", "synops", "graded_synops", "neuron_updates", "attention_ops", "neurons")
+
+
+def flatten_graph(graph: nir.NIRGraph, prefix: str = "") -> Tuple[Dict[str, object], List[Tuple[str, str]]]:
+    """Inline nested ``NIRGraph`` nodes: names become ``"outer.inner"``; inner Input/Output are kept
+    as identity nodes wired to the outer edges."""
+    nodes, edges = {}, []
+    sub_in, sub_out = {}, {}
+    for name, node in graph.nodes.items():
+        full = prefix + name
+        if isinstance(node, nir.NIRGraph):
+            n2, e2 = flatten_graph(node, full + ".")
+            nodes.update(n2)
+            edges.extend(e2)
+            sub_in[name] = [full + "." + k for k, v in node.nodes.items() if isinstance(v, nir.Input)]
+            sub_out[name] = [full + "." + k for k, v in node.nodes.items() if isinstance(v, nir.Output)]
+        else:
+            nodes[full] = node
+    for a, b in graph.edges:
+        a_base, _, a_port = a.partition(".")
+        b_base, _, b_port = b.partition(".")
+        srcs = ([f"{prefix}{a_base}.{a_port}"] if a_port and a_base in sub_out else
+                sub_out.get(a, [prefix + a]))
+        dsts = ([f"{prefix}{b_base}.{b_port}"] if b_port and b_base in sub_in else
+                sub_in.get(b, [prefix + b]))
+        edges.extend((s, d) for s in srcs for d in dsts)
+    return nodes, edges
+
+
+def order_nodes(nodes: Dict[str, object], edges: List[Tuple[str, str]]) -> Tuple[List[str], Set[Tuple[str, str]]]:
+    """Topological order (Kahn, insertion order breaks ties) and the set of delayed (cycle) edges."""
+    preds: Dict[str, List[str]] = {n: [] for n in nodes}
+    for a, b in edges:
+        if a not in nodes or b not in nodes:
+            raise ValueError(f"edge ({a!r} -> {b!r}) names a node that is not in the graph")
+        preds[b].append(a)
+    done: List[str] = []
+    placed: Set[str] = set()
+    delayed: Set[Tuple[str, str]] = set()
+    pending = list(nodes)
+    while pending:
+        ready = [n for n in pending if all(p in placed or (p, n) in delayed for p in preds[n])]
+        if not ready:  # a cycle: delay the unresolved inputs of the first node that has a placed input
+            cand = next((n for n in pending if any(p in placed for p in preds[n])), pending[0])
+            delayed.update((p, cand) for p in preds[cand] if p not in placed)
+            continue
+        for n in ready:
+            done.append(n)
+            placed.add(n)
+        pending = [n for n in pending if n not in placed]
+    return done, delayed
+
+
+@dataclass
+class RunResult:
+    """What ``ReferenceExecutor.run`` returns (see docs/nir-format.md)."""
+
+    outputs: Dict[str, torch.Tensor]
+    prediction: torch.Tensor
+    counts: Dict[str, Dict[str, int]]
+    sample_spikes: Dict[str, torch.Tensor]
+    record: Dict[str, torch.Tensor] = field(default_factory=dict)
+    max_abs_input: Dict[str, int] = field(default_factory=dict)
+
+
+class ReferenceExecutor:
+    """Integer executor for an exported (or integerized third-party) NIR graph.
+
+    Args:
+        graph: ``nir.NIRGraph`` or a path to a ``.nir`` file.
+        device: torch device ("cpu", "cuda").
+        dt: time step used to integerize float-only graphs (neurons without ``metadata["lava"]``);
+            taken from ``graph.metadata["conventions"]["dt"]`` when present, else required.
+    """
+
+    def __init__(self, graph: Union[nir.NIRGraph, str, os.PathLike], device: str = "cpu",
+                 dt: Optional[float] = None):
+        if not isinstance(graph, nir.NIRGraph):
+            from ds2ta.export.nir_io import read_graph
+            graph = read_graph(graph)
+        if not is_integer_graph(graph):
+            from ds2ta.export.graph_quant import integerize_graph
+            warnings.warn("graph has float parameters: integerizing it for the reference executor "
+                          "(per-neuron scales, 8-bit even weights); see docs/quantization.md")
+            graph = integerize_graph(graph, dt=dt)
+        self.graph = graph
+        self.device = torch.device(device)
+        self.nodes, self.edges = flatten_graph(graph)
+        self.order, self.delayed = order_nodes(self.nodes, self.edges)
+        self.preds = {n: [a for a, b in self.edges if b == n] for n in self.nodes}
+        self.kernels = {n: build_kernel(n, self.nodes[n], ATTENTION_KERNELS).to(self.device)
+                        for n in self.order}
+        self.inputs = [n for n in self.order if isinstance(self.nodes[n], nir.Input)]
+        self.outputs = [n for n in self.order if isinstance(self.nodes[n], nir.Output)]
+        if len(self.inputs) != 1:
+            raise ValueError(f"the reference executor needs exactly one Input node, found {self.inputs}")
+        self.latency_steps = self._depth()
+
+    def _depth(self) -> int:
+        depth: Dict[str, int] = {}
+        for n in self.order:
+            d = max((depth.get(p, 0) for p in self.preds[n] if (p, n) not in self.delayed), default=0)
+            depth[n] = d + (1 if self.kernels[n].kind in ("synapse", "attention") else 0)
+        return max(depth.values(), default=0)
+
+    def run(self, x: torch.Tensor, record: bool = False) -> RunResult:
+        """Run the graph on integer input ``x`` (T, B, *input_shape); see ``RunResult``."""
+        if x.dtype.is_floating_point and not torch.equal(x, x.round()):
+            raise ValueError("reference input must be integers (x_int; the float model sees x_int * input_scale)")
+        x = x.to(self.device).long()
+        if self.delayed:
+            outs = self._run_steps(x)
+        else:
+            outs = {}
+            for n in self.order:
+                inp = x if n in self.inputs else self._sum_inputs(n, outs, x)
+                outs[n] = self.kernels[n].forward(inp, outs)
+        return self._result(x, outs, record)
+
+    def _sum_inputs(self, n, outs, x):
+        srcs = self.preds[n]
+        if not srcs:
+            raise ValueError(f"node {n!r} has no input edge")
+        total = outs[srcs[0]]
+        for s in srcs[1:]:
+            total = total + outs[s]
+        return total
+
+    def _run_steps(self, x):
+        T = x.shape[0]
+        states = {n: self.kernels[n].init_state() for n in self.order}
+        hist: Dict[str, List[torch.Tensor]] = {n: [] for n in self.order}
+        for t in range(T):
+            cur: Dict[str, torch.Tensor] = {}
+            for n in self.order:
+                if n in self.inputs:
+                    inp = x[t]
+                else:
+                    parts = []
+                    for p in self.preds[n]:
+                        if (p, n) in self.delayed:
+                            parts.append(hist[p][t - 1] if t > 0 else None)
+                        else:
+                            parts.append(cur[p])
+                    ref = next((q for q in parts if q is not None), None)
+                    if ref is None:  # only delayed inputs at t = 0: zeros of the producer's shape
+                        ref = torch.zeros_like(self._zero_like(n, x))
+                    inp = sum(q if q is not None else torch.zeros_like(ref) for q in parts)
+                cur[n], states[n] = self.kernels[n].step(inp, states[n], cur)
+                hist[n].append(cur[n])
+        return {n: torch.stack(v) for n, v in hist.items()}
+
+    def _zero_like(self, n, x):
+        shape = self.nodes[n].input_type.get("input") if hasattr(self.nodes[n], "input_type") else None
+        if shape is None:
+            raise ValueError(f"node {n!r}: cannot infer its input shape at t=0 in a recurrent graph")
+        return torch.zeros((x.shape[1], *[int(s) for s in shape]), dtype=torch.long, device=x.device)
+
+    def _result(self, x, outs, record) -> RunResult:
+        T, B = x.shape[:2]
+        counts, per_sample, max_in = {}, {}, {}
+        spike_src = {n: self.kernels[n].spiking for n in self.order}
+        for n in self.order:
+            k = self.kernels[n]
+            c = dict.fromkeys(COUNT_KEYS, 0)
+            if k.kind == "neuron" or k.spiking:
+                c["neurons"] = k.neurons
+                c["neuron_updates"] = k.neurons * T * B
+            if k.spiking:
+                c["spikes"] = int(outs[n].sum())
+                per_sample[n] = outs[n].reshape(T, B, -1).sum((0, 2)).cpu()
+            if k.kind == "synapse":
+                inp = self._sum_inputs(n, outs, x)
+                srcs = self._spike_sources(n, spike_src)
+                if srcs:  # every event of every spike source drives its fan-out
+                    c["synops"] = int(k.fanout(inp.double().abs()))
+                else:      # graded payloads: one synaptic op per nonzero value and synapse
+                    c["graded_synops"] = int(k.fanout((inp != 0).double()))
+            if k.kind == "neuron":
+                max_in[n] = int(self._sum_inputs(n, outs, x).abs().max())
+            if k.kind == "attention":
+                c["attention_ops"] = int(k.ops(outs))
+            counts[n] = c
+        final = {o: outs[o] for o in self.outputs}
+        last = final[self.outputs[0]] if self.outputs else outs[self.order[-1]]
+        pred_src = last.reshape(T, B, -1)
+        pred = (pred_src.sum(0) if self._is_spiking_output() else pred_src[-1]).argmax(-1)
+        rec = {n: (outs[n].to(torch.int8) if self.kernels[n].spiking else outs[n]) for n in self.order} \
+            if record else {}
+        return RunResult(final, pred.cpu(), counts, per_sample, rec, max_in)
+
+    def _spike_sources(self, n, spike_src) -> bool:
+        """True when every path into ``n`` starts at spiking nodes (through Delay/Flatten/Identity)."""
+        stack, seen = list(self.preds[n]), set()
+        while stack:
+            p = stack.pop()
+            if p in seen:
+                continue
+            seen.add(p)
+            if spike_src[p]:
+                continue
+            if type(self.nodes[p]).__name__ in ("Delay", "Flatten", "Output") and self.preds[p]:
+                stack.extend(self.preds[p])
+                continue
+            return False
+        return True
+
+    def _is_spiking_output(self) -> bool:
+        if not self.outputs:
+            return False
+        srcs = self.preds[self.outputs[0]]
+        return bool(srcs) and all(self.kernels[s].spiking for s in srcs)
+
+
+def is_integer_graph(graph: nir.NIRGraph) -> bool:
+    """True when every neuron node carries ``metadata["lava"]`` (nested graphs included)."""
+    for node in graph.nodes.values():
+        if isinstance(node, nir.NIRGraph):
+            if not is_integer_graph(node):
+                return False
+        elif type(node).__name__ in NEURON_TYPES and not (node.metadata or {}).get("lava"):
+            return False
+    return True

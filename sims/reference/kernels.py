@@ -1,0 +1,266 @@
+"""Integer kernels, one per NIR node type, on (T, B, *shape) int64 tensors.
+
+Weighted sums run as float64 convolutions / matmuls: every operand is an integer and the kernel
+asserts ``max_row sum|W| * max|x| < 2^53``, so every partial sum is an exactly representable integer
+and the result is exact in any summation order, on CPU and on CUDA (which has no integer matmul).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ds2ta.sims.reference.neurons import LavaLIFParams, lif_run, lif_step
+
+EXACT_LIMIT = 2 ** 53
+NEURON_TYPES = ("LIF", "CubaLIF", "IF", "LI", "CubaLI", "I")
+
+
+def _pair(v) -> tuple:
+    a = np.asarray(v).reshape(-1)
+    return (int(a[0]), int(a[0])) if a.size == 1 else (int(a[0]), int(a[1]))
+
+
+def _wrap24(x: torch.Tensor) -> torch.Tensor:
+    return ((x + 2 ** 23) % 2 ** 24) - 2 ** 23
+
+
+def _check_exact(name: str, row_abs_sum: float, x: torch.Tensor) -> None:
+    xmax = float(x.abs().max()) if x.numel() else 0.0
+    bound = row_abs_sum * xmax
+    if bound >= EXACT_LIMIT:
+        raise ValueError(f"{name}: partial sums may reach {bound:.3g} >= 2^53, so float64 is not exact; "
+                         "inputs or weights are far outside the Loihi integer ranges")
+
+
+def _require_int(name: str, w: np.ndarray) -> np.ndarray:
+    w = np.asarray(w)
+    if not np.all(np.isfinite(w)) or not np.array_equal(w, np.round(w)):
+        raise ValueError(f"node {name!r}: weights are not integers; integerize the graph first "
+                         "(ds2ta.export.graph_quant.integerize_graph) or pass an exported graph")
+    return w.astype(np.float64)
+
+
+class Kernel:
+    """Base kernel: stateless, time-batched ``forward``; ``step`` runs it on one step."""
+
+    kind = "other"          # "synapse" (counts synops), "neuron", "attention", "other"
+    spiking = False         # output is binary spikes
+    neurons = 0
+
+    def __init__(self, name: str, node):
+        self.name, self.node = name, node
+
+    def to(self, device) -> "Kernel":
+        return self
+
+    def forward(self, x: torch.Tensor, env: Dict[str, torch.Tensor]) -> torch.Tensor:
+        return x
+
+    def init_state(self):
+        return None
+
+    def step(self, x_t: torch.Tensor, state, env_t: Dict[str, torch.Tensor]):
+        return self.forward(x_t[None], {k: v[None] for k, v in env_t.items()})[0], state
+
+    def fanout(self, mask: torch.Tensor) -> torch.Tensor:
+        """Synaptic events for input counts ``mask`` (T, B, ...): sum over inputs of count x fan-out."""
+        return torch.zeros((), dtype=torch.float64)
+
+
+class Identity(Kernel):
+    pass
+
+
+class Conv2dK(Kernel):
+    kind = "synapse"
+
+    def __init__(self, name, node):
+        super().__init__(name, node)
+        self.w = torch.from_numpy(_require_int(name, node.weight))
+        b = np.asarray(node.bias) if node.bias is not None else np.zeros(1)
+        self.b = torch.from_numpy(_require_int(name, np.broadcast_to(b, (self.w.shape[0],)).copy()))
+        self.stride, self.dil, self.groups = _pair(node.stride), _pair(node.dilation), int(node.groups)
+        pad = node.padding
+        self.pad = pad if isinstance(pad, str) else _pair(pad)
+        self.row = float(self.w.abs().flatten(1).sum(1).max()) + float(self.b.abs().max())
+
+    def to(self, device):
+        self.w, self.b = self.w.to(device), self.b.to(device)
+        return self
+
+    def _conv(self, x, w):
+        T, B = x.shape[:2]
+        y = F.conv2d(x.flatten(0, 1).double(), w, None, self.stride, self.pad, self.dil, self.groups)
+        return y.reshape(T, B, *y.shape[1:])
+
+    def forward(self, x, env):
+        _check_exact(self.name, self.row, x)
+        y = self._conv(x, self.w) + self.b.view(-1, 1, 1)
+        return _wrap24(y.round().long())  # Lava's Conv result wraps at 24 bits
+
+    def fanout(self, cnt):
+        ones = torch.ones((self.w.shape[0], *self.w.shape[1:]), dtype=torch.float64, device=cnt.device)
+        return self._conv(cnt, ones).sum()
+
+
+class AffineK(Kernel):
+    kind = "synapse"
+
+    def __init__(self, name, node):
+        super().__init__(name, node)
+        self.w = torch.from_numpy(_require_int(name, node.weight))
+        b = getattr(node, "bias", None)
+        self.b = torch.from_numpy(_require_int(name, np.zeros(self.w.shape[0]) if b is None else
+                                               np.broadcast_to(b, (self.w.shape[0],)).copy()))
+        self.exp = int(np.asarray(node.metadata.get("weight_exp", 0)))
+        self.row = float(self.w.abs().sum(1).max()) + float(self.b.abs().max())
+
+    def to(self, device):
+        self.w, self.b = self.w.to(device), self.b.to(device)
+        return self
+
+    def forward(self, x, env):
+        _check_exact(self.name, self.row, x)
+        x = x.reshape(*x.shape[:2], -1).double()
+        y = (x @ self.w.T + self.b).round().long()
+        return y << self.exp if self.exp >= 0 else y >> (-self.exp)
+
+    def fanout(self, cnt):
+        return cnt.sum() * self.w.shape[0]
+
+
+class SumPoolK(Kernel):
+    kind = "synapse"
+
+    def __init__(self, name, node, average: bool = False):
+        super().__init__(name, node)
+        self.k, self.s, self.p = _pair(node.kernel_size), _pair(node.stride), _pair(node.padding)
+        self.average = average
+
+    def forward(self, x, env):
+        T, B = x.shape[:2]
+        y = F.avg_pool2d(x.flatten(0, 1).double(), self.k, self.s, self.p, count_include_pad=True,
+                         divisor_override=1).round().long()
+        if self.average:  # integer semantics of AvgPool2d: floor(window sum / window size)
+            y = torch.div(y, self.k[0] * self.k[1], rounding_mode="floor")
+        return y.reshape(T, B, *y.shape[1:])
+
+    def fanout(self, cnt):
+        T, B, C = cnt.shape[:3]
+        y = F.avg_pool2d(cnt.flatten(0, 1).double(), self.k, self.s, self.p, count_include_pad=True,
+                         divisor_override=1)
+        return y.sum()
+
+
+class FlattenK(Kernel):
+    def forward(self, x, env):
+        return x.reshape(*x.shape[:2], -1)
+
+
+class DelayK(Kernel):
+    def __init__(self, name, node):
+        super().__init__(name, node)
+        d = np.asarray(node.delay)
+        if not np.array_equal(d, np.round(d)) or d.min() < 0:
+            raise ValueError(f"node {name!r}: Delay needs non-negative integer steps, got {d}")
+        self.d = torch.from_numpy(d.astype(np.int64))
+
+    def to(self, device):
+        self.d = self.d.to(device)
+        return self
+
+    def forward(self, x, env):  # y[t] = x[t - d] (0 for t < d), per element
+        T = x.shape[0]
+        t = torch.arange(T, device=x.device).view(T, *([1] * (x.dim() - 1)))
+        src = t - self.d.view(1, 1, *self.d.shape) if self.d.dim() else t - self.d
+        src = src.expand_as(x)
+        y = torch.gather(x, 0, src.clamp(min=0))
+        return torch.where(src >= 0, y, torch.zeros_like(y))
+
+    def init_state(self):
+        return []
+
+    def step(self, x_t, state, env_t):
+        state = (state + [x_t])[-(int(self.d.max()) + 1):]
+        hist = torch.stack(state)  # (L, B, ...), last = now
+        y = self.forward(torch.cat([torch.zeros((int(self.d.max()) + 1 - len(state), *x_t.shape),
+                                                dtype=x_t.dtype, device=x_t.device), hist]), {})
+        return y[-1], state
+
+
+class ScaleK(Kernel):
+    def __init__(self, name, node):
+        super().__init__(name, node)
+        self.scale = torch.from_numpy(np.asarray(node.scale, dtype=np.float64))
+
+    def forward(self, x, env):  # integer semantics: floor(scale * x)
+        return torch.floor(x.double() * self.scale.to(x.device)).long()
+
+
+class ThresholdK(Kernel):
+    spiking = True
+
+    def __init__(self, name, node):
+        super().__init__(name, node)
+        self.th = torch.from_numpy(np.asarray(node.threshold, dtype=np.float64))
+        self.neurons = int(np.prod(self.th.shape))
+
+    def forward(self, x, env):  # NIR: z = 1 if v > v_thr
+        return (x.double() > self.th.to(x.device)).long()
+
+
+class LavaLIFK(Kernel):
+    """Any NIR neuron node carrying ``metadata["lava"]`` (exported or integerized graphs)."""
+
+    kind = "neuron"
+
+    def __init__(self, name, node):
+        super().__init__(name, node)
+        lava = node.metadata.get("lava") if isinstance(node.metadata, dict) else None
+        if not lava:
+            raise ValueError(f"node {name!r} ({type(node).__name__}) has no integer parameters "
+                             "(metadata['lava']); integerize the graph first")
+        g = lambda k, default=0: torch.from_numpy(np.asarray(lava.get(k, default), dtype=np.int64))
+        from ds2ta.sims.reference.neurons import effective_bias
+        vth = lava.get("vth", None)
+        spiking = type(node).__name__ in ("LIF", "CubaLIF", "IF") and vth is not None
+        self.p = LavaLIFParams(g("du"), g("dv"), effective_bias(g("bias_mant"), g("bias_exp")),
+                               g("vth") if spiking else None)
+        self.spiking = spiking
+        shape = np.broadcast_shapes(*(np.shape(lava.get(k, 0)) for k in ("du", "dv", "vth", "bias_mant")))
+        self.neurons = int(np.prod(shape)) if shape else 1
+
+    def to(self, device):
+        self.p = self.p.to(device)
+        return self
+
+    def forward(self, x, env):
+        return lif_run(x, self.p)[0]
+
+    def init_state(self):
+        return None
+
+    def step(self, x_t, state, env_t):
+        u, v = state if state is not None else (torch.zeros_like(x_t), torch.zeros_like(x_t))
+        o, u, v = lif_step(x_t, u, v, self.p)
+        return o, (u, v)
+
+
+def build_kernel(name: str, node, attention_kernels: Dict[str, Callable]) -> Kernel:
+    """Kernel for one (integer) NIR node; unknown types raise ``ValueError`` naming the node."""
+    t = type(node).__name__
+    table: Dict[str, Callable] = {
+        "Input": Identity, "Output": Identity, "Conv2d": Conv2dK, "Affine": AffineK, "Linear": AffineK,
+        "SumPool2d": SumPoolK, "AvgPool2d": lambda n, nd: SumPoolK(n, nd, average=True),
+        "Flatten": FlattenK, "Delay": DelayK, "Scale": ScaleK, "Threshold": ThresholdK,
+        **{k: LavaLIFK for k in NEURON_TYPES}, **attention_kernels,
+    }
+    if t not in table:
+        raise ValueError(f"node {name!r} has type {t!r}, which the reference executor does not "
+                         f"support (supported: {sorted(table)})")
+    return table[t](name, node)
+
