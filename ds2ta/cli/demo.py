@@ -1,0 +1,109 @@
+"""``ds2ta demo``: the main job end to end, as an ordered list of stages.
+
+For now the only stage trains the ``tiny`` preset on the built-in digits and prints its test
+accuracy. Later stages (export to NIR, Lava simulation, report) are appended to :data:`STAGES`;
+each stage takes the shared :class:`DemoContext` and returns a summary dict that later stages can
+read from ``ctx.results[name]`` (for example the checkpoint path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+
+@dataclass
+class DemoContext:
+    """State shared by the stages.
+
+    Attributes:
+        out: the demo's output folder.
+        args: parsed command-line arguments.
+        results: summary dict of every finished stage, by stage name.
+    """
+
+    out: Path
+    args: argparse.Namespace
+    results: dict = field(default_factory=dict)
+
+
+@dataclass
+class Stage:
+    """One step of the demo: ``run(ctx) -> summary dict``; ``describe`` is printed before it runs."""
+
+    name: str
+    describe: str
+    run: Callable[[DemoContext], dict]
+
+
+def train_stage(ctx: DemoContext) -> dict:
+    """Train tiny DS2TA on digits into ``OUT/train``; returns accuracy, seconds and the checkpoint."""
+    from ds2ta.cli.train import build_parser, run
+
+    out = ctx.out / "train"
+    argv = ["--preset", "tiny", "--dataset", "digits", "--out", str(out), "--seed", str(ctx.args.seed),
+            "--device", ctx.args.device]
+    if ctx.args.epochs is not None:
+        argv += ["--epochs", str(ctx.args.epochs)]
+    if ctx.args.no_progress:
+        argv += ["--no-progress"]
+    m = run(build_parser().parse_args(argv))
+    print(f"[train] tiny DS2TA on digits: test accuracy {m['test_accuracy']:.4f} "
+          f"after {m['epochs']} epochs ({m['seconds']:.0f} s)")
+    return dict(checkpoint=str(out / "model.pt"), metrics=str(out / "metrics.json"),
+                test_accuracy=m["test_accuracy"], epochs=m["epochs"], seconds=m["seconds"])
+
+
+# Appended to by later parts of the project (export, sim, report), in running order.
+STAGES: list[Stage] = [
+    Stage("train", "train the tiny preset on the built-in digits", train_stage),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ds2ta demo", description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="runs/demo", help="output folder")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the digits recipe)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    p.add_argument("--stages", default=None,
+                   help=f"comma-separated subset of {[s.name for s in STAGES]} (default: all)")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the stages in order; writes ``OUT/demo.json`` with every stage's summary."""
+    from ds2ta.checkpoint import atomic_write_json
+
+    args = build_parser().parse_args(argv)
+    names = [s.name for s in STAGES]
+    chosen = names if args.stages is None else [s.strip() for s in args.stages.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in names]
+    if unknown:
+        print(f"ds2ta demo: error: unknown stages {unknown}: choose from {names}", file=sys.stderr)
+        return 2
+    ctx = DemoContext(out=Path(args.out), args=args)
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    for stage in STAGES:
+        if stage.name not in chosen:
+            continue
+        print(f"[{stage.name}] {stage.describe}")
+        try:
+            ctx.results[stage.name] = stage.run(ctx)
+        except ValueError as e:
+            print(f"ds2ta demo: stage {stage.name!r} failed: {e}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return 130
+        atomic_write_json(ctx.out / "demo.json", ctx.results)
+    print(json.dumps(ctx.results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
