@@ -1,0 +1,166 @@
+"""NIR graph -> ``LayerSpec`` list (one layer per neuron population with its incoming synapses).
+
+Dispatch tables name every node type handled; an unknown type raises ``ValueError``. The graph
+layout follows docs/nir-format.md: synapse nodes (``Conv2d``, ``Affine``, ``Linear``,
+``SumPool2d``, ``DS2TASpikeAttention``, ``DS2TABlockAttention``) feed neuron nodes (``CubaLIF``,
+``LIF``, ``IF``, ``LI``, ``I``); ``Delay`` and ``Flatten`` are routing (a Delay before a weight node
+makes that weight node a TASA replica); several edges into a node are summed, so a synapse node
+fed by s source populations stores its weights once per source (each source has its own axons).
+NIR tensors are channel-first ``(C, H, W)``; LayerSpec shapes are ``(W, H, C)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .layers import LayerSpec
+
+NEURONS = {"CubaLIF", "LIF", "IF", "LI", "I", "CubaLI"}
+ROUTING = {"Delay", "Flatten"}
+IGNORED = {"Output"}
+
+
+def _whc(shape) -> tuple[int, int, int]:
+    s = [int(x) for x in np.atleast_1d(shape)]
+    if len(s) == 1:
+        return (1, 1, s[0])
+    if len(s) == 3:
+        c, h, w = s
+        return (w, h, c)
+    if len(s) == 2:
+        return (1, s[1], s[0])
+    raise ValueError(f"cannot map a tensor of shape {s} to (W, H, C)")
+
+
+def _pair(x) -> tuple[int, int]:
+    a = np.atleast_1d(np.asarray(x)).astype(int)
+    return (int(a[0]), int(a[-1]))
+
+
+def _conv(node) -> dict:
+    w = np.asarray(node.weight)                               # (C_out, C_in, kH, kW)
+    sh, sw = _pair(node.stride)
+    pad = node.padding if not isinstance(node.padding, str) else 0
+    ph, pw = _pair(pad)
+    return {"kind": "conv", "fan_in": int(w.shape[1] * w.shape[2] * w.shape[3]), "shared": True,
+            "kernel": (int(w.shape[3]), int(w.shape[2])), "stride": (sw, sh), "padding": (pw, ph),
+            "bits": _bits(w)}
+
+
+def _affine(node) -> dict:
+    w = np.asarray(node.weight)                               # (out, in)
+    return {"kind": "dense", "fan_in": int(np.prod(w.shape[1:])), "shared": False, "bits": _bits(w)}
+
+
+def _pool(node) -> dict:
+    kh, kw = _pair(node.kernel_size)
+    sh, sw = _pair(node.stride)
+    ph, pw = _pair(node.padding)
+    return {"kind": "pool", "fan_in": kh * kw, "shared": True, "kernel": (kw, kh), "stride": (sw, sh),
+            "padding": (pw, ph), "bits": 1}
+
+
+def _attention(node) -> dict:
+    rows, cols = (int(x) for x in np.atleast_1d(node.tokens_shape))
+    n, d = rows * cols, int(node.channels) // int(node.heads)
+    # Output neuron (channel c, token i) reads q (d), k (d x N), v (N); the core rewrites its K row share
+    # and V column (2N entries per output neuron) every step. Approximation, grade D (docs/hardware.md).
+    return {"kind": "attention", "fan_in": d + d * n + n, "shared": False, "rewritten": 2 * n, "bits": 8,
+            "operands": 3}
+
+
+def _bits(w: np.ndarray) -> int:
+    m = int(np.abs(w).max()) if w.size else 0
+    return max(1, m.bit_length() + 1) if np.issubdtype(w.dtype, np.integer) or np.all(w == np.round(w)) else 8
+
+
+SYNAPSES = {"Conv2d": _conv, "Affine": _affine, "Linear": _affine, "SumPool2d": _pool,
+            "DS2TASpikeAttention": _attention, "DS2TABlockAttention": _attention}
+
+
+def _neuron_shape(node) -> tuple[int, int, int]:
+    for attr in ("v_threshold", "r", "tau_mem"):
+        a = getattr(node, attr, None)
+        if a is not None and np.ndim(a) >= 1:
+            return _whc(np.shape(a))
+    return _whc(node.input_type["input"])
+
+
+def layers_from_nir(graph) -> list[LayerSpec]:
+    """Turn a ``nir.NIRGraph`` into mapper layers in topological order.
+
+    Raises:
+        ValueError: A node type no table handles (names it and the supported types).
+    """
+    nodes = graph.nodes
+    preds: dict[str, list[str]] = {k: [] for k in nodes}
+    for a, b in graph.edges:
+        preds[b].append(a)
+    kinds = {k: type(v).__name__ for k, v in nodes.items()}
+    known = NEURONS | ROUTING | IGNORED | set(SYNAPSES) | {"Input"}
+    bad = sorted({t for t in kinds.values() if t not in known})
+    if bad:
+        raise ValueError(f"NIR node types {bad} have no hardware mapping; supported: {sorted(known)}")
+
+    def sources(name: str, delayed=False) -> list[tuple[str, bool]]:
+        """Neuron/Input populations reaching ``name`` through routing nodes (and whether delayed)."""
+        out = []
+        for p in preds[name]:
+            t = kinds[p]
+            if t in NEURONS or t == "Input":
+                out.append((p, delayed))
+            elif t in ROUTING:
+                out += sources(p, delayed or t == "Delay")
+            else:
+                raise ValueError(f"edge {p!r} -> {name!r}: a {t} must feed a neuron node, not a synapse")
+        return out
+
+    specs: dict[str, LayerSpec] = {}
+    order = _topo(nodes, graph.edges)
+    for name in order:
+        t = kinds[name]
+        if t == "Input":
+            specs[name] = LayerSpec(name, "input", _whc(nodes[name].input_type["input"]))
+        if t not in NEURONS:
+            continue
+        syn = [p for p in preds[name] if kinds[p] in SYNAPSES]
+        if not syn:
+            continue  # a neuron fed by nothing (not expected in exported graphs)
+        infos = [(SYNAPSES[kinds[p]](nodes[p]), sources(p)) for p in syn]
+        info, srcs = infos[0]
+        all_src = sorted({s for _, ss in infos for s, _ in ss})
+        undelayed = max(1, len({s for s, d in srcs if not d}) or len(srcs))
+        if info["kind"] == "attention":
+            all_src = sorted({s for _, ss in infos for s, _ in ss})
+        fan_in = info["fan_in"] * (1 if info["kind"] == "attention" else undelayed)
+        first_src = specs.get(srcs[0][0]) if srcs else None
+        specs[name] = LayerSpec(
+            name, info["kind"], _neuron_shape(nodes[name]), fan_in=fan_in, sources=tuple(all_src),
+            in_shape=first_src.out_shape if (info["shared"] and first_src) else None,
+            kernel=info.get("kernel", (1, 1)), stride=info.get("stride", (1, 1)),
+            padding=info.get("padding", (0, 0)), shared_weights=info["shared"] and first_src is not None,
+            replicas=len(syn) if info["kind"] in ("conv", "dense") else 1,
+            rewritten_entries_per_neuron=info.get("rewritten", 0), weight_bits=min(8, info["bits"]),
+            graded_input=any(kinds[s] == "Input" for s in all_src),
+            meta={"synapse_nodes": syn})
+    return [specs[n] for n in order if n in specs]
+
+
+def _topo(nodes, edges) -> list[str]:
+    indeg = {k: 0 for k in nodes}
+    succ: dict[str, list[str]] = {k: [] for k in nodes}
+    for a, b in edges:
+        succ[a].append(b)
+        indeg[b] += 1
+    ready = [k for k in nodes if indeg[k] == 0]
+    out = []
+    while ready:
+        k = ready.pop(0)
+        out.append(k)
+        for s in succ[k]:
+            indeg[s] -= 1
+            if indeg[s] == 0:
+                ready.append(s)
+    if len(out) != len(nodes):
+        raise ValueError("the NIR graph has a cycle; the mapper needs a feed-forward graph")
+    return out
