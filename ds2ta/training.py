@@ -161,6 +161,9 @@ def fit(model: nn.Module, train_ds: Dataset, test_ds: Dataset, dataset_info: dic
                 seen += n
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", lr=f"{sched.get_last_lr()[0]:.2e}")
             loss_sum, correct, seen = all_reduce_sum([loss_sum, correct, seen], device)
+            if world > 1:  # BN running statistics are per process: use rank 0's everywhere
+                for buf in bare.buffers():
+                    torch.distributed.broadcast(buf, 0)
             done = epoch + 1
             if done % tcfg.eval_every == 0 or done == tcfg.epochs:
                 test_acc = evaluate(bare, test_ds, max(tcfg.batch_size, 256), device, rank, world,
