@@ -1,0 +1,155 @@
+"""Gather the run's JSON files into one report dict. Missing inputs are reported, never invented.
+
+Derived numbers (energy, NeuroBench metrics) are computed with ``ds2ta.hardware`` only when their
+inputs (``mapping.json`` and ``simulation.json``) exist, and say so in ``derived``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+INPUTS = ("quantization.json", "simulation.json", "mapping.json", "energy.json", "metrics.json")
+MISSING = "missing"
+
+
+def find_inputs(root: str | os.PathLike) -> dict[str, str | None]:
+    """Path of each input file under ``root`` (shallowest first), or None."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"report folder {str(root)!r} does not exist; pass the run's output folder")
+    found = {}
+    for name in INPUTS:
+        hits = sorted(root.rglob(name), key=lambda p: (len(p.parts), str(p)))
+        found[name] = str(hits[0]) if hits else None
+    return found
+
+
+def _load(path: str | None):
+    if path is None:
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        warnings.warn(f"could not read {path}: {e}; reported as missing", stacklevel=2)
+        return None
+
+
+def _first(d: dict | None, *keys):
+    """First present key, searching nested dicts one level down (formats from other parts vary)."""
+    if not isinstance(d, dict):
+        return None
+    for k in keys:
+        if d.get(k) is not None:
+            return d[k]
+    for v in d.values():
+        if isinstance(v, dict):
+            for k in keys:
+                if v.get(k) is not None:
+                    return v[k]
+    return None
+
+
+def split_simulation(sim: dict | None) -> tuple[dict | None, dict]:
+    """(primary activity, {backend: result}) from a plain or a ``--compare`` simulation.json."""
+    if sim is None:
+        return None, {}
+    if "backends" in sim:
+        b = sim["backends"]
+        return b.get("lava") or b.get("reference"), b
+    return sim, {sim.get("backend", "unknown"): sim}
+
+
+def collect(root: str | os.PathLike, calibration: bool = True) -> dict:
+    """Build the report dict for the run folder ``root``."""
+    paths = find_inputs(root)
+    data = {k: _load(p) for k, p in paths.items()}
+    sim, backends = split_simulation(data["simulation.json"])
+    mapping, quant, train = data["mapping.json"], data["quantization.json"], data["metrics.json"]
+    derived = []
+    rep = {"format": "ds2ta-report", "format_version": 1, "folder": str(root),
+           "inputs": {k: (p or MISSING) for k, p in paths.items()},
+           "missing": [k for k, v in data.items() if v is None]}
+
+    rep["model"] = _first(quant, "config") or _first(train, "config") or MISSING
+    rep["quantization"] = ({k: v for k, v in quant.items() if not isinstance(v, (list, dict)) or k in
+                            ("weight_bits", "layers", "summary")} if quant else MISSING)
+    acc = {"float": _first(train, "test_accuracy") or _first(quant, "float_accuracy"),
+           "quantized": _first(quant, "quantized_accuracy", "accuracy_quantized"),
+           "reference": (backends.get("reference") or {}).get("accuracy"),
+           "lava": (backends.get("lava") or {}).get("accuracy")}
+    rep["accuracy"] = {k: (MISSING if v is None else v) for k, v in acc.items()}
+    if data["simulation.json"] and "backends" in data["simulation.json"]:
+        s = data["simulation.json"]
+        rep["match"] = {"match": s.get("match"), "first_divergence": s.get("first_divergence"),
+                        "backends": sorted(backends)}
+    else:
+        rep["match"] = MISSING
+
+    energy = data["energy.json"]
+    if energy is None and mapping is not None and sim is not None:
+        from ds2ta.hardware.energy import estimate
+
+        energy = estimate(mapping, sim).to_dict()
+        derived.append("energy: computed by ds2ta-report from mapping.json + simulation.json")
+    rep["energy"] = energy or MISSING
+    if mapping is not None and sim is not None:
+        from ds2ta.hardware.metrics import neurobench
+
+        rep["neurobench"] = neurobench(mapping, sim)
+        derived.append("neurobench: computed from mapping.json + simulation.json")
+    else:
+        rep["neurobench"] = MISSING
+    rep["mapping"] = ({"total_cores": mapping["total_cores"], "chips": mapping["chips"],
+                       "chips_allowed": mapping.get("chips_allowed"), "spec": mapping["spec"]["name"]}
+                      if mapping else MISSING)
+    rep["layers"] = layer_table(mapping, sim, energy if isinstance(energy, dict) else None)
+    rep["cores"] = mapping["cores"] if mapping else MISSING
+    rep["calibration"] = _calibration() if calibration else MISSING
+    rep["derived"] = derived
+    return rep
+
+
+def layer_table(mapping: dict | None, sim: dict | None, energy: dict | None) -> list[dict] | str:
+    """Per-layer rows: spikes, firing rate, synops, cores and energy per inference."""
+    if sim is None and mapping is None:
+        return MISSING
+    names = list((mapping or {}).get("layers", {})) or list(sim["layers"])
+    n = (sim or {}).get("samples") or 1
+    T = (sim or {}).get("T") or 1
+    rows = []
+    for name in names:
+        a = (sim or {}).get("layers", {}).get(name)
+        ml = (mapping or {}).get("layers", {}).get(name)
+        neurons = (ml or {}).get("neurons") or (a or {}).get("neurons")
+        row = {"layer": name, "kind": (ml or {}).get("kind", MISSING), "neurons": neurons or MISSING,
+               "cores": ml["n_cores"] if ml else MISSING}
+        if a:
+            row.update(spikes=a.get("spikes", 0) / n, synops=(a.get("synops", 0) + a.get("graded_synops", 0)) / n,
+                       attention_ops=a.get("attention_ops", 0) / n,
+                       firing_rate=(a.get("spikes", 0) / (neurons * T * n)) if neurons else MISSING)
+        else:
+            row.update(spikes=MISSING, synops=MISSING, attention_ops=MISSING, firing_rate=MISSING)
+        for key, sec in (("energy_sanafe_J", ("loihi", "sanafe", "per_layer_dynamic_J")),
+                         ("energy_paper_J", ("paper", "per_layer_J"))):
+            d = energy
+            for s in sec:
+                d = d.get(s) if isinstance(d, dict) else None
+            row[key] = d.get(name, MISSING) if isinstance(d, dict) else MISSING
+        rows.append(row)
+    return rows
+
+
+def _calibration():
+    try:
+        from ds2ta.hardware.pilotnet import calibration
+
+        cal = calibration()
+        cal.pop("activity", None)
+        return cal
+    except ValueError as e:  # PilotNet data not present on this machine
+        warnings.warn(f"PilotNet calibration unavailable: {e}", stacklevel=2)
+        return MISSING

@@ -1,0 +1,65 @@
+"""Render the report dict to report.json, report.html (self-contained) and report.md, atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import jinja2
+
+from .plots import all_plots
+from .templates import HTML, MARKDOWN
+
+
+def _num(v) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, bool) or isinstance(v, str):
+        return str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _uj(v) -> str:
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return _num(v)
+    return f"{v * 1e6:.4g} µJ" if abs(v) < 1e-3 else f"{v * 1e3:.4g} mJ"
+
+
+def _short(v) -> str:
+    s = json.dumps(v) if isinstance(v, (dict, list)) else str(v)
+    return s if len(s) < 300 else s[:297] + "..."
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(autoescape=jinja2.select_autoescape(default=True), undefined=jinja2.StrictUndefined)
+    env.filters.update(num=_num, uj=_uj, short=_short)
+    return env
+
+
+def _atomic_write(path: str, text: str) -> None:
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def render(rep: dict, out_dir: str) -> dict[str, str]:
+    """Write report.json, report.html, report.md into ``out_dir``; return their paths."""
+    os.makedirs(out_dir, exist_ok=True)
+    plots = all_plots(rep)
+    env = _env()
+    html = env.from_string(HTML).render(r=rep, plots=plots)
+    md = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    md.filters.update(num=_num, uj=_uj, short=_short)
+    text = md.from_string(MARKDOWN).render(r=rep)
+    paths = {k: os.path.join(out_dir, f"report.{k}") for k in ("json", "html", "md")}
+    _atomic_write(paths["json"], json.dumps(rep, indent=1, default=str))
+    _atomic_write(paths["html"], html)
+    _atomic_write(paths["md"], text)
+    return paths

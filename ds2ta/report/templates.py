@@ -1,0 +1,116 @@
+"""Jinja2 templates of the HTML and Markdown reports (kept in Python so no package data is needed)."""
+
+HTML = r"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>DS2TA hardware report</title>
+<style>
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1150px;color:#222}
+h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
+table{border-collapse:collapse;margin:.5em 0;font-size:.9em} td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+th{background:#f0f3f7} td.l,th.l{text-align:left} .missing{color:#b00;font-style:italic}
+.grade{font-weight:bold;color:#275} .three{display:flex;gap:1em} .card{border:1px solid #ccc;border-radius:6px;padding:.6em 1em;flex:1}
+.card .big{font-size:1.5em;font-weight:bold} .label{color:#b00;font-weight:bold} img{max-width:100%}
+small{color:#666}
+</style></head><body>
+<h1>DS2TA on a Loihi-2-class chip: report</h1>
+<p><small>Folder <code>{{ r.folder }}</code>. Inputs:
+{% for k, v in r.inputs.items() %}<code>{{ k }}</code>: {% if v == "missing" %}<span class="missing">missing</span>{% else %}found{% endif %}{% if not loop.last %}; {% endif %}{% endfor %}.
+Grades: M measured, S simulated (pre-silicon), V vendor claim, D derived here.</small></p>
+
+<h2>Model and quantization</h2>
+{% if r.model == "missing" %}<p class="missing">model config missing</p>{% else %}
+<table>{% for k, v in r.model.items() %}<tr><th class="l">{{ k }}</th><td class="l">{{ v }}</td></tr>{% endfor %}</table>{% endif %}
+{% if r.quantization == "missing" %}<p class="missing">quantization.json missing</p>{% else %}
+<table>{% for k, v in r.quantization.items() %}<tr><th class="l">{{ k }}</th><td class="l">{{ v|short }}</td></tr>{% endfor %}</table>{% endif %}
+
+<h2>Accuracy</h2>
+<table><tr>{% for k in r.accuracy %}<th>{{ k }}</th>{% endfor %}</tr>
+<tr>{% for k, v in r.accuracy.items() %}<td>{{ v|num }}</td>{% endfor %}</tr></table>
+<h3>Reference vs Lava</h3>
+{% if r.match == "missing" %}<p class="missing">no --compare simulation found</p>{% else %}
+<p>Spike-for-spike match: <b>{{ r.match.match }}</b>; first divergence: {{ r.match.first_divergence }}</p>{% endif %}
+
+<h2>Energy per inference: three numbers, never one</h2>
+{% if r.energy == "missing" %}<p class="missing">energy missing (needs mapping.json and simulation.json)</p>{% else %}{% set e = r.energy %}
+<div class="three">
+<div class="card"><div>1. Paper-comparable (Horowitz 45 nm)</div><div class="big">{{ e.paper.total_J|uj }}</div>
+<small>4.6 pJ/MAC first layer + 0.9 pJ/AC incl. attention; grade D; comparable with DS2TA/Spikformer/STAtten tables</small></div>
+<div class="card"><div>2. Loihi-class event model</div>{% for k, p in e.loihi.items() %}
+<div><b>{{ p.profile }}</b>: dynamic <span class="big">{{ p.dynamic_J|uj }}</span>, static {{ p.static_J.model_step|uj }}
+(<span class="grade">{{ p.static_grade }}</span>), total {{ p.total_J.model_step|uj }}</div>{% endfor %}
+<small>Loihi 1 event costs (upper bound for Loihi 2) + Loihi 2 measured static power x cores x steps x modeled step time</small></div>
+<div class="card"><div>3. GPU</div><div class="big">{{ e.gpu.energy_J|uj }}</div>
+{% if e.gpu.kind == "modeled" %}<div class="label">{{ e.gpu.label }}</div>{% else %}<small>measured with NVML on {{ e.gpu.device }}, batch {{ e.gpu.batch_size }}; idle-subtracted {{ e.gpu.energy_idle_subtracted_J|uj }}</small>{% endif %}
+<small>grade {{ e.gpu.grade }}: {{ e.gpu.source }}</small></div>
+</div>
+<p>Latency: {{ e.latency.steps }} steps; modeled {{ e.latency.step_s_model|num }} s/step = {{ e.latency.seconds_model|num }} s per inference
+(at PilotNet's measured 152.8 µs/step: {{ e.latency.seconds_at_pilotnet_step|num }} s). Energy-delay product:
+{% for k, v in e.edp_Js.items() %}{{ k }} {{ v|num }} J·s{% if not loop.last %}, {% endif %}{% endfor %}.</p>
+{% for k, p in e.loihi.items() %}<h3>Terms: {{ p.profile }}</h3>
+<table><tr><th class="l">term</th><th>count</th><th>unit (pJ)</th><th>energy</th><th>grade</th><th class="l">source</th></tr>
+{% for t in p.terms %}<tr><td class="l">{{ t.name }}</td><td>{{ t.count|num }}</td><td>{{ (t.unit_J*1e12)|num }}</td><td>{{ t.energy_J|uj }}</td><td class="grade">{{ t.grade }}</td><td class="l"><small>{{ t.source }}</small></td></tr>{% endfor %}
+</table>{% endfor %}
+<ul>{% for n in e.notes %}<li><small>{{ n }}</small></li>{% endfor %}</ul>{% endif %}
+
+<h2>Per layer</h2>
+{% if r.layers == "missing" %}<p class="missing">no simulation or mapping found</p>{% else %}
+<table><tr><th class="l">layer</th><th>kind</th><th>neurons</th><th>cores</th><th>spikes/inf</th><th>firing rate</th><th>synops/inf</th><th>attention ops/inf</th><th>Loihi dyn. (SANA-FE)</th><th>paper</th></tr>
+{% for l in r.layers %}<tr><td class="l">{{ l.layer }}</td><td>{{ l.kind }}</td><td>{{ l.neurons|num }}</td><td>{{ l.cores|num }}</td><td>{{ l.spikes|num }}</td><td>{{ l.firing_rate|num }}</td><td>{{ l.synops|num }}</td><td>{{ l.attention_ops|num }}</td><td>{{ l.energy_sanafe_J|uj }}</td><td>{{ l.energy_paper_J|uj }}</td></tr>{% endfor %}
+</table>{% endif %}
+{% if r.mapping != "missing" %}<p>Mapping: {{ r.mapping.total_cores }} cores on {{ r.mapping.chips }} chip(s) ({{ r.mapping.spec }}).</p>{% endif %}
+
+<h2>Plots</h2>
+{% for k, img in plots.items() %}{% if img %}<p><img alt="{{ k }}" src="data:image/png;base64,{{ img }}"></p>{% else %}<p class="missing">{{ k }} plot: inputs missing</p>{% endif %}{% endfor %}
+
+<h2>NeuroBench-style metrics (per inference)</h2>
+{% if r.neurobench == "missing" %}<p class="missing">missing</p>{% else %}<table>
+{% for k, v in r.neurobench.items() %}<tr><th class="l">{{ k }}</th><td class="l">{{ v|num }}</td></tr>{% endfor %}</table>{% endif %}
+
+<h2>Calibration: PilotNet-LIF vs Intel's Loihi 2 measurement</h2>
+{% if r.calibration == "missing" %}<p class="missing">PilotNet data not available on this machine</p>{% else %}{% set c = r.calibration %}
+<p><small>{{ c.network }}; input: {{ c.input }}. The same counting, mapping and energy path as above; ratio = predicted / measured.</small></p>
+<table><tr><th class="l">quantity</th><th>predicted</th><th>measured</th><th>ratio</th><th>grade</th><th class="l">note</th></tr>
+{% for q in c.rows %}<tr><td class="l">{{ q.quantity }}</td><td>{{ q.predicted|num }}</td><td>{{ q.measured|num }}</td><td><b>{{ q.ratio|num }}</b></td><td>{{ q.grade }}</td><td class="l"><small>{{ q.note }}</small></td></tr>{% endfor %}</table>
+<table><tr><th class="l">layer</th><th>neurons</th><th>cores (ours)</th><th>cores (3168 cap)</th><th>Intel cores</th><th class="l">limited by</th><th>spikes/inf</th><th>synops/inf</th></tr>
+{% for p in c.per_layer %}<tr><td class="l">{{ p.layer }}</td><td>{{ p.neurons }}</td><td>{{ p.predicted_cores }}</td><td>{{ p.predicted_cores_capped }}</td><td>{{ p.intel_cores }}</td><td class="l">{{ p.limited_by }}</td><td>{{ p.spikes }}</td><td>{{ p.synops }}</td></tr>{% endfor %}</table>
+<p><small>Why the numbers differ: see docs/energy.md (Intel's compiler packs ~2-3k neurons per core and splits Dense 2560->100 over 12 cores; Loihi 1 per-event costs overestimate Loihi 2's dynamic energy; static power scales with our smaller core count).</small></p>{% endif %}
+{% if r.derived %}<h2>Derived here</h2><ul>{% for d in r.derived %}<li>{{ d }}</li>{% endfor %}</ul>{% endif %}
+</body></html>
+"""
+
+MARKDOWN = r"""# DS2TA on a Loihi-2-class chip: report
+
+Folder `{{ r.folder }}`. Missing inputs: {{ r.missing|join(", ") or "none" }}.
+
+## Accuracy
+| {% for k in r.accuracy %}{{ k }} | {% endfor %}
+|{% for k in r.accuracy %}---|{% endfor %}
+| {% for v in r.accuracy.values() %}{{ v|num }} | {% endfor %}
+
+Reference vs Lava: {% if r.match == "missing" %}missing{% else %}match = {{ r.match.match }}, first divergence = {{ r.match.first_divergence }}{% endif %}
+
+## Energy per inference (three numbers)
+{% if r.energy == "missing" %}missing{% else %}{% set e = r.energy %}| number | energy | grade |
+|---|---|---|
+| 1. paper-comparable (Horowitz 45 nm) | {{ e.paper.total_J|uj }} | D |
+{% for k, p in e.loihi.items() %}| 2. Loihi event model, {{ p.profile }}: dynamic / static / total | {{ p.dynamic_J|uj }} / {{ p.static_J.model_step|uj }} / {{ p.total_J.model_step|uj }} | {{ p.terms|map(attribute="grade")|unique|join("") }} + {{ p.static_grade }} |
+{% endfor %}| 3. GPU ({{ e.gpu.kind }}{% if e.gpu.kind == "modeled" %}: NOT a measurement{% endif %}) | {{ e.gpu.energy_J|uj }} | {{ e.gpu.grade }} |
+
+Latency {{ e.latency.steps }} steps, {{ e.latency.seconds_model|num }} s (modeled step time). EDP: {% for k, v in e.edp_Js.items() %}{{ k }} {{ v|num }} J·s; {% endfor %}
+{% endif %}
+
+## Per layer
+{% if r.layers == "missing" %}missing{% else %}| layer | kind | neurons | cores | spikes/inf | firing rate | synops/inf | Loihi dyn. | paper |
+|---|---|---|---|---|---|---|---|---|
+{% for l in r.layers %}| {{ l.layer }} | {{ l.kind }} | {{ l.neurons|num }} | {{ l.cores|num }} | {{ l.spikes|num }} | {{ l.firing_rate|num }} | {{ l.synops|num }} | {{ l.energy_sanafe_J|uj }} | {{ l.energy_paper_J|uj }} |
+{% endfor %}{% endif %}
+
+## NeuroBench-style metrics
+{% if r.neurobench == "missing" %}missing{% else %}{% for k, v in r.neurobench.items() %}- {{ k }}: {{ v|num }}
+{% endfor %}{% endif %}
+
+## Calibration: PilotNet-LIF vs Intel's Loihi 2 measurement
+{% if r.calibration == "missing" %}missing{% else %}| quantity | predicted | measured | ratio |
+|---|---|---|---|
+{% for q in r.calibration.rows %}| {{ q.quantity }} | {{ q.predicted|num }} | {{ q.measured|num }} | {{ q.ratio|num }} |
+{% endfor %}{% endif %}
+"""
