@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import pathlib
 import tempfile
-from typing import Union
+from typing import Dict, List, Tuple, Union
 
 import h5py
 import nir
@@ -66,3 +66,29 @@ def write_graph(path: PathLike, graph: nir.NIRGraph) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def flatten_graph(graph: nir.NIRGraph, prefix: str = "") -> Tuple[Dict[str, object], List[Tuple[str, str]]]:
+    """Inline nested ``NIRGraph`` nodes: names become ``"outer.inner"``; inner Input/Output are kept
+    as identity nodes wired to the outer edges."""
+    nodes, edges = {}, []
+    sub_in, sub_out = {}, {}
+    for name, node in graph.nodes.items():
+        full = prefix + name
+        if isinstance(node, nir.NIRGraph):
+            n2, e2 = flatten_graph(node, full + ".")
+            nodes.update(n2)
+            edges.extend(e2)
+            sub_in[name] = [full + "." + k for k, v in node.nodes.items() if isinstance(v, nir.Input)]
+            sub_out[name] = [full + "." + k for k, v in node.nodes.items() if isinstance(v, nir.Output)]
+        else:
+            nodes[full] = node
+    for a, b in graph.edges:
+        a_base, _, a_port = a.partition(".")
+        b_base, _, b_port = b.partition(".")
+        srcs = ([f"{prefix}{a_base}.{a_port}"] if a_port and a_base in sub_out else
+                sub_out.get(a, [prefix + a]))
+        dsts = ([f"{prefix}{b_base}.{b_port}"] if b_port and b_base in sub_in else
+                sub_in.get(b, [prefix + b]))
+        edges.extend((s, d) for s in srcs for d in dsts)
+    return nodes, edges

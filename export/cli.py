@@ -1,0 +1,176 @@
+"""``ds2ta-export model.pt --target loihi2 [--out DIR] [--calib-data digits|DIR] [--bits 8] [--qat-epochs N]``.
+
+Writes ``model.nir`` and ``quantization.json`` (each atomically) into ``--out`` and prints a summary.
+An output folder that holds anything but a previous export is refused; nothing is overwritten then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+import time
+import warnings
+from typing import List, Optional
+
+import numpy as np
+import torch
+
+from ds2ta.export.targets import TARGETS, get_target
+
+OUR_FILES = {"model.nir", "quantization.json"}
+REPORT_FORMAT = "ds2ta-quantization"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ds2ta-export", description=__doc__.splitlines()[0])
+    p.add_argument("checkpoint", help="model.pt written by ds2ta-train")
+    p.add_argument("--target", default="loihi2", help=f"export target ({', '.join(sorted(TARGETS))})")
+    p.add_argument("--out", default=None, help="output folder (default: <checkpoint folder>/export)")
+    p.add_argument("--calib-data", default=None,
+                   help="'digits' / another dataset name, or a folder with x_int.npy and labels.npy "
+                        "(default: the checkpoint's dataset)")
+    p.add_argument("--data-dir", default=None, help="folder with CIFAR / DVS files for --calib-data names")
+    p.add_argument("--bits", type=int, default=8, help="weight bits (8: even values in [-256, 254])")
+    p.add_argument("--calib-batches", type=int, default=4, help="batches of 64 used for calibration")
+    p.add_argument("--qat-epochs", type=int, default=0, help="quantization-aware fine-tune epochs (0 = PTQ)")
+    p.add_argument("--batch-size", type=int, default=128, help="batch of the accuracy evaluation")
+    p.add_argument("--device", default="cpu", help="device of the integer reference (cpu, cuda)")
+    p.add_argument("--max-eval", type=int, default=None, help="evaluate at most this many test samples")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def check_out_dir(out: pathlib.Path) -> None:
+    """Refuse a folder that holds something other than a previous ds2ta export."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder")
+    if out.is_dir():
+        other = sorted(p.name for p in out.iterdir() if p.name not in OUR_FILES)
+        if other:
+            raise ValueError(f"--out {out} already holds {other[:5]}: choose an empty or new folder")
+        q = out / "quantization.json"
+        if q.exists():
+            try:
+                fmt = json.loads(q.read_text()).get("format")
+            except (OSError, ValueError):
+                fmt = None
+            if fmt != REPORT_FORMAT:
+                raise ValueError(f"--out {out}: quantization.json is not a ds2ta export; choose another folder")
+
+
+def load_data(name_or_dir: str, ckpt: dict, data_dir: Optional[str]):
+    """``(train_x_int, train_y, test_x_int, test_y, input_scale)`` as integer tensors."""
+    info = ckpt.get("dataset", {})
+    scale = float(info.get("input_scale", 1.0))
+    path = pathlib.Path(name_or_dir)
+    if path.is_dir():
+        x, y = path / "x_int.npy", path / "labels.npy"
+        if not (x.exists() and y.exists()):
+            raise ValueError(f"--calib-data {path}: expected x_int.npy and labels.npy in the folder")
+        xi, yi = torch.from_numpy(np.load(x)).long(), torch.from_numpy(np.load(y)).long()
+        return xi, yi, xi, yi, scale
+    from ds2ta.data import get_dataset
+    tr, te, dinfo = get_dataset(name_or_dir, data_dir=data_dir, T=info.get("T"), augment=False)
+    scale = float(dinfo.get("input_scale", scale))
+
+    def ints(ds):
+        x = torch.stack([ds[i][0] for i in range(len(ds))])
+        y = torch.tensor([int(ds[i][1]) for i in range(len(ds))])
+        return (x / scale).round().long(), y
+    return (*ints(tr), *ints(te), scale)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except ValueError as e:
+        print(f"ds2ta-export: error: {e}", file=sys.stderr)
+        return 2
+
+
+def run(args) -> int:
+    from ds2ta.checkpoint import atomic_write_json, load_checkpoint
+    from ds2ta.export.model_quant import encode_int, float_spikes, graph_metadata, spike_agreement
+    from ds2ta.export.nir_io import write_graph
+    from ds2ta.export.qat import qat_finetune
+    from ds2ta.sims.reference import ReferenceExecutor  # evaluation of the integer graph
+
+    t0 = time.perf_counter()
+    target = get_target(args.target)
+    if not 1 <= args.bits <= target.max_weight_bits:
+        raise ValueError(f"--bits {args.bits}: target {target.name} stores 1..{target.max_weight_bits} bits")
+    ck = pathlib.Path(args.checkpoint)
+    out = pathlib.Path(args.out) if args.out else ck.resolve().parent / "export"
+    check_out_dir(out)
+    model, ckpt = load_checkpoint(ck)
+    cfg = model.cfg
+    name = args.calib_data or ckpt.get("dataset", {}).get("name", "digits")
+    xtr, ytr, xte, yte, scale = load_data(name, ckpt, args.data_dir)
+    if args.max_eval:
+        xte, yte = xte[:args.max_eval], yte[:args.max_eval]
+    calib_x = xtr[: 64 * args.calib_batches].float() * scale
+    with torch.no_grad():
+        float_acc = float((model(xte.float() * scale).argmax(-1) == yte).double().mean())
+    if args.qat_epochs > 0:
+        qat_finetune(model, xtr.float() * scale, ytr, args.qat_epochs, bits=args.bits,
+                     progress=not args.no_progress)
+        with torch.no_grad():
+            float_acc_qat = float((model(xte.float() * scale).argmax(-1) == yte).double().mean())
+    meta = graph_metadata(model, ckpt, ck, target.name, scale)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        graph, report, _ = target.quantize(model, scale, calib_x, args.bits, meta)
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    ex = ReferenceExecutor(graph, device=args.device)
+    preds = []
+    from tqdm import tqdm
+    for lo in tqdm(range(0, xte.shape[0], args.batch_size), desc="integer reference",
+                   disable=args.no_progress):
+        preds.append(ex.run(encode_int(cfg, xte[lo:lo + args.batch_size])).prediction)
+    int_acc = float((torch.cat(preds) == yte).double().mean())
+    nb = min(64, xte.shape[0])
+    agree = spike_agreement(float_spikes(model, xte[:nb].float() * scale),
+                            ex.run(encode_int(cfg, xte[:nb]), record=True).record)
+    summary = {
+        "format": REPORT_FORMAT, "format_version": 1, "target": target.name, "bits": args.bits,
+        "checkpoint": str(ck), "calibration": {"data": name, "samples": int(calib_x.shape[0]), "margin": 1.5},
+        "qat_epochs": args.qat_epochs,
+        "accuracy": {"float": float_acc, "quantized": int_acc, "split": "test" if not pathlib.Path(name).is_dir()
+                     else "calib-data folder", "samples": int(xte.shape[0]),
+                     **({"float_after_qat": float_acc_qat} if args.qat_epochs > 0 else {})},
+        "spike_agreement_float_vs_int": agree,
+        "warnings": [str(w.message) for w in caught],
+        "layers": report, "latency_steps": ex.latency_steps, "seconds": time.perf_counter() - t0,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    write_graph(out / "model.nir", graph)
+    atomic_write_json(out / "quantization.json", _jsonable(summary))
+    print(f"ds2ta-export: {ck} -> {out / 'model.nir'} (target {target.name}, {args.bits}-bit weights)")
+    print(f"  accuracy on {xte.shape[0]} samples: float {float_acc:.4f}  quantized {int_acc:.4f} "
+          f"(delta {100 * (int_acc - float_acc):+.2f} pp)")
+    print(f"  {len(graph.nodes)} nodes, latency {ex.latency_steps} synapse layers, {len(caught)} warnings; "
+          f"report {out / 'quantization.json'}")
+    return 0
+
+
+def _jsonable(o):
+    if isinstance(o, dict):
+        return {str(k): _jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_jsonable(v) for v in o]
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return o
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

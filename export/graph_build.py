@@ -1,0 +1,122 @@
+"""DS2TA model -> float NIR graph (BN and the LIF input gain folded; names of docs/nir-format.md).
+
+Float meaning of every node (``dt = 1``): a ``CubaLIF`` with ``tau_syn = 1, tau_mem = tau, r = tau,
+v_leak = bias_bn`` does ``v = (1 - 1/tau) v + W' x + bias_bn / tau``, which is the model's
+``h = (1 - 1/tau) v + BN(W x) / tau`` with ``W' = W * gamma / (sigma * tau)`` (the weights carry the
+gain and BN; the first conv also carries ``input_scale`` so the graph takes ``x_int``).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Tuple
+
+import nir
+import numpy as np
+import torch
+
+from ds2ta.export.bn import fold_bn
+from ds2ta.export.nir_nodes import DS2TABlockAttention, DS2TASpikeAttention
+
+
+class _Builder:
+    def __init__(self):
+        self.nodes: Dict[str, nir.NIRNode] = {}
+        self.edges: List[Tuple[str, str]] = []
+
+    def add(self, name, node, srcs):
+        if name in self.nodes:
+            raise ValueError(f"duplicate node name {name!r}")
+        self.nodes[name] = node
+        self.edges.extend((s, name) for s in srcs)
+        return name
+
+
+def float_lif(shape, tau: float, theta: float, bias: np.ndarray | None = None) -> nir.CubaLIF:
+    """Float CubaLIF of the model's LIF (per-neuron arrays; ``bias`` per channel on axis 0)."""
+    shape = tuple(int(s) for s in shape)
+    b = np.zeros(shape) if bias is None else np.broadcast_to(
+        np.asarray(bias, dtype=np.float64).reshape((-1,) + (1,) * (len(shape) - 1)), shape).copy()
+    return nir.CubaLIF(tau_syn=np.ones(shape), tau_mem=np.full(shape, float(tau)), r=np.full(shape, float(tau)),
+                       v_leak=b, v_threshold=np.full(shape, float(theta)), v_reset=np.zeros(shape),
+                       w_in=np.ones(shape))
+
+
+def conv_node(w: np.ndarray, hw, padding: int) -> nir.Conv2d:
+    return nir.Conv2d(input_shape=tuple(int(v) for v in hw), weight=w.astype(np.float64), stride=1,
+                      padding=padding, dilation=1, groups=1, bias=np.zeros(w.shape[0]))
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().double().numpy()
+
+
+def build_float_graph(model, input_scale: float) -> nir.NIRGraph:
+    """Float NIR graph of a :class:`ds2ta.DS2TA` in eval mode (see module docstring)."""
+    cfg = model.cfg
+    tau, theta = cfg.lif_tau, cfg.v_threshold
+    b = _Builder()
+    C, S = cfg.in_channels, cfg.img_size
+    src = [b.add("input", nir.Input(np.array([C, S, S])), [])]
+    hw = S
+    for i, st in enumerate(model.sps.stages):
+        w, bias = fold_bn(_np(st.conv.weight), st.bn)
+        w = w / tau * (input_scale if i == 0 else 1.0)
+        conv = b.add(f"sps.{i}.conv", conv_node(w, (hw, hw), 1), src)
+        lif = b.add(f"sps.{i}.lif", float_lif((w.shape[0], hw, hw), tau, theta, bias), [conv])
+        src = [lif]
+        if st.pool is not None:
+            hw_out = (hw + 2 - 3) // 2 + 1
+            pool = b.add(f"sps.{i}.pool", nir.SumPool2d(np.array([3, 3]), np.array([2, 2]), np.array([1, 1])), src)
+            src = [b.add(f"sps.{i}.pool_lif", float_lif((w.shape[0], hw_out, hw_out), 1.0, 0.5), [pool])]
+            hw = hw_out
+    D, g = cfg.embed_dim, hw
+    w, bias = fold_bn(_np(model.sps.rpe.conv.weight), model.sps.rpe.bn)
+    conv = b.add("sps.rpe.conv", conv_node(w / tau, (g, g), 1), src)
+    stream = src + [b.add("sps.rpe.lif", float_lif((D, g, g), tau, theta, bias), [conv])]
+
+    def projection(prefix: str, proj, inputs: List[str], delays: Dict[int, str]) -> str:
+        """TASA projection: replica k reads Delay(k) and has weights a_k W'; all sum into one LIF."""
+        w, bias = fold_bn(_np(proj.linear.weight), proj.bn)
+        coeffs = _np(proj.coeffs()).reshape(-1)
+        convs = []
+        for k, a in enumerate(coeffs):
+            ins = inputs if k == 0 else [delays[k]]
+            wk = (a * w / tau)[:, :, None, None]
+            convs.append(b.add(f"{prefix}.conv{k}", conv_node(wk, (g, g), 0), ins))
+        return b.add(f"{prefix}.lif", float_lif((w.shape[0], g, g), tau, theta, bias), convs)
+
+    def delays_for(prefix: str, inputs: List[str], taw: int) -> Dict[int, str]:
+        return {k: b.add(f"{prefix}.delay{k}", nir.Delay(np.full((D, g, g), float(k))), inputs)
+                for k in range(1, taw)}
+
+    for bi, blk in enumerate(model.blocks):
+        at, p = blk.attn, f"blocks.{bi}.attn"
+        taw = at.q.taw
+        dl = delays_for(p, stream, taw)
+        q, k, v = (projection(f"{p}.{n}", getattr(at, n), stream, dl) for n in "qkv")
+        scale = at.scale / at.attn_lif.params.tau  # attention current = s * (S V) / tau_attn
+        if at.mode == "statten":
+            core = DS2TABlockAttention(channels=D, heads=at.heads, tokens_shape=(g, g), chunk=at.chunk,
+                                       scale=scale, operands=[q, k, v])
+        else:
+            d = D // at.heads
+            table = (_np(at.nsad.table) if at.nsad is not None else
+                     np.tile(np.arange(d + 1, dtype=np.float64), (at.heads, 1)))
+            core = DS2TASpikeAttention(channels=D, heads=at.heads, tokens_shape=(g, g), table=table,
+                                       scale=scale, operands=[q, k, v])
+        core = b.add(f"{p}.core", core, [q, k, v])
+        ap = at.attn_lif.params
+        alif = b.add(f"{p}.attn_lif", float_lif((D, g, g), ap.tau, ap.v_threshold), [core])
+        o = projection(f"{p}.o", at.o, [alif], delays_for(f"{p}.o", [alif], taw))
+        stream = stream + [o]
+        h1 = projection(f"blocks.{bi}.mlp.fc1", blk.mlp.fc1, stream, {})
+        stream = stream + [projection(f"blocks.{bi}.mlp.fc2", blk.mlp.fc2, [h1], {})]
+    flat = b.add("head.flatten", nir.Flatten(input_type={"input": np.array([D, g, g])}, start_dim=0,
+                                             end_dim=-1), stream)
+    N, T = g * g, cfg.T
+    wh, bh = _np(model.head.weight), _np(model.head.bias)
+    w_tok = np.repeat(wh[:, :, None], N, axis=2).reshape(wh.shape[0], D * N) / (N * T)  # (classes, D*g*g)
+    fc = b.add("head.fc", nir.Affine(weight=w_tok, bias=bh / T), [flat])
+    ro = b.add("head.readout", nir.I(r=np.ones(wh.shape[0])), [fc])
+    b.add("output", nir.Output(np.array([wh.shape[0]])), [ro])
+    return nir.NIRGraph(nodes=b.nodes, edges=b.edges, type_check=False)

@@ -1,0 +1,303 @@
+"""Float NIR graph -> integer NIR graph in Lava's fixed-point semantics (docs/quantization.md).
+
+Every neuron node gets a per-channel scale ``S`` (integer units per float unit of ``v``): the weight
+nodes feeding it become ``W_int = grid(S * gain * W)`` (8-bit even values), its threshold becomes
+``vth = S * theta`` (``S`` is chosen so this is an integer), its bias ``64 * S * bias`` as
+``bias_mant << bias_exp``. Neurons fed by unit-weight synapses (SumPool2d) have ``S = 1``; neurons fed
+by an attention node get ``S = 2^(k - shift) / scale`` from the node's table exponent ``k``.
+Third-party float graphs (sinabs, snntorch, rockpool) go through the same code with their ``dt``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from typing import Dict, Optional, Tuple
+
+import nir
+import numpy as np
+
+from ds2ta.export.nir_io import flatten_graph
+from ds2ta.export.quantize import relative_error, round_weights, warn_lossy, weight_levels
+
+WEIGHT_TYPES = ("Conv2d", "Affine", "Linear")
+PASS_TYPES = ("Delay", "Flatten")
+SPIKING = ("LIF", "CubaLIF", "IF")
+NON_SPIKING = ("LI", "I", "CubaLI")
+ATTENTION = ("DS2TASpikeAttention", "DS2TABlockAttention")
+A_MAX = 2 ** 15 - 1     # Lava LIF a_in is int16: keep every synaptic current inside it
+VTH_MAX = 2 ** 17 - 1   # 17-bit threshold mantissa
+
+
+def _arr(node, key, default=None):
+    v = getattr(node, key, default)
+    return None if v is None else np.asarray(v, dtype=np.float64)
+
+
+def neuron_constants(node, dt: float) -> dict:
+    """Lava constants and the input gain of a float NIR neuron node for time step ``dt``."""
+    t = type(node).__name__
+    if t in ("CubaLIF", "CubaLI"):
+        tau_m, tau_s = _arr(node, "tau_mem"), _arr(node, "tau_syn")
+        gain = _arr(node, "w_in", 1.0) * (dt / tau_s).clip(max=1.0) * _arr(node, "r") * dt / tau_m
+        du = np.clip(np.round(4096 * dt / tau_s) - 1, 0, 4095)
+        dv = np.clip(np.round(4096 * dt / tau_m), 0, 4095)
+        leak = dt / tau_m * _arr(node, "v_leak")
+    elif t in ("LIF", "LI"):
+        tau = _arr(node, "tau")
+        gain, du = _arr(node, "r") * dt / tau, np.full(tau.shape, 4095.0)
+        dv, leak = np.clip(np.round(4096 * dt / tau), 0, 4095), dt / tau * _arr(node, "v_leak")
+    elif t in ("IF", "I"):
+        r = _arr(node, "r")
+        gain, du, dv, leak = r * dt, np.full(r.shape, 4095.0), np.zeros(r.shape), np.zeros(r.shape)
+    else:
+        raise ValueError(f"not a neuron node type: {t}")
+    theta = _arr(node, "v_threshold") if t in SPIKING else None
+    shape = np.broadcast_shapes(*(np.shape(a) for a in (gain, du, dv, leak)))
+    b = lambda a: np.broadcast_to(a, shape).astype(np.float64)
+    return dict(gain=b(gain), du=b(du), dv=b(dv), leak=b(leak), theta=None if theta is None else b(theta))
+
+
+def _per_channel(a: np.ndarray) -> np.ndarray:
+    """Axis-0 channel values of a per-neuron array (max over the other axes)."""
+    a = np.asarray(a, dtype=np.float64)
+    return a.reshape(a.shape[0], -1).max(1) if a.ndim > 1 else a.reshape(-1)
+
+
+def _bias_format(total: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Integer bias ``total`` -> (bias_mant 13-bit signed, bias_exp 0..7)."""
+    exp = np.zeros(total.shape, dtype=np.int64)
+    mag = np.abs(total)
+    for e in range(8):
+        exp = np.where(mag > 4095 * 2 ** exp, exp + 1, exp).clip(max=7)
+    mant = np.clip(np.round(total / 2.0 ** exp), -4096, 4095).astype(np.int64)
+    return mant, exp
+
+
+class _Q:
+    def __init__(self, graph: nir.NIRGraph, dt: float, bits: int, calib: Optional[dict]):
+        self.nodes, self.edges = flatten_graph(graph)
+        self.nodes = {k: copy.deepcopy(v) for k, v in self.nodes.items()}
+        self.preds = {n: [a for a, b in self.edges if b == n] for n in self.nodes}
+        self.succs = {n: [b for a, b in self.edges if a == n] for n in self.nodes}
+        self.dt, self.bits, self.calib = dt, bits, calib or {}
+        self.report: Dict[str, dict] = {}
+        self.fixed_scale: Dict[str, float] = {}  # attention node -> S of the neuron it feeds
+
+    def type(self, n):
+        return type(self.nodes[n]).__name__
+
+    def producers(self, n):
+        """Nearest non-pass-through nodes feeding ``n``."""
+        out, stack = [], list(self.preds[n])
+        while stack:
+            p = stack.pop()
+            if self.type(p) in PASS_TYPES:
+                stack.extend(self.preds[p])
+            elif p not in out:
+                out.append(p)
+        return out
+
+    def run(self) -> nir.NIRGraph:
+        for n in list(self.nodes):
+            if self.type(n) in ATTENTION:
+                self.attention(n)
+        for n in list(self.nodes):
+            if self.type(n) in SPIKING + NON_SPIKING:
+                self.neuron(n)
+            elif self.type(n) in ("Output", "Threshold"):
+                prods = [p for p in self.producers(n) if self.type(p) in WEIGHT_TYPES]
+                if prods and not any(self.type(p) in SPIKING + NON_SPIKING for p in self.producers(n)):
+                    self.weights_only(n, prods)
+        for n in self.nodes:
+            if self.type(n) in WEIGHT_TYPES and "weight_scale" not in self.nodes[n].metadata:
+                raise ValueError(f"weight node {n!r} feeds no neuron, threshold or output; the integer "
+                                 "executor cannot give it a scale")
+        return nir.NIRGraph(nodes=self.nodes, edges=self.edges, type_check=False)
+
+    def attention(self, n):
+        node = self.nodes[n]
+        hi = 2 ** (self.bits - 1) - 1
+        tokens = int(np.prod(node.tokens_shape))
+        if self.type(n) == "DS2TASpikeAttention":
+            tab = np.asarray(node.table, dtype=np.float64)
+            amax = float(np.abs(tab).max(initial=0.0)) or 1.0
+            k = int(math.floor(math.log2(hi / amax)))
+            t_int = np.round(tab * 2.0 ** k).astype(np.int64)
+            err = relative_error(tab * 2.0 ** k, t_int)
+            warn_lossy(n, "NSAD table", err, tol=0.0)
+            worst = tokens * int(np.abs(t_int).max(initial=0))
+        else:
+            k, t_int, err = 0, None, 0.0
+            worst = node.chunk * tokens * node.head_dim
+        shift = max(0, math.ceil(math.log2(worst / A_MAX))) if worst > A_MAX else 0
+        if shift:
+            warnings.warn(f"{n}: attention sums up to {worst} exceed int16; result shifted right by {shift}")
+        node.shift = shift
+        if t_int is not None:
+            node.table = t_int.astype(np.int32)
+        self.fixed_scale[n] = 2.0 ** (k - shift) / node.scale
+        node.metadata = {**node.metadata, "table_exp": k, "float_scale": node.scale}
+        self.report[n] = {"type": self.type(n), "table_exp": k, "shift": shift, "table_rel_error": err,
+                          "worst_case_sum": worst, "consumer_scale": self.fixed_scale[n]}
+
+    def neuron(self, n):
+        node, t = self.nodes[n], self.type(n)
+        c = neuron_constants(node, self.dt)
+        shape = c["gain"].shape
+        prods = self.producers(n)
+        kinds = {("w" if self.type(p) in WEIGHT_TYPES else "att" if self.type(p) in ATTENTION else "unit")
+                 for p in prods}
+        if len(kinds) != 1:
+            raise ValueError(f"neuron {n!r} mixes weighted, attention and unit-weight inputs "
+                             f"({[self.type(p) for p in prods]}); not supported")
+        kind = kinds.pop()
+        theta = c["theta"]
+        gain_c = _per_channel(c["gain"])
+        if kind == "w":
+            hi = weight_levels(self.bits)[2]
+            wmax = np.zeros_like(gain_c)
+            for p in prods:
+                w = np.abs(np.asarray(self.nodes[p].weight, dtype=np.float64))
+                wmax = np.maximum(wmax, w.reshape(w.shape[0], -1).max(1) * np.abs(gain_c))
+            wmax = np.where(wmax > 0, wmax, 1.0)
+            if theta is not None:
+                th_c = _per_channel(theta)
+                S = np.floor(np.minimum(hi * th_c / wmax, VTH_MAX)) / th_c
+            else:  # read-out: one scale for all outputs (argmax compares them)
+                S = np.full_like(wmax, hi / wmax.max())
+            cal = self.calib.get(n)
+            if cal is not None:
+                cap = A_MAX / np.maximum(np.asarray(cal, dtype=np.float64), 1e-12)
+                if theta is not None:
+                    S = np.minimum(S, np.floor(cap * th_c) / th_c)
+                else:
+                    S = np.minimum(S, float(np.min(cap)))
+            if np.any(S <= 0):
+                bad = int(np.argmin(S))
+                warnings.warn(f"{n}: channel {bad} threshold is below one weight step; using vth = 1")
+                S = np.where(S > 0, S, 1.0 / th_c)
+            for p in prods:
+                self.quantize_weights(p, S * gain_c)
+        elif kind == "att":
+            S = np.full_like(gain_c, self.fixed_scale[prods[0]] / gain_c.max())
+        else:
+            if not np.allclose(c["gain"], 1.0):
+                raise ValueError(f"neuron {n!r}: unit-weight input with gain {c['gain'].max()} != 1 cannot be "
+                                 "folded into weights")
+            S = np.ones_like(gain_c)
+        S_n = S.reshape((-1,) + (1,) * (len(shape) - 1)) * np.ones(shape)
+        du, dv = c["du"].astype(np.int64), c["dv"].astype(np.int64)
+        lava = {"du": du, "dv": dv}
+        err_th = 0.0
+        tie = np.zeros(shape)
+        if theta is not None:
+            st = S_n * theta
+            is_int = np.isclose(st, np.round(st), rtol=0, atol=1e-6)
+            vth = np.where(is_int, np.round(st), np.floor(st))
+            tie = np.where(is_int & (dv > 0), 1.0, 0.0)  # strict v > vth<<6 acts as >= on ties
+            if np.any(vth > VTH_MAX):
+                raise ValueError(f"{n}: threshold {vth.max()} exceeds the 17-bit vth range")
+            lava["vth"] = vth.astype(np.int64)
+            if kind != "unit":  # unit weights: integer sums, so v > floor(S theta) is exactly sum >= S theta
+                err_th = relative_error(st, vth)
+                warn_lossy(n, "threshold", err_th, tol=0.0)
+        bias_f = 64.0 * S_n * c["leak"]
+        mant, bexp = _bias_format(np.round(bias_f) + tie)
+        lava["bias_mant"], lava["bias_exp"] = mant, bexp
+        err_b = relative_error(bias_f, (mant << bexp) - tie)
+        warn_lossy(n, "bias", err_b)
+        lava = {k: v.astype(np.int32) for k, v in lava.items()}
+        self.nodes[n] = self.integer_node(node, lava, S)
+        self.report[n] = {"type": t, "kind": kind, "scale_min": float(S.min()), "scale_max": float(S.max()),
+                          "vth": [int(lava["vth"].min()), int(lava["vth"].max())] if "vth" in lava else None,
+                          "du": sorted({int(v) for v in np.unique(du)}), "dv": sorted({int(v) for v in np.unique(dv)}),
+                          "bias_exp_max": int(bexp.max()), "bias_rel_error": err_b, "threshold_rel_error": err_th}
+
+    def integer_node(self, node, lava, S):
+        """The neuron with integer-unit float fields (docs/nir-format.md) and ``metadata['lava']``."""
+        t, sh = type(node).__name__, lava["du"].shape
+        dv = lava["dv"].astype(np.float64)
+        tau_m = np.where(dv > 0, 4096.0 / np.maximum(dv, 1), np.inf)
+        bias = (lava["bias_mant"].astype(np.int64) << lava["bias_exp"]).astype(np.float64)
+        leak = np.where(np.isfinite(tau_m), bias * np.where(np.isfinite(tau_m), tau_m, 0) / 64.0, 0.0)
+        meta = {**(node.metadata or {}), "lava": lava, "scale": np.asarray(S, dtype=np.float64)}
+        vth = lava.get("vth", np.zeros(sh)).astype(np.float64)
+        if t == "CubaLIF":
+            return nir.CubaLIF(tau_syn=4096.0 / (lava["du"] + 1.0), tau_mem=tau_m, r=tau_m.copy(), v_leak=leak,
+                               v_threshold=vth, v_reset=np.zeros(sh), w_in=np.ones(sh), metadata=meta)
+        if t == "CubaLI":
+            return nir.CubaLI(tau_syn=4096.0 / (lava["du"] + 1.0), tau_mem=tau_m, r=tau_m.copy(), v_leak=leak,
+                              w_in=np.ones(sh), metadata=meta)
+        if t == "LIF":
+            return nir.LIF(tau=tau_m, r=tau_m.copy(), v_leak=leak, v_threshold=vth, v_reset=np.zeros(sh), metadata=meta)
+        if t == "LI":
+            return nir.LI(tau=tau_m, r=tau_m.copy(), v_leak=leak, metadata=meta)
+        if t == "IF":
+            return nir.IF(r=np.ones(sh), v_threshold=vth, v_reset=np.zeros(sh), metadata=meta)
+        return nir.I(r=np.ones(sh), metadata=meta)
+
+    def quantize_weights(self, p, scale_c):
+        node = self.nodes[p]
+        w = np.asarray(node.weight, dtype=np.float64)
+        if "weight_scale" in node.metadata:
+            raise ValueError(f"weight node {p!r} feeds more than one neuron node; give each its own weights")
+        sc = np.asarray(scale_c, dtype=np.float64).reshape((-1,) + (1,) * (w.ndim - 1))
+        ideal = w * sc
+        w_int, clipped = round_weights(ideal, self.bits)
+        err = relative_error(ideal, w_int)
+        warn_lossy(p, f"{self.bits}-bit weights", err)
+        node.weight = w_int.astype(np.int16)
+        bias = getattr(node, "bias", None)
+        if bias is not None:
+            b = np.broadcast_to(np.asarray(bias, dtype=np.float64), (w.shape[0],)) * sc.reshape(-1)
+            node.bias = np.round(b).astype(np.int32)
+        node.metadata = {**(node.metadata or {}), "weight_scale": sc.reshape(-1).copy(), "weight_exp": 0,
+                         "num_weight_bits": self.bits}
+        step = weight_levels(self.bits)[0]
+        self.report[p] = {"type": type(node).__name__, "format": f"{self.bits}-bit mantissa, step {step}, exp 0",
+                          "weight_exp": 0, "clipped": clipped, "rel_error": err,
+                          "scale_min": float(sc.min()), "scale_max": float(sc.max())}
+
+    def weights_only(self, n, prods):
+        wmax = max(float(np.abs(np.asarray(self.nodes[p].weight)).max(initial=0)) for p in prods) or 1.0
+        S = weight_levels(self.bits)[2] / wmax
+        for p in prods:
+            self.quantize_weights(p, np.full(np.asarray(self.nodes[p].weight).shape[0], S))
+        if self.type(n) == "Threshold":
+            node = self.nodes[n]
+            node.threshold = np.floor(np.asarray(node.threshold, dtype=np.float64) * S)
+
+
+def quantize_graph(graph: nir.NIRGraph, dt: Optional[float] = None, bits: int = 8,
+                   calib: Optional[dict] = None) -> Tuple[nir.NIRGraph, Dict[str, dict]]:
+    """Integer version of a float NIR graph and a per-node report (formats, scales, errors).
+
+    Args:
+        graph: float graph (exported by ``build_float_graph`` or third-party).
+        dt: time step of the float dynamics (``graph.metadata['conventions']['dt']`` when present).
+        bits: weight bits (8: even values in [-256, 254]).
+        calib: ``{neuron_node: per-channel max |input current|}`` in float units, to keep every
+            integer current within int16 (Lava's ``a_in``).
+
+    Raises:
+        ValueError: no ``dt``, or a structure the integer semantics cannot express (named).
+    """
+    meta = graph.metadata or {}
+    if dt is None:
+        dt = (meta.get("conventions") or {}).get("dt") if isinstance(meta.get("conventions"), dict) else None
+    if dt is None:
+        raise ValueError("quantize_graph: the graph does not record its time step; pass dt= (e.g. dt=1e-4 "
+                         "for snntorch exports, dt=1 for sinabs)")
+    q = _Q(graph, float(dt), bits, calib)
+    g = q.run()
+    conv = dict(meta.get("conventions") or {})
+    conv.update(dt=1.0, source_dt=float(dt))
+    g.metadata = {**meta, "conventions": conv, "integer": 1}
+    return g, q.report
+
+
+def integerize_graph(graph: nir.NIRGraph, dt: Optional[float] = None, bits: int = 8) -> nir.NIRGraph:
+    """``quantize_graph`` without the report (used by the reference executor for float graphs)."""
+    return quantize_graph(graph, dt=dt, bits=bits)[0]
