@@ -68,6 +68,51 @@ def _conv(s: np.ndarray, w: np.ndarray, stride, padding) -> np.ndarray:
     return np.einsum("xycab,ocba->xyo", win, w, optimize=True)             # (W_out, H_out, Cout)
 
 
+def run_layer(d: dict, src: np.ndarray | None, steps: int, image: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+    """One layer for ``steps`` steps from a fresh state.
+
+    Args:
+        d: Layer dict from ``load_network`` (not ``flatten``).
+        src: Source spikes ``(steps, W, H, C)`` (conv) or ``(steps, N)`` (dense); None for input.
+        steps: Time steps.
+        image: The frame for the input layer (drives its bias).
+
+    Returns:
+        Output spikes ``(steps, W, H, C)`` and the layer's counts.
+    """
+    nr, shape = d["neuron"], d["shape"]
+    v = np.zeros(shape, np.int64)
+    out = np.zeros((steps,) + shape, bool)
+    syn = active = 0
+    if d["type"] == "input":
+        bias = np.asarray(image, np.int64).reshape(shape)  # bias_mant = pixel, bias_exp = 6
+    else:
+        bias = np.broadcast_to(d["bias"].astype(np.int64), shape[2:] if d["type"] == "conv" else shape[-1:])
+        w = d["weight"].astype(np.int64)
+    for t in range(steps):
+        if d["type"] == "input":
+            a = np.zeros(shape, np.int64)
+        elif d["type"] == "conv":
+            st = src[t].astype(np.int64)
+            a = _wrap24(_conv(st, w, d["stride"], d["padding"]))
+            ones = np.ones((1,) + w.shape[1:], np.int64)
+            syn += int(_conv(st, ones, d["stride"], d["padding"]).sum()) * shape[2]
+        else:  # dense: weight (out, in)
+            st = src[t].astype(np.int64).reshape(-1)
+            a = (w.reshape(shape[-1], -1) @ st).reshape(shape)
+            syn += int(st.sum()) * shape[-1]
+        active += int(np.count_nonzero(a))
+        u = a << 6  # du = 4095: no current memory
+        v = _trunc0(v * (4096 - nr["dv"])) + u + (bias << 6)
+        v = np.clip(v, -(2 ** 23 - 1), 2 ** 23 - 1)
+        s = v > (nr["vth"] << 6)
+        v[s] = 0
+        out[t] = s
+    n = int(np.prod(shape))
+    return out, {"spikes": int(out.sum()), "synops": syn, "graded_synops": 0, "neuron_updates": n * steps,
+                 "active_neuron_updates": active, "attention_ops": 0, "neurons": n}
+
+
 def simulate(layers: list[dict], image: np.ndarray, steps: int = STEPS) -> dict:
     """One inference: every layer runs ``steps`` steps from a fresh state on its source's window.
 
@@ -86,40 +131,7 @@ def simulate(layers: list[dict], image: np.ndarray, steps: int = STEPS) -> dict:
             src = src.transpose(0, 3, 2, 1).reshape(steps, -1)  # netx: (W,H,C) -> (C,H,W) -> flat
             continue
         name = f"{d['type']}{d['index']}"
-        nr = d["neuron"]
-        shape = d["shape"]
-        v = np.zeros(shape, np.int64)
-        out = np.zeros((steps,) + shape, bool)
-        syn = active = 0
-        if d["type"] == "input":
-            bias = np.asarray(image, np.int64).reshape(shape)
-            a_all = None
-        else:
-            bias = np.broadcast_to(d["bias"].astype(np.int64), shape[2:] if d["type"] == "conv" else shape[-1:])
-            w = d["weight"].astype(np.int64)
-        for t in range(steps):
-            if d["type"] == "input":
-                a = np.zeros(shape, np.int64)
-            elif d["type"] == "conv":
-                st = src[t].astype(np.int64)
-                a = _wrap24(_conv(st, w, d["stride"], d["padding"]))
-                ones = np.ones((1,) + w.shape[1:], np.int64)
-                syn += int(_conv(st, ones, d["stride"], d["padding"]).sum()) * shape[2]
-            else:  # dense: weight (out, in)
-                st = src[t].astype(np.int64).reshape(-1)
-                a = (w.reshape(shape[-1], -1) @ st).reshape(shape)
-                syn += int(st.sum()) * shape[-1]
-            active += int(np.count_nonzero(a))
-            u = a << 6  # du = 4095: no current memory
-            v = _trunc0(v * (4096 - nr["dv"])) + u + (bias << 6)
-            v = np.clip(v, -(2 ** 23 - 1), 2 ** 23 - 1)
-            s = v > (nr["vth"] << 6)
-            v[s] = 0
-            out[t] = s
-        n = int(np.prod(shape))
-        counts[name] = {"spikes": int(out.sum()), "synops": syn, "graded_synops": 0,
-                        "neuron_updates": n * steps, "active_neuron_updates": active,
-                        "attention_ops": 0, "neurons": n}
+        out, counts[name] = run_layer(d, src, steps, image)
         trains[name] = out
         src = out
     return {"layers": counts, "spikes": trains}
