@@ -76,7 +76,9 @@ def _bias_format(total: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
 
 
 class _Q:
-    def __init__(self, graph: nir.NIRGraph, dt: float, bits: int, calib: Optional[dict]):
+    def __init__(self, graph: nir.NIRGraph, dt: float, bits: int, calib: Optional[dict],
+                 per_channel: bool = True, tie_break: bool = True):
+        self.per_channel, self.tie_break = per_channel, tie_break
         self.nodes, self.edges = flatten_graph(graph)
         self.nodes = {k: copy.deepcopy(v) for k, v in self.nodes.items()}
         self.preds = {n: [a for a, b in self.edges if b == n] for n in self.nodes}
@@ -174,6 +176,8 @@ class _Q:
                     S = np.minimum(S, np.floor(cap * th_c) / th_c)
                 else:
                     S = np.minimum(S, float(np.min(cap)))
+            if not self.per_channel and theta is not None:  # one threshold per node (snntorch needs it)
+                S = np.full_like(S, float(np.min(S * th_c))) / th_c  # common vth = smallest channel's
             if np.any(S <= 0):
                 bad = int(np.argmin(S))
                 warnings.warn(f"{n}: channel {bad} threshold is below one weight step; using vth = 1")
@@ -196,7 +200,7 @@ class _Q:
             st = S_n * theta
             is_int = np.isclose(st, np.round(st), rtol=0, atol=1e-6)
             vth = np.where(is_int, np.round(st), np.floor(st))
-            tie = np.where(is_int & (dv > 0), 1.0, 0.0)  # strict v > vth<<6 acts as >= on ties
+            tie = np.where(is_int & (dv > 0) & self.tie_break, 1.0, 0.0)  # strict v > vth<<6 acts as >= on ties
             if np.any(vth > VTH_MAX):
                 raise ValueError(f"{n}: threshold {vth.max()} exceeds the 17-bit vth range")
             lava["vth"] = vth.astype(np.int64)
@@ -271,7 +275,8 @@ class _Q:
 
 
 def quantize_graph(graph: nir.NIRGraph, dt: Optional[float] = None, bits: int = 8,
-                   calib: Optional[dict] = None) -> Tuple[nir.NIRGraph, Dict[str, dict]]:
+                   calib: Optional[dict] = None, per_channel: bool = True,
+                   tie_break: bool = True) -> Tuple[nir.NIRGraph, Dict[str, dict]]:
     """Integer version of a float NIR graph and a per-node report (formats, scales, errors).
 
     Args:
@@ -280,6 +285,9 @@ def quantize_graph(graph: nir.NIRGraph, dt: Optional[float] = None, bits: int = 
         bits: weight bits (8: even values in [-256, 254]).
         calib: ``{neuron_node: per-channel max |input current|}`` in float units, to keep every
             integer current within int16 (Lava's ``a_in``).
+        per_channel: one scale per output channel (threshold per channel); False: one per node.
+        tie_break: add 1 to the bias of leaky neurons whose ``S * theta`` is an integer, so the chip's
+            strict ``v > vth<<6`` fires on ties like the float model's ``h >= theta``.
 
     Raises:
         ValueError: no ``dt``, or a structure the integer semantics cannot express (named).
@@ -290,7 +298,7 @@ def quantize_graph(graph: nir.NIRGraph, dt: Optional[float] = None, bits: int = 
     if dt is None:
         raise ValueError("quantize_graph: the graph does not record its time step; pass dt= (e.g. dt=1e-4 "
                          "for snntorch exports, dt=1 for sinabs)")
-    q = _Q(graph, float(dt), bits, calib)
+    q = _Q(graph, float(dt), bits, calib, per_channel, tie_break)
     g = q.run()
     conv = dict(meta.get("conventions") or {})
     conv.update(dt=1.0, source_dt=float(dt))
