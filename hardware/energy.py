@@ -60,16 +60,45 @@ def _mapping_dict(mapping) -> dict:
     return mapping.to_dict() if hasattr(mapping, "to_dict") else mapping
 
 
+def align_activity(mapping: dict, layers: dict) -> dict[str, dict]:
+    """Fold per-node counts of a simulated NIR graph onto the mapping's layers.
+
+    A mapping layer is a neuron population; the simulator also reports its synapse nodes (``*.conv``,
+    ``head.fc``, the attention core), whose synops belong to the layer they feed
+    (``layer_specs[i]["meta"]["synapse_nodes"]``). Routing nodes (Delay, Flatten, Output) carry no
+    events on the chip and are dropped with a warning when they report any.
+    """
+    alias = {}
+    for ls in mapping.get("layer_specs", []):
+        for node in (ls.get("meta") or {}).get("synapse_nodes", []):
+            alias[node] = ls["name"]
+    out: dict[str, dict] = {}
+    dropped = []
+    for name, a in layers.items():
+        target = name if name in mapping["layers"] else alias.get(name)
+        if target is None:
+            if any(a.get(k, 0) for k in COUNT_KEYS):
+                dropped.append(name)
+            continue
+        acc = out.setdefault(target, {})
+        for k, v in a.items():
+            if isinstance(v, (int, float)) and k != "neurons":
+                acc[k] = acc.get(k, 0) + v
+    if layers and not out:
+        raise ValueError(f"none of the simulated nodes {sorted(layers)[:8]}... is a layer of the mapping "
+                         f"({sorted(mapping['layers'])[:8]}...); map the same graph that was simulated")
+    if dropped:
+        warnings.warn(f"activity of nodes {dropped} is not on any mapped layer (routing nodes?): ignored",
+                      stacklevel=3)
+    return out
+
+
 def per_inference_counts(mapping: dict, activity: dict) -> dict[str, dict]:
     """Per-layer counts divided by the number of samples; layers absent from activity count zero."""
     n = activity.get("samples")
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"activity['samples']={n!r}: need a positive int (simulation.json 'samples')")
-    act = activity.get("layers", {})
-    unknown = sorted(set(act) - set(mapping["layers"]))
-    if unknown:
-        raise ValueError(f"activity has layers {unknown} that the mapping lacks; map the same graph "
-                         f"that was simulated (mapping layers: {sorted(mapping['layers'])})")
+    act = align_activity(mapping, activity.get("layers", {}))
     missing = [k for k in mapping["layers"] if k not in act and mapping["layers"][k]["kind"] != "input"]
     if missing:
         warnings.warn(f"no activity for layers {missing}: counted as zero", stacklevel=3)
@@ -136,13 +165,25 @@ def _loihi(mapping: dict, counts: dict, prof: EventProfile, static_s: dict) -> d
     }
 
 
+def steps_per_inference(activity: dict) -> int:
+    """Chip steps per inference: ``steps_per_inference`` if given (pipelined runs), else ``T +
+    latency_steps`` (one sample, then reset: docs/architecture.md), else ``T``."""
+    if activity.get("steps_per_inference"):
+        return int(activity["steps_per_inference"])
+    T = int(activity.get("T") or 0)
+    if T < 1:
+        raise ValueError("activity needs 'T' >= 1 (model steps) or 'steps_per_inference'")
+    return T + int(activity.get("latency_steps") or 0)
+
+
 def estimate(mapping, activity: dict, profile=None, gpu: dict | None = None) -> EnergyReport:
     """Price one inference of the simulated model on the mapped system.
 
     Args:
         mapping: ``Mapping`` or the ``mapping.json`` dict.
-        activity: ``simulation.json`` dict (totals over ``samples``; ``latency_steps`` = chip steps
-            per inference, ``T`` = model steps).
+        activity: ``simulation.json`` dict (totals over ``samples``; ``T`` model steps,
+            ``latency_steps`` synapse depth; chip steps per inference = ``T + latency_steps`` unless
+            ``steps_per_inference`` is given).
         profile: An ``EventProfile``, a dict of them, or None for both Loihi 1 profiles.
         gpu: Optional measured GPU result (``gpu_energy.measure`` dict); else a modeled bound.
 
@@ -151,9 +192,7 @@ def estimate(mapping, activity: dict, profile=None, gpu: dict | None = None) -> 
     """
     m = _mapping_dict(mapping)
     counts = per_inference_counts(m, activity)
-    steps = int(activity.get("latency_steps") or activity.get("T") or 0)
-    if steps < 1:
-        raise ValueError("activity needs 'latency_steps' (chip steps per inference) or 'T' >= 1")
+    steps = steps_per_inference(activity)
     profiles = PROFILES if profile is None else ({"custom": profile} if isinstance(profile, EventProfile) else profile)
 
     # 1. paper-comparable

@@ -79,8 +79,12 @@ class LayerSpec:
 
     @property
     def entries_per_neuron(self) -> int:
-        """Synapse entries one neuron needs when weights are not shared."""
-        return self.fan_in * self.replicas + self.rewritten_entries_per_neuron
+        """Synapse entries one neuron needs when weights are not shared.
+
+        An attention core stores no static weights for its q/k/v inputs: its memory is the operand
+        share rewritten every step (``rewritten_entries_per_neuron``)."""
+        static = 0 if self.kind == "attention" else self.fan_in * self.replicas
+        return static + self.rewritten_entries_per_neuron
 
     @property
     def entries_per_channel(self) -> int:

@@ -26,7 +26,9 @@ def neurobench(mapping, activity: dict) -> dict:
         raise ValueError("activity['samples'] must be >= 1")
     T = int(activity.get("T") or activity.get("latency_steps") or 1)
     specs = {s["name"]: s for s in m["layer_specs"]}
-    acts = activity.get("layers", {})
+    from .energy import align_activity
+
+    acts = align_activity(m, activity.get("layers", {}))
     acs = sum(a.get("synops", 0) + a.get("attention_ops", 0) for a in acts.values()) / n
     macs = sum(a.get("graded_synops", 0) for a in acts.values()) / n
     dense = sum(s["neurons"] * s["fan_in"] * s.get("replicas", 1) for s in specs.values()) * T

@@ -74,11 +74,14 @@ def collect(root: str | os.PathLike, calibration: bool = True) -> dict:
            "inputs": {k: (p or MISSING) for k, p in paths.items()},
            "missing": [k for k, v in data.items() if v is None]}
 
-    rep["model"] = _first(quant, "config") or _first(train, "config") or MISSING
+    rep["model"] = (_first(train, "config") or _first(quant, "config")
+                    or ({k: quant[k] for k in ("target", "bits", "checkpoint", "latency_steps") if k in quant}
+                        if quant else None) or MISSING)
     rep["quantization"] = ({k: v for k, v in quant.items() if not isinstance(v, (list, dict)) or k in
                             ("weight_bits", "layers", "summary")} if quant else MISSING)
-    acc = {"float": _first(train, "test_accuracy") or _first(quant, "float_accuracy"),
-           "quantized": _first(quant, "quantized_accuracy", "accuracy_quantized"),
+    qacc = (quant or {}).get("accuracy") if isinstance((quant or {}).get("accuracy"), dict) else {}
+    acc = {"float": _first(train, "test_accuracy") or qacc.get("float"),
+           "quantized": qacc.get("quantized"),
            "reference": (backends.get("reference") or {}).get("accuracy"),
            "lava": (backends.get("lava") or {}).get("accuracy")}
     rep["accuracy"] = {k: (MISSING if v is None else v) for k, v in acc.items()}
@@ -120,9 +123,14 @@ def layer_table(mapping: dict | None, sim: dict | None, energy: dict | None) -> 
     names = list((mapping or {}).get("layers", {})) or list(sim["layers"])
     n = (sim or {}).get("samples") or 1
     T = (sim or {}).get("T") or 1
+    acts = (sim or {}).get("layers", {})
+    if mapping is not None and sim is not None:
+        from ds2ta.hardware.energy import align_activity
+
+        acts = align_activity(mapping, acts)
     rows = []
     for name in names:
-        a = (sim or {}).get("layers", {}).get(name)
+        a = acts.get(name)
         ml = (mapping or {}).get("layers", {}).get(name)
         neurons = (ml or {}).get("neurons") or (a or {}).get("neurons")
         row = {"layer": name, "kind": (ml or {}).get("kind", MISSING), "neurons": neurons or MISSING,

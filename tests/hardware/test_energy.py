@@ -36,13 +36,24 @@ def test_sanafe_dynamic_by_hand():
     assert {t["grade"] for t in lo["terms"]} <= {"M", "D"}
 
 
+def test_synapse_node_counts_fold_onto_their_layer():
+    # A simulator reports the weight node "fc.w" separately; the mapping knows it feeds layer fc.
+    m, act = _setup()
+    d = m.to_dict()
+    d["layer_specs"][1]["meta"] = {"synapse_nodes": ["fc.w"]}
+    split = dict(act, layers={"x": act["layers"]["x"], "fc": dict(act["layers"]["fc"], synops=0, graded_synops=0),
+                              "fc.w": {"synops": 80, "graded_synops": 40}})
+    assert estimate(d, split).paper["total_J"] == pytest.approx(estimate(m, act).paper["total_J"])
+
+
 def test_static_energy_cores_steps_time():
     m, act = _setup()
     r = estimate(m, act)
     lo = r.loihi["table2"]
-    # 0.232078 W / 74 cores x 2 cores x 5 steps x 152.8 us
-    assert lo["static_J"]["pilotnet_step"] == pytest.approx(0.232078 / 74 * 2 * 5 / 408.91 / 16)
-    assert r.latency["steps"] == 5
+    # 0.232078 W / 74 cores x 2 cores x (T 4 + depth 5) steps x 152.8 us
+    assert lo["static_J"]["pilotnet_step"] == pytest.approx(0.232078 / 74 * 2 * 9 / 408.91 / 16)
+    assert r.latency["steps"] == 9
+    assert estimate(m, dict(act, steps_per_inference=4)).latency["steps"] == 4
     assert r.edp_Js["loihi_table2"] == pytest.approx(lo["total_J"]["model_step"] * r.latency["seconds_model"])
 
 
@@ -53,10 +64,12 @@ def test_gpu_modeled_is_labelled():
     assert g["flops_per_inference"] == 2 * 4 * (4 * 10)        # 2 FLOP/MAC x T x dense MACs of fc
 
 
-def test_unknown_activity_layer_rejected():
+def test_foreign_activity_rejected_and_routing_nodes_warned():
     m, act = _setup()
     act["layers"]["ghost"] = {"spikes": 1}
-    with pytest.raises(ValueError, match="ghost"):
+    with pytest.warns(UserWarning, match="ghost"):
         estimate(m, act)
+    with pytest.raises(ValueError, match="same graph"):
+        estimate(m, dict(act, layers={"other": {"spikes": 1}}))
     with pytest.raises(ValueError, match="samples"):
         estimate(m, {"layers": {}, "T": 1})
