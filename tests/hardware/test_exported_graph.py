@@ -1,0 +1,62 @@
+"""The mapper on a real `ds2ta-export` graph of an (untrained) tiny model, and the report on top."""
+
+import json
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture()
+def exported(tmp_path):
+    from ds2ta.checkpoint import save_checkpoint
+    from ds2ta.config import make_config
+    from ds2ta.export.cli import main as export_main
+    from ds2ta.model import DS2TA
+
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "model.pt", DS2TA(make_config("tiny")),
+                    {"name": "digits", "input_scale": 1 / 16, "encoding": "direct"}, {"test_accuracy": 0.1})
+    assert export_main([str(tmp_path / "model.pt"), "--out", str(tmp_path / "export"), "--max-eval", "16",
+                        "--no-progress"]) == 0
+    return tmp_path
+
+
+def test_tiny_graph_maps_with_expected_layers(exported):
+    from ds2ta.config import make_config
+    from ds2ta.export import read_graph
+    from ds2ta.hardware import check_fits
+
+    cfg = make_config("tiny")
+    g = read_graph(exported / "export" / "model.nir")
+    m = check_fits(g, chips=1)
+    L = {ls.name: ls for ls in m.layers}
+    D, N = cfg.embed_dim, cfg.num_tokens
+    q = L["blocks.0.attn.q.lif"]
+    assert q.replicas == cfg.taw and q.fan_in == D * 2            # two residual sources after the SPS
+    assert L["blocks.0.attn.attn_lif"].kind == "attention"
+    # head: one Affine over D*N inputs from the 4 residual sources of a 1-block model
+    assert L["head.readout"].fan_in == D * N * 4
+    assert m.total_cores == len(L)                                 # tiny: every layer fits one core
+
+
+def test_report_on_exported_run(exported):
+    from ds2ta.export import read_graph
+    from ds2ta.hardware import check_fits, write_mapping_json
+    from ds2ta.report.cli import main
+
+    g = read_graph(exported / "export" / "model.nir")
+    write_mapping_json(check_fits(g), exported / "mapping.json")
+    nodes = list(g.nodes)
+    sim = {"backend": "reference", "graph": "model.nir", "samples": 1, "T": 4, "latency_steps": 12,
+           "layers": {n: {"spikes": 0, "synops": 0, "graded_synops": 0, "neuron_updates": 0,
+                          "attention_ops": 0, "neurons": 0} for n in nodes}, "per_sample": [], "accuracy": 0.0}
+    sim["layers"]["sps.0.conv"]["graded_synops"] = 100            # a synapse node: folds onto sps.0.lif
+    (exported / "simulation.json").write_text(json.dumps(sim))
+    assert main([str(exported), "--no-calibration"]) == 0
+    rep = json.loads((exported / "report.json").read_text())
+    row = [r for r in rep["layers"] if r["layer"] == "sps.0.lif"][0]
+    assert row["synops"] == 100
+    assert rep["accuracy"]["quantized"] != "missing"               # read from quantization.json
+    assert rep["energy"]["paper"]["total_J"] == pytest.approx(100 * 4.6e-12)
