@@ -9,6 +9,7 @@ name           source                      sample       input_scale      preset
 =============  ==========================  ===========  ===============  ===============
 digits         scikit-learn (bundled)      (1, 8, 8)    1/16             tiny
 digits-events  generated from digits       (T,2,16,16)  1                tiny-dvs
+digits32       digits as 32x32 RGB         (3, 32, 32)  1/255            cifar10 (GPU smoke)
 cifar10        --data-dir, torchvision     (3, 32, 32)  1/255            cifar10
 cifar100       --data-dir, torchvision     (3, 32, 32)  1/255            cifar100
 dvs-gesture    --data-dir, spikingjelly    (T,2,128,128) 1               dvs
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import os
 
-DATASETS = ("digits", "digits-events", "cifar10", "cifar100", "dvs-gesture", "cifar10-dvs")
+DATASETS = ("digits", "digits-events", "digits32", "cifar10", "cifar100", "dvs-gesture", "cifar10-dvs")
 ALIASES = {"dvsgesture": "dvs-gesture", "dvs128-gesture": "dvs-gesture", "cifar10dvs": "cifar10-dvs"}
 
 
@@ -53,6 +54,9 @@ def get_dataset(name: str, data_dir: str | os.PathLike | None = None, T: int | N
     if key == "digits-events":
         from ds2ta.data.digits import load_digits_events
         return load_digits_events(T=T or 10, seed=seed)
+    if key == "digits32":
+        from ds2ta.data.digits import load_digits32
+        return load_digits32()
     if key in ("cifar10", "cifar100"):
         from ds2ta.data.cifar import load_cifar
         return load_cifar(key, data_dir, augment=augment, verify_md5=verify_md5)

@@ -122,3 +122,25 @@ def load_digits_events(T: int = 10, seed: int = 0) -> tuple[TensorDataset, Tenso
                 generator="12x12 digit, one-pixel saccades on 16x16, contrast 0.25")
     return (TensorDataset(etr.float(), torch.from_numpy(ytr)),
             TensorDataset(ete.float(), torch.from_numpy(yte)), info)
+
+
+def load_digits32() -> tuple[TensorDataset, TensorDataset, dict]:
+    """``digits32``: the digits as CIFAR-shaped 8-bit RGB images ``(3, 32, 32)``, ``x_int / 255``.
+
+    Each 8x8 digit is upsampled bilinearly to 32x32, mapped to 0..255 (rounded) and repeated over 3
+    channels, so the ``cifar10`` preset and the CIFAR input path can be exercised (and timed on a
+    GPU) without the CIFAR files. Same fixed split as ``digits``.
+    """
+    xtr, ytr, xte, yte = digits_split()
+    scale = 1.0 / 255.0
+
+    def ds(x, y):
+        img = torch.from_numpy(x).float().unsqueeze(1) / 16.0  # (n, 1, 8, 8) in 0..1
+        img = F.interpolate(img, size=(32, 32), mode="bilinear", align_corners=False)
+        x_int = torch.round(img.clamp(0, 1) * 255).expand(-1, 3, -1, -1)  # (n, 3, 32, 32)
+        return TensorDataset(x_int * scale, torch.from_numpy(y))
+
+    info = dict(name="digits32", input_scale=scale, encoding="direct", num_classes=10, in_channels=3,
+                img_size=32, x_int_range=[0, 255], train_size=len(ytr), test_size=len(yte),
+                preset="cifar10", split=f"as digits (seed {SPLIT_SEED})")
+    return ds(xtr, ytr), ds(xte, yte), info

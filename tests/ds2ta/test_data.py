@@ -116,7 +116,8 @@ def test_cifar10_loader_on_fake_files(tmp_path):
     expect = torch.from_numpy(raw[1].reshape(3, 32, 32).astype(np.float32))
     assert torch.equal(to_int(x, info), expect)
     xa, _ = train[0]  # augmented: same shape, still on the 1/255 grid
-    assert xa.shape == (3, 32, 32) and torch.equal(to_int(xa, info), xa * 255)
+    assert xa.shape == (3, 32, 32)
+    torch.testing.assert_close(to_int(xa, info) / 255, xa, rtol=0, atol=1e-7)
 
 
 def test_cifar_md5_checked_by_default(tmp_path):
@@ -176,3 +177,18 @@ def test_split_per_class_matches_spikingjelly():
     tr, te = split_to_train_test_set(0.7, ds, 3)
     mine_tr, mine_te = split_per_class(labels, 0.7)
     assert sorted(tr.indices) == sorted(mine_tr) and sorted(te.indices) == sorted(mine_te)
+
+
+def test_digits32_is_cifar_shaped_digits():
+    train, test, info = get_dataset("digits32")
+    _, test8, info8 = get_dataset("digits")
+    assert len(test) == len(test8) and info["img_size"] == 32 and info["in_channels"] == 3
+    x, y = test[4]
+    assert x.shape == (3, 32, 32) and int(y) == int(test8[4][1])
+    xi = to_int(x, info)
+    torch.testing.assert_close(xi * info["input_scale"], x, rtol=0, atol=1e-7)  # on the 1/255 grid
+    assert xi.min() >= 0 and xi.max() <= 255 and torch.equal(xi[0], xi[2])
+    # block means of the upsampled image follow the 8x8 original (bilinear, 4x)
+    orig = to_int(test8[4][0], info8)[0] / 16 * 255  # (8, 8) on the 0..255 scale
+    pooled = torch.nn.functional.avg_pool2d(xi[:1], 4)[0]
+    assert torch.corrcoef(torch.stack([pooled.ravel(), orig.ravel()]))[0, 1] > 0.95

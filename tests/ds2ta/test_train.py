@@ -150,3 +150,14 @@ def test_training_learns_digits(digits_small):
     metrics = fit(m, train, test, info, _tcfg(epochs=4, batch_size=32, lr=3e-3))
     assert metrics["test_accuracy"] >= 0.4  # seeded run reaches 0.62; chance is 0.1
     assert metrics["history"][-1]["train_loss"] < metrics["history"][0]["train_loss"]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_amp_training_on_cuda(digits_small, tmp_path):
+    train, test, info = digits_small
+    m = build_model("tiny", info, **SMALL)
+    metrics = fit(m, train, test, info, _tcfg(epochs=1, device="cuda", amp=True), out_dir=tmp_path)
+    assert math.isfinite(metrics["train_loss"]) and metrics["device"].startswith("cuda")
+    model, _ = load_checkpoint(tmp_path / "model.pt")  # loads on CPU
+    assert next(model.parameters()).device.type == "cpu"
