@@ -185,7 +185,8 @@ def estimate(mapping, activity: dict, profile=None, gpu: dict | None = None) -> 
             ``latency_steps`` synapse depth; chip steps per inference = ``T + latency_steps`` unless
             ``steps_per_inference`` is given).
         profile: An ``EventProfile``, a dict of them, or None for both Loihi 1 profiles.
-        gpu: Optional measured GPU result (``gpu_energy.measure`` dict); else a modeled bound.
+        gpu: Optional measured GPU result: one ``gpu_energy.measure`` dict or the ``measure_torch``
+            dict of runs (batch 1 and batched); else a modeled bound.
 
     Returns:
         ``EnergyReport`` with the three numbers, latency and energy-delay products.
@@ -218,7 +219,12 @@ def estimate(mapping, activity: dict, profile=None, gpu: dict | None = None) -> 
 
     # 3. GPU
     if gpu is not None:
-        gpu_out = dict(gpu, kind="measured")
+        runs = gpu if "energy_J" not in gpu else {f"batch_{gpu.get('batch_size', 1)}": gpu}
+        first = min(runs.values(), key=lambda r: r.get("batch_size", 1))
+        gpu_out = {"kind": "measured", "runs": runs, "energy_J": first["energy_J"],
+                   "energy_idle_subtracted_J": first.get("energy_idle_subtracted_J"),
+                   "latency_s": first.get("latency_s"), "batch_size": first.get("batch_size"),
+                   "device": first.get("device"), "grade": "M", "source": first.get("source", "NVML")}
     else:
         T = int(activity.get("T") or steps)
         flops = 2.0 * T * sum(ls["neurons"] * ls["fan_in"] * ls.get("replicas", 1) for ls in m.get("layer_specs", []))

@@ -77,3 +77,33 @@ def modeled(flops_per_inference: float) -> dict:
             "flops_per_inference": flops_per_inference,
             "energy_J": flops_per_inference * GPU_J_PER_FLOP.value, "grade": GPU_J_PER_FLOP.grade,
             "source": GPU_J_PER_FLOP.source}
+
+
+def measure_torch(model, x, batch_sizes=(1, 256), min_seconds: float = 10.0, device: str = "cuda") -> dict:
+    """Batch-1 and batched NVML measurements of a torch model's forward pass.
+
+    Args:
+        model: A torch module taking ``x``-shaped batches (e.g. ``ds2ta.DS2TA``).
+        x: One batch of inputs (first dim = batch); it is repeated/cut to each batch size.
+        batch_sizes: Batch sizes to measure (default 1 and 256).
+        min_seconds: Window per measurement.
+        device: CUDA device.
+
+    Returns:
+        ``{"batch_<n>": measure(...) dict}``; pass it as ``estimate(..., gpu=...)``.
+    """
+    import torch
+
+    model = model.to(device).eval()
+    out = {}
+    for b in batch_sizes:
+        reps = -(-b // x.shape[0])
+        xb = x.repeat((reps,) + (1,) * (x.dim() - 1))[:b].to(device)
+
+        def run():
+            with torch.no_grad():
+                model(xb)
+            torch.cuda.synchronize()
+
+        out[f"batch_{b}"] = measure(run, b, min_seconds=min_seconds)
+    return out

@@ -39,7 +39,9 @@ Grades: M measured, S simulated (pre-silicon), V vendor claim, D derived here.</
 (<span class="grade">{{ p.static_grade }}</span>), total {{ p.total_J.model_step|uj }}</div>{% endfor %}
 <small>Loihi 1 event costs (upper bound for Loihi 2) + Loihi 2 measured static power x cores x steps x modeled step time</small></div>
 <div class="card"><div>3. GPU</div><div class="big">{{ e.gpu.energy_J|uj }}</div>
-{% if e.gpu.kind == "modeled" %}<div class="label">{{ e.gpu.label }}</div>{% else %}<small>measured with NVML on {{ e.gpu.device }}, batch {{ e.gpu.batch_size }}; idle-subtracted {{ e.gpu.energy_idle_subtracted_J|uj }}</small>{% endif %}
+{% if e.gpu.kind == "modeled" %}<div class="label">{{ e.gpu.label }}</div>{% else %}<small>measured with NVML on {{ e.gpu.device }}:</small>
+<table><tr><th>run</th><th>total</th><th>idle-subtracted</th><th>latency/batch</th></tr>{% for k, g in e.gpu.runs.items() %}
+<tr><td>{{ k }}</td><td>{{ g.energy_J|uj }}</td><td>{{ g.energy_idle_subtracted_J|uj }}</td><td>{{ g.latency_s|num }} s</td></tr>{% endfor %}</table>{% endif %}
 <small>grade {{ e.gpu.grade }}: {{ e.gpu.source }}</small></div>
 </div>
 <p>Latency: {{ e.latency.steps }} steps; modeled {{ e.latency.step_s_model|num }} s/step = {{ e.latency.seconds_model|num }} s per inference

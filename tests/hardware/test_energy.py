@@ -73,3 +73,14 @@ def test_foreign_activity_rejected_and_routing_nodes_warned():
         estimate(m, dict(act, layers={"other": {"spikes": 1}}))
     with pytest.raises(ValueError, match="samples"):
         estimate(m, {"layers": {}, "T": 1})
+
+
+def test_measured_gpu_runs_carried_with_batch1_headline():
+    m, act = _setup()
+    runs = {"batch_1": {"energy_J": 2e-3, "energy_idle_subtracted_J": 1e-3, "latency_s": 0.01, "batch_size": 1,
+                        "device": "H100", "source": "NVML"},
+            "batch_256": {"energy_J": 5e-5, "energy_idle_subtracted_J": 4e-5, "latency_s": 0.02, "batch_size": 256,
+                          "device": "H100", "source": "NVML"}}
+    r = estimate(m, act, gpu=runs)
+    assert r.gpu["kind"] == "measured" and r.gpu["energy_J"] == 2e-3 and set(r.gpu["runs"]) == set(runs)
+    assert r.edp_Js["gpu"] == pytest.approx(2e-3 * 0.01)

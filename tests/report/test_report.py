@@ -97,3 +97,21 @@ def test_renders_in_headless_chromium(tmp_path):
     img = imread(shot)
     assert img.shape[0] == 2400 and img.shape[1] == 1200
     assert np.std(img[..., :3]) > 0.05        # text, tables and plots drew something: not a blank page
+
+
+def test_energy_json_with_measured_gpu_is_used_not_recomputed(tmp_path):
+    from ds2ta.hardware.energy import estimate
+
+    d = _run_dir(tmp_path)
+    mapping = json.loads((d / "mapping.json").read_text())
+    sim = json.loads((d / "simulation.json").read_text())
+    runs = {"batch_1": {"energy_J": 2e-3, "energy_idle_subtracted_J": 1e-3, "latency_s": 0.01, "batch_size": 1,
+                        "device": "FakeGPU"},
+            "batch_256": {"energy_J": 5e-5, "energy_idle_subtracted_J": 4e-5, "latency_s": 0.02,
+                          "batch_size": 256, "device": "FakeGPU"}}
+    (d / "energy.json").write_text(json.dumps(estimate(mapping, sim, gpu=runs).to_dict()))
+    main([str(d), "--no-calibration"])
+    rep = json.loads((d / "report.json").read_text())
+    assert rep["energy"]["gpu"]["kind"] == "measured" and not any("energy" in s for s in rep["derived"])
+    html = (d / "report.html").read_text()
+    assert "batch_256" in html and "FakeGPU" in html and "MODELED" not in html
