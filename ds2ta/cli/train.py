@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from ds2ta.config import ATTENTIONS, PRESETS
@@ -120,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    if int(os.environ.get("RANK", 0)) != 0:  # torchrun: rank 0 reports
+        return 0
     summary = {k: metrics[k] for k in ("test_accuracy", "epochs", "seconds", "train_loss")}
     print(json.dumps(summary))
     print(f"test accuracy {metrics['test_accuracy']:.4f} after {metrics['epochs']} epochs "
