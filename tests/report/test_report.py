@@ -115,3 +115,22 @@ def test_energy_json_with_measured_gpu_is_used_not_recomputed(tmp_path):
     assert rep["energy"]["gpu"]["kind"] == "measured" and not any("energy" in s for s in rep["derived"])
     html = (d / "report.html").read_text()
     assert "batch_256" in html and "FakeGPU" in html and "MODELED" not in html
+
+
+def test_demo_stage_maps_exported_graph_and_reports(tmp_path):
+    import types
+
+    import nir
+
+    from ds2ta.report.stage import report_stage
+
+    z = np.zeros((4,))
+    g = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([3])}),
+                            "fc": nir.Affine(weight=np.ones((4, 3), int), bias=z),
+                            "lif": nir.CubaLIF(tau_syn=z + 1, tau_mem=z + 2, r=z + 2, v_leak=z, v_threshold=z + 1)},
+                     edges=[("input", "fc"), ("fc", "lif")])
+    (tmp_path / "export").mkdir()
+    nir.write(tmp_path / "export" / "model.nir", g)
+    res = report_stage(types.SimpleNamespace(out=tmp_path, args=types.SimpleNamespace()))
+    assert res["cores"] == 2 and (tmp_path / "mapping.json").exists() and (tmp_path / "report.html").exists()
+    assert "simulation.json" in res["missing"]
