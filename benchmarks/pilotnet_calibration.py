@@ -33,16 +33,28 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", help="also write the full calibration (incl. activity and energy) here")
+    ap.add_argument("--update-snapshot", action="store_true",
+                    help="rewrite hardware/pilotnet_calibration.json (used by reports without the data)")
     args = ap.parse_args(argv)
     cal = calibration()
     print(markdown(cal))
     if args.json:
-        d = os.path.dirname(os.path.abspath(args.json))
-        fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(cal, f, indent=1)
-        os.replace(tmp, args.json)
+        _write(args.json, cal)
+    if args.update_snapshot:
+        import ds2ta.hardware as hw
+
+        snap = {k: v for k, v in cal.items() if k not in ("activity", "energy")}
+        snap["snapshot"] = "recorded by benchmarks/pilotnet_calibration.py; used when the PilotNet data is absent"
+        _write(os.path.join(os.path.dirname(hw.__file__), "pilotnet_calibration.json"), snap)
     return 0
+
+
+def _write(path: str, obj: dict) -> None:
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=1)
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

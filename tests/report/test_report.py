@@ -134,3 +134,13 @@ def test_demo_stage_maps_exported_graph_and_reports(tmp_path):
     res = report_stage(types.SimpleNamespace(out=tmp_path, args=types.SimpleNamespace()))
     assert res["cores"] == 2 and (tmp_path / "mapping.json").exists() and (tmp_path / "report.html").exists()
     assert "simulation.json" in res["missing"]
+
+
+def test_calibration_snapshot_used_without_pilotnet_data(tmp_path, monkeypatch):
+    from ds2ta.hardware import pilotnet
+
+    monkeypatch.setattr(pilotnet, "DATA", str(tmp_path / "absent"))
+    main([str(tmp_path)])
+    rep = json.loads((tmp_path / "report.json").read_text())
+    assert "recorded snapshot" in rep["calibration"]["input"]
+    assert rep["calibration"]["rows"][0]["measured"] == 74
