@@ -17,12 +17,15 @@ from ds2ta.sims.reference import ReferenceExecutor
 
 
 def _model(attention="ds2ta", seed=0):
+    """Untrained tiny model with BN statistics that make every layer fire (q/k/v strongly)."""
     torch.manual_seed(seed)
     m = DS2TA(make_config("tiny", attention=attention)).eval()
-    for mod in m.modules():  # non-trivial BN statistics so folding is exercised
+    for name, mod in m.named_modules():
         if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
-            mod.running_mean.uniform_(-0.2, 0.2), mod.running_var.uniform_(0.3, 1.0)
-            mod.weight.data.uniform_(0.8, 1.5), mod.bias.data.uniform_(-0.1, 0.3)
+            mod.running_mean.uniform_(-0.6, 0.1), mod.running_var.uniform_(0.2, 0.5)
+            mod.weight.data.uniform_(0.8, 1.2), mod.bias.data.uniform_(-0.1, 0.1)
+            if any(f"attn.{p}." in name for p in "qkv"):
+                mod.running_mean.uniform_(-1.6, -1.0)
     return m
 
 
@@ -82,9 +85,11 @@ def test_float_and_integer_spikes_mostly_agree(attention):
     g, rep, _ = _quant(model)
     x = _x(8, 2)
     rec = ReferenceExecutor(g).run(encode_int(model.cfg, x), record=True).record
+    for n in ("sps.0.lif", "sps.3.pool_lif", "blocks.0.attn.q.lif", "blocks.0.attn.attn_lif", "blocks.0.mlp.fc2.lif"):
+        assert 0 < int(rec[n].sum()), n  # agreement is not the trivial all-silent case
     agree = spike_agreement(float_spikes(model, x.float() / 16), rec)
     assert "blocks.0.attn.attn_lif" in agree and len(agree) >= 12
-    assert min(agree.values()) > 0.85, agree
+    assert min(agree.values()) > 0.97, agree
     assert agree["sps.0.lif"] > 0.97
 
 
