@@ -127,11 +127,17 @@ def run(args) -> int:
     for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     ex = ReferenceExecutor(graph, device=args.device)
-    preds = []
+    preds, max_in = [], {}
     from tqdm import tqdm
     for lo in tqdm(range(0, xte.shape[0], args.batch_size), desc="integer reference",
                    disable=args.no_progress):
-        preds.append(ex.run(encode_int(cfg, xte[lo:lo + args.batch_size])).prediction)
+        res = ex.run(encode_int(cfg, xte[lo:lo + args.batch_size]))
+        preds.append(res.prediction)
+        for k, v in res.max_abs_input.items():
+            max_in[k] = max(max_in.get(k, 0), v)
+    over = {k: v for k, v in max_in.items() if v > 2 ** 15 - 1}
+    if over:
+        warnings.warn(f"synaptic input beyond int16 (Lava LIF a_in) on the test data: {over}")
     int_acc = float((torch.cat(preds) == yte).double().mean())
     nb = min(64, xte.shape[0])
     agree = spike_agreement(float_spikes(model, xte[:nb].float() * scale),
@@ -144,7 +150,8 @@ def run(args) -> int:
                      else "calib-data folder", "samples": int(xte.shape[0]),
                      **({"float_after_qat": float_acc_qat} if args.qat_epochs > 0 else {})},
         "spike_agreement_float_vs_int": agree,
-        "warnings": [str(w.message) for w in caught],
+        "warnings": [str(w.message) for w in caught] + ([f"a_in beyond int16: {over}"] if over else []),
+        "max_abs_input": max_in,
         "layers": report, "latency_steps": ex.latency_steps, "seconds": time.perf_counter() - t0,
     }
     out.mkdir(parents=True, exist_ok=True)
