@@ -15,6 +15,11 @@ from ds2ta.sims.reference import ReferenceExecutor
 
 pytestmark = pytest.mark.lava
 
+try:  # Lava sets the 'fork' start method on first import; do it at collection, before other tests
+    import lava.magma.runtime.message_infrastructure.multiprocessing  # noqa: F401
+except Exception:  # pragma: no cover - lava absent (Python >= 3.11): the tests skip themselves
+    pass
+
 
 def _graph(W, du, dv, vth, bm, be):
     n, m = W.shape
