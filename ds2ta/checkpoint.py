@@ -59,8 +59,23 @@ def atomic_write_bytes(path: str | os.PathLike, write_fn) -> Path:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented JSON atomically."""
-    data = (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
+    data = (json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n").encode()
     return atomic_write_bytes(path, lambda f: f.write(data))
+
+
+def _json_default(obj):
+    """numpy / torch scalars and arrays, paths -> plain Python (for JSON and weights-only loading)."""
+    if hasattr(obj, "tolist"):  # numpy arrays and scalars, torch tensors
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"cannot store {type(obj).__name__} in a checkpoint's dataset/metrics: use "
+                    "numbers, strings, lists and dicts")
+
+
+def plain(obj: Any) -> Any:
+    """A copy of ``obj`` made of JSON types only (dict keys become strings)."""
+    return json.loads(json.dumps(obj, default=_json_default))
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -103,8 +118,8 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, dataset_info: dic
         "format_version": FORMAT_VERSION,
         "config": cfg.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "dataset": dict(dataset_info),
-        "metrics": dict(metrics or {}),
+        "dataset": plain(dataset_info),
+        "metrics": plain(metrics or {}),
         "package_version": ds2ta.__version__,
     }
     if train_state is not None:
@@ -122,11 +137,12 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not path.is_file():
         raise ValueError(f"checkpoint {str(path)!r} does not exist: train one with "
                          "`ds2ta-train --out DIR` (writes DIR/model.pt)")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    try:  # weights_only: a checkpoint holds only tensors and plain containers, so no code runs
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # pickle/zip errors come in many types
-        raise ValueError(f"{str(path)!r} is not a readable torch file ({type(e).__name__}: {e}); "
-                         "expected a ds2ta checkpoint written by ds2ta-train") from e
+        raise ValueError(f"{str(path)!r} is not a readable ds2ta checkpoint ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0] if str(e) else ''}); expected a file written by "
+                         "ds2ta-train (plain tensors and containers only)") from e
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         what = "a plain state dict" if isinstance(ckpt, dict) and ckpt and all(
             isinstance(v, torch.Tensor) for v in ckpt.values()) else f"a {type(ckpt).__name__}"

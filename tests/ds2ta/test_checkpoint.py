@@ -58,8 +58,18 @@ def test_other_models_file_is_rejected(tmp_path):
 
 def test_non_torch_file_is_rejected(tmp_path):
     (tmp_path / "junk.pt").write_text("hello")
-    with pytest.raises(ValueError, match="not a readable torch file"):
+    with pytest.raises(ValueError, match="not a readable ds2ta checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
+
+
+class _Pickled:
+    pass
+
+
+def test_file_with_python_objects_is_refused_without_running_code(tmp_path):
+    torch.save({"format": "ds2ta-checkpoint", "obj": _Pickled()}, tmp_path / "obj.pt")
+    with pytest.raises(ValueError, match="not a readable ds2ta checkpoint"):
+        load_checkpoint(tmp_path / "obj.pt")
 
 
 def test_config_weight_shape_mismatch_names_the_key(model, tmp_path):
@@ -133,3 +143,14 @@ def test_atomic_json(tmp_path):
     import json
     p = atomic_write_json(tmp_path / "sub" / "m.json", {"b": 1, "a": [0.5]})
     assert json.loads(p.read_text()) == {"a": [0.5], "b": 1}
+
+
+def test_numpy_values_in_metrics_are_stored_as_plain_numbers(model, tmp_path):
+    import numpy as np
+    path = save_checkpoint(tmp_path / "m.pt", model, {**INFO, "shape": np.array([1, 8, 8])},
+                           {"test_accuracy": np.float64(0.75), "n": np.int64(3)})
+    _, ckpt = load_checkpoint(path)
+    assert ckpt["metrics"] == {"test_accuracy": 0.75, "n": 3}
+    assert type(ckpt["metrics"]["n"]) is int and ckpt["dataset"]["shape"] == [1, 8, 8]
+    with pytest.raises(TypeError, match="cannot store object"):
+        save_checkpoint(tmp_path / "m.pt", model, INFO, {"x": object()})
