@@ -81,3 +81,15 @@ def test_first_divergence(graph):
     other["sps.2.lif"][3, 1].view(-1)[5] ^= 1
     other["blocks.0.mlp.fc1.lif"][0, 0].view(-1)[0] ^= 1
     assert first_divergence(rec, other, ex.order) == {"sample": 1, "layer": "sps.2.lif", "step": 3, "neuron": 5}
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_exported_graph_cuda_equals_cpu(graph):
+    """Every node output of the exported tiny graph is identical on CUDA (float64 sums below 2^53)."""
+    g, x = graph
+    a = ReferenceExecutor(g).run(x, record=True)
+    b = ReferenceExecutor(g, device="cuda").run(x, record=True)
+    for n, v in a.record.items():
+        assert torch.equal(v, b.record[n].cpu()), n
+    assert a.counts == b.counts and torch.equal(a.prediction, b.prediction)
