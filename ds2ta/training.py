@@ -122,7 +122,6 @@ def fit(model: nn.Module, train_ds: Dataset, test_ds: Dataset, dataset_info: dic
         start, history, seconds = _load_resume(resume, bare, opt, sched)
     out = Path(out_dir) if out_dir is not None else None
     metrics: dict = {}
-    test_acc = history[-1]["test_accuracy"] if history else None
     last_epoch = tcfg.epochs if stop_after is None else min(tcfg.epochs, start + stop_after)
     try:
         for epoch in range(start, last_epoch):
@@ -165,6 +164,7 @@ def fit(model: nn.Module, train_ds: Dataset, test_ds: Dataset, dataset_info: dic
                 for buf in bare.buffers():
                     torch.distributed.broadcast(buf, 0)
             done = epoch + 1
+            test_acc = None
             if done % tcfg.eval_every == 0 or done == tcfg.epochs:
                 test_acc = evaluate(bare, test_ds, max(tcfg.batch_size, 256), device, rank, world,
                                     tcfg.amp)
@@ -194,7 +194,10 @@ def _fmt(acc) -> str:
 
 def _metrics(history: list, tcfg: TrainConfig, world: int, device, n_train: int, seconds: float) -> dict:
     last = history[-1]
-    return dict(test_accuracy=last["test_accuracy"], epochs=last["epoch"], seconds=round(seconds, 3),
+    evaluated = [h for h in history if h["test_accuracy"] is not None]
+    return dict(test_accuracy=evaluated[-1]["test_accuracy"] if evaluated else None,
+                test_accuracy_epoch=evaluated[-1]["epoch"] if evaluated else None,
+                epochs=last["epoch"], seconds=round(seconds, 3),
                 train_loss=last["train_loss"], train_accuracy=last["train_accuracy"],
                 finished=last["epoch"] >= tcfg.epochs, planned_epochs=tcfg.epochs,
                 samples_per_second=round(n_train * len(history) / max(seconds, 1e-9), 2),

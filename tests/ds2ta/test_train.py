@@ -161,3 +161,12 @@ def test_amp_training_on_cuda(digits_small, tmp_path):
     assert math.isfinite(metrics["train_loss"]) and metrics["device"].startswith("cuda")
     model, _ = load_checkpoint(tmp_path / "model.pt")  # loads on CPU
     assert next(model.parameters()).device.type == "cpu"
+
+
+def test_eval_every_reports_only_measured_accuracies(digits_small):
+    train, test, info = digits_small
+    m = build_model("tiny", info, **SMALL)
+    metrics = fit(m, train, test, info, _tcfg(epochs=3, eval_every=2))
+    accs = [h["test_accuracy"] for h in metrics["history"]]
+    assert accs[0] is None and accs[1] is not None and accs[2] is not None  # epochs 2 and 3 (last)
+    assert metrics["test_accuracy"] == accs[2] and metrics["test_accuracy_epoch"] == 3
