@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     m = run(build_parser().parse_args(argv_train))
     wall = time.perf_counter() - t0
     ok = m["test_accuracy"] >= TARGET_ACCURACY and wall <= TIME_LIMIT_S
-    first = next((h["epoch"] for h in m["history"] if (h["test_accuracy"] or 0) >= TARGET_ACCURACY), None)
+    first = next((h["epoch"] for h in m["history"]
+                  if (h["test_accuracy"] or 0) >= TARGET_ACCURACY), None)
     result = dict(test_accuracy=m["test_accuracy"], epochs=m["epochs"], wall_seconds=round(wall, 1),
                   train_seconds=m["seconds"], first_epoch_at_target=first, threads=args.threads,
                   attention=args.attention or "ds2ta", cpu_count=os.cpu_count(),
