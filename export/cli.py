@@ -20,7 +20,7 @@ import torch
 
 from ds2ta.export.targets import TARGETS, get_target
 
-OUR_FILES = {"model.nir", "quantization.json"}
+OUR_FILES = {"model.nir", "quantization.json", "mapping.json"}
 REPORT_FORMAT = "ds2ta-quantization"
 
 
@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="'digits' / another dataset name, or a folder with x_int.npy and labels.npy "
                         "(default: the checkpoint's dataset)")
     p.add_argument("--data-dir", default=None, help="folder with CIFAR / DVS files for --calib-data names")
+    p.add_argument("--chips", type=int, default=1,
+                   help="chips available; the export fails early when the model cannot be mapped onto them")
     p.add_argument("--bits", type=int, default=8, help="weight bits (8: even values in [-256, 254])")
     p.add_argument("--calib-batches", type=int, default=4, help="batches of 64 used for calibration")
     p.add_argument("--qat-epochs", type=int, default=0, help="quantization-aware fine-tune epochs (0 = PTQ)")
@@ -126,6 +128,10 @@ def run(args) -> int:
         graph, report, _ = target.quantize(model, scale, calib_x, args.bits, meta)
     for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if args.chips < 1:
+        raise ValueError(f"--chips {args.chips}: give at least 1")
+    # fail early (MappingError is a ValueError) before the accuracy evaluation
+    mapping = target.place(graph, args.chips) if target.place else None
     ex = ReferenceExecutor(graph, device=args.device)
     preds, max_in = [], {}
     from tqdm import tqdm
@@ -157,9 +163,14 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     write_graph(out / "model.nir", graph)
     atomic_write_json(out / "quantization.json", _jsonable(summary))
+    if mapping is not None:
+        target.write_mapping(mapping, out / "mapping.json")
     print(f"ds2ta-export: {ck} -> {out / 'model.nir'} (target {target.name}, {args.bits}-bit weights)")
     print(f"  accuracy on {xte.shape[0]} samples: float {float_acc:.4f}  quantized {int_acc:.4f} "
           f"(delta {100 * (int_acc - float_acc):+.2f} pp)")
+    if mapping is not None:
+        print(f"  mapped onto {mapping.total_cores} cores on {mapping.chips} of {args.chips} chip(s); "
+              f"{out / 'mapping.json'}")
     print(f"  {len(graph.nodes)} nodes, latency {ex.latency_steps} synapse layers, {len(caught)} warnings; "
           f"report {out / 'quantization.json'}")
     return 0

@@ -7,7 +7,7 @@ graph; the CLI looks targets up by name and lists them in its error for an unkno
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 
 @dataclass(frozen=True)
@@ -19,12 +19,18 @@ class Target:
         description: one line for ``--help`` and errors.
         max_weight_bits: largest ``--bits`` the target stores.
         quantize: ``(model, input_scale, calib_x_float, bits, meta) -> (graph, report, float_graph)``.
+        place: ``(graph, chips) -> mapping`` that raises ``MappingError`` (a ``ValueError``) naming the
+            layer, resource, limit and amount when the graph cannot fit ``chips`` chips; ``None``
+            when the target has no resource model.
+        write_mapping: ``(mapping, path)`` writing ``mapping.json`` atomically.
     """
 
     name: str
     description: str
     max_weight_bits: int
     quantize: Callable
+    place: Optional[Callable] = None
+    write_mapping: Optional[Callable] = None
 
 
 TARGETS: Dict[str, Target] = {}
@@ -47,5 +53,15 @@ def _loihi2_quantize(model, input_scale, calib_x_float, bits, meta):
     return quantize_model(model, input_scale, calib_x_float, bits=bits, meta=meta)
 
 
+def _loihi2_place(graph, chips):
+    from ds2ta.hardware import check_fits
+    return check_fits(graph, chips=chips)
+
+
+def _loihi2_write_mapping(mapping, path):
+    from ds2ta.hardware import write_mapping_json
+    return write_mapping_json(mapping, path)
+
+
 register_target(Target("loihi2", "Loihi-2-class core, Lava fixed-point LIF (PyLifModelBitAcc) semantics",
-                       8, _loihi2_quantize))
+                       8, _loihi2_quantize, _loihi2_place, _loihi2_write_mapping))

@@ -157,3 +157,34 @@ def test_trained_tiny_digits_within_one_point(tmp_path):
     acc = json.loads((tmp_path / "e" / "quantization.json").read_text())["accuracy"]
     assert acc["float"] > 0.8
     assert abs(acc["quantized"] - acc["float"]) <= 0.01 + 1e-9, acc
+
+
+def test_cli_maps_onto_cores_and_writes_mapping(ckpt, tmp_path):
+    out = tmp_path / "mapped"
+    assert main([str(ckpt), "--out", str(out), "--max-eval", "8", "--calib-batches", "1", "--no-progress"]) == 0
+    mapping = json.loads((out / "mapping.json").read_text())
+    layers = mapping["layers"]
+    # every neuron population of the graph is placed, and no core holds more than 8,192 neurons
+    from ds2ta.export.nir_io import read_graph
+    import nir
+    g = read_graph(out / "model.nir")
+    neuron_nodes = {n for n, v in g.nodes.items() if isinstance(v, (nir.CubaLIF, nir.I))}
+    assert neuron_nodes <= set(layers)
+    for name, entry in layers.items():
+        if name in neuron_nodes:
+            assert entry["n_cores"] >= -(-entry["neurons"] // 8192)
+
+
+def test_cli_refuses_a_model_that_cannot_fit(tmp_path, capsys):
+    # depth 2 -> 6 residual sources into the head: fan-in 64 * 16 tokens * 6 = 6,144 synapses per
+    # read-out neuron, over one core's 4,096 fan-in / synaptic memory budget for that neuron.
+    from ds2ta.checkpoint import save_checkpoint
+    from ds2ta import DS2TA, make_config
+    p = tmp_path / "deep" / "model.pt"
+    save_checkpoint(p, DS2TA(make_config("tiny", depth=2)).eval(),
+                    {"name": "digits", "input_scale": 1 / 16, "encoding": "direct"},
+                    {"test_accuracy": 0.1, "epochs": 0, "seconds": 0.0})
+    out = tmp_path / "deep-export"
+    assert main([str(p), "--out", str(out), "--max-eval", "8", "--calib-batches", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "head" in err and not out.exists()
