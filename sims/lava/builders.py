@@ -1,0 +1,183 @@
+"""Dispatch tables NIR node -> Lava Process(es).
+
+``POPULATION_BUILDERS``: node type name -> builder of the population's Process (a neuron, the input
+source, a read-out, an attention core). ``SYNAPSE_BUILDERS``: type of a projection's single linear
+node -> builder of its synapse Process (lava-nc ``Dense`` / ``Conv``); a chain of several linear nodes
+is composed into one ``Dense``. Unknown types raise ``ValueError`` naming them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import nir
+import numpy as np
+from lava.proc.conv.process import Conv
+from lava.proc.dense.process import Dense
+from lava.proc.lif.process import LIFReset
+from lava.utils.weightutils import SignMode, clip_weights, determine_sign_mode, truncate_weights
+
+from ds2ta.sims.lava.graph import Population, Projection
+from ds2ta.sims.lava.ops import _integer, _pair, compose, input_shape
+from ds2ta.sims.lava.procs.readout.process import Readout
+
+SPIKING = ("LIF", "CubaLIF", "IF", "Threshold")
+NON_SPIKING = ("I", "LI", "CubaLI")
+
+
+@dataclass
+class BuildContext:
+    """What a builder needs besides its node: period, T, files and per-population extra bias."""
+
+    T: int
+    period: int
+    bias: dict  # population name -> extra bias in v units (from Affine/Conv biases), int64 (n,)
+    workdir: str
+    samples: int
+
+
+def lava_neuron(name: str, node: nir.NIRNode) -> dict:
+    """The integer Lava parameters of a neuron node (``metadata["lava"]``, docs/nir-format.md)."""
+    t = type(node).__name__
+    if t == "Threshold":
+        th = np.asarray(node.threshold, dtype=np.float64)
+        return dict(du=4095, dv=4096, vth=np.floor(th).astype(np.int64), bias_mant=0, bias_exp=0)
+    lava = node.metadata.get("lava") if isinstance(node.metadata, dict) else None
+    if not lava:
+        raise ValueError(f"node {name!r} ({t}) has no integer parameters (metadata['lava']); integerize "
+                         "the graph first (ds2ta.export) or export it with ds2ta-export")
+    return {k: np.asarray(lava.get(k, 0)).astype(np.int64) for k in ("du", "dv", "vth", "bias_mant", "bias_exp")}
+
+
+def _bias_v(p: dict) -> np.ndarray:
+    m, e = p["bias_mant"], p["bias_exp"]
+    return np.where(e >= 0, m << np.clip(e, 0, None), m >> np.clip(-e, 0, None))
+
+
+def _scalar(a: np.ndarray, what: str, name: str) -> int:
+    u = np.unique(a)
+    if u.size != 1:
+        raise ValueError(f"node {name!r}: per-neuron {what} differs across neurons; Lava's LIF takes "
+                         f"one {what} per population")
+    return int(u[0])
+
+
+def build_neuron(pop: Population, ctx: BuildContext):
+    """Spiking neuron -> ``LIFReset`` (Lava fixed point), reset at the population's window start."""
+    p = lava_neuron(pop.name, pop.node)
+    extra = ctx.bias.get(pop.name)
+    bias = np.broadcast_to(_bias_v(p), (pop.size,)).astype(np.int64)
+    if extra is not None:
+        if _scalar(p["du"], "du", pop.name) != 4095:
+            raise ValueError(f"node {pop.name!r}: a synapse bias into a neuron with current memory "
+                             "(du != 4095) is not supported by the Lava backend")
+        bias = bias + (extra << 6)  # a bias b in synaptic units is b << 6 in v units when u = a << 6
+    vth = np.broadcast_to(p["vth"], (pop.size,)).astype(np.int64)
+    if np.unique(vth).size == 1:
+        vth = int(vth[0])
+    return LIFReset(shape=(pop.size,), du=_scalar(p["du"], "du", pop.name),
+                    dv=_scalar(p["dv"], "dv", pop.name), vth=vth, bias_mant=bias, bias_exp=0,
+                    reset_interval=ctx.period, reset_offset=(pop.depth + 1) % ctx.period, name=pop.name)
+
+
+def build_readout(pop: Population, ctx: BuildContext):
+    """Non-spiking neuron (I, LI, CubaLI) -> ``Readout`` reporting ``v`` each step."""
+    p = lava_neuron(pop.name, pop.node)
+    bias = np.broadcast_to(_bias_v(p), (pop.size,)).astype(np.int64)
+    du = _scalar(p["du"], "du", pop.name)
+    if pop.name in ctx.bias:
+        if du != 4095:
+            raise ValueError(f"node {pop.name!r}: synapse bias with current memory is not supported")
+        bias = bias + (ctx.bias[pop.name] << 6)
+    return Readout(shape=(pop.size,), du=du, dv=_scalar(p["dv"], "dv", pop.name), bias=bias,
+                   period=ctx.period, depth=pop.depth, name=pop.name)
+
+
+POPULATION_BUILDERS: dict[str, Callable] = {
+    **{t: build_neuron for t in SPIKING},
+    **{t: build_readout for t in NON_SPIKING},
+}
+
+
+def is_spiking(pop: Population) -> bool:
+    """Binary spikes (True) or a graded value (input, read-out, attention current)."""
+    return pop.kind == "neuron" and type(pop.node).__name__ in SPIKING
+
+
+# -- synapses -----------------------------------------------------------------------------------
+def lava_dense_weights(w: np.ndarray, name: str) -> np.ndarray:
+    """Check Lava's Dense encoding keeps ``w`` exactly (8-bit clip, mixed-sign LSB truncation)."""
+    mode = determine_sign_mode(w)
+    kept = truncate_weights(clip_weights(w.copy(), mode, num_bits=8), mode, 8)
+    if not np.array_equal(kept, w):
+        bad = np.flatnonzero(kept.ravel() != w.ravel())
+        raise ValueError(f"synapse {name!r}: Lava's 8-bit Dense encoding changes {bad.size} weight(s) "
+                         f"(e.g. {int(w.ravel()[bad[0]])} -> {int(kept.ravel()[bad[0]])}); quantize to "
+                         "even values in [-256, 254] (mixed sign) or [0, 255] / [-255, 0]")
+    return w
+
+
+def dense_from_matrix(w: np.ndarray, name: str, graded: bool, weight_exp: int = 0) -> Dense:
+    """lava-nc ``Dense`` (binary input, or graded payload with ``num_message_bits=24``)."""
+    w = lava_dense_weights(np.asarray(w, dtype=np.int64), name)
+    return Dense(weights=w, weight_exp=weight_exp, num_message_bits=24 if graded else 0, name=name)
+
+
+def build_affine(proj: Projection, n_in: int, graded: bool):
+    name, node = proj.ops[0]
+    exp = int(np.asarray(node.metadata.get("weight_exp", 0))) if isinstance(node.metadata, dict) else 0
+    w = _integer(node.weight, f"{name}.weight").reshape(-1, n_in)
+    return dense_from_matrix(w, name, graded, exp), None, None
+
+
+def build_conv(proj: Projection, n_in: int, graded: bool):
+    """``Conv2d`` -> lava-nc ``Conv`` in Lava's layout: input (W, H, C), kernel flipped."""
+    name, node = proj.ops[0]
+    w = _integer(node.weight, f"{name}.weight")
+    H, W = _pair(node.input_shape)
+    C = n_in // (H * W)
+    if isinstance(node.padding, str):
+        raise ValueError(f"{name}: string padding {node.padding!r} is not supported; write integers")
+    w_lava = w[:, :, ::-1, ::-1].transpose(0, 3, 2, 1).copy()
+    xy = lambda v: tuple(reversed(_pair(v)))  # (H, W) -> Lava's (X=W, Y=H)
+    conv = Conv(weight=w_lava, input_shape=(W, H, C), padding=xy(node.padding), stride=xy(node.stride),
+                dilation=xy(node.dilation), groups=int(node.groups), num_message_bits=24 if graded else 0,
+                name=name)
+    return conv, (C, H, W), conv.output_shape
+
+
+def build_sumpool(proj: Projection, n_in: int, graded: bool):
+    """``SumPool2d`` -> lava-nc ``Conv`` with a depthwise kernel of ones (groups = C)."""
+    name, node = proj.ops[0]
+    C, H, W = input_shape(node)
+    kh, kw = _pair(node.kernel_size)
+    xy = lambda v: tuple(reversed(_pair(v)))
+    conv = Conv(weight=np.ones((C, kw, kh, 1), dtype=np.int64), input_shape=(W, H, C),
+                padding=xy(node.padding), stride=xy(node.stride), groups=C,
+                num_message_bits=24 if graded else 0, name=name)
+    return conv, (C, H, W), conv.output_shape
+
+
+SYNAPSE_BUILDERS: dict[type, Callable] = {
+    nir.Affine: build_affine, nir.Linear: build_affine, nir.Conv2d: build_conv, nir.SumPool2d: build_sumpool,
+}
+
+
+def build_synapse(proj: Projection, n_in: int, n_out: int, graded: bool):
+    """Synapse Process for a projection: ``(process, in_shape_chw or None, out_shape_lava or None)``.
+
+    A single node uses its table entry; no node (direct neuron -> neuron edge) is an identity
+    ``Dense``; several nodes are composed into one ``Dense`` (exact integers, checked for 8-bit loss).
+    """
+    ops = proj.ops
+    if len(ops) == 1 and type(ops[0][1]) in SYNAPSE_BUILDERS:
+        return SYNAPSE_BUILDERS[type(ops[0][1])](proj, n_in, graded)
+    if not ops:
+        return dense_from_matrix(np.eye(n_out, n_in, dtype=np.int64), f"{proj.src}->{proj.dst}", graded), \
+            None, None
+    if any(isinstance(n, nir.Affine) and isinstance(n.metadata, dict) and n.metadata.get("weight_exp")
+           for _, n in ops):
+        raise ValueError(f"projection {proj.src}->{proj.dst}: weight_exp inside a chain is not supported")
+    w, _ = compose(ops, n_in)  # exact; biases are handled by bias_contributions()
+    return dense_from_matrix(w, "+".join(n for n, _ in ops), graded), None, None

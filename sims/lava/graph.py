@@ -1,0 +1,283 @@
+"""NIR graph -> populations, projections and a hardware-faithful schedule (no Lava import).
+
+A *population* is a group of units that emits one value per step: the graph ``Input`` (graded
+payload), every neuron node (binary spikes) and every extension node that emits (attention core).
+A *projection* is a path from one population through memoryless nodes (``Affine``, ``Linear``,
+``Conv2d``, ``SumPool2d``, ``Scale``, ``Flatten``, ``Delay``, subgraph ``Input``/``Output``) to the
+input of another population. Several edges into one node are summed (NIR), so a node with two inputs
+is distributed over two projections: ``W (a + b) = W a + W b``.
+
+Timing (Loihi / Lava, see ``docs/simulation.md``): every synapse layer delays by one step. With the
+graph ``Input`` emitting sample step ``t`` at Lava step ``t`` (depth 0), a population's *depth* is
+the Lava step at which it emits its own step 0::
+
+    depth(dst) = max over feed-forward projections p into dst of
+                 depth(src_p) + out_latency(src_p) + synapse_steps(p) + delay_p
+
+and each shorter projection gets ``align = depth(dst) - (depth(src) + 1 + delay)`` extra steps so that
+paths that meet are aligned. A projection that closes a cycle (recurrent edge) keeps exactly its one
+step (+ NIR delay): it carries ``s[t - 1 - delay]``, the same as the integer reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import nir
+import numpy as np
+
+NEURON_TYPES = (nir.LIF, nir.CubaLIF, nir.IF, nir.LI, nir.CubaLI, nir.I, nir.Threshold)
+LINEAR_TYPES = (nir.Affine, nir.Linear, nir.Conv2d, nir.SumPool2d, nir.Scale)
+IDENTITY_TYPES = (nir.Flatten, nir.Input, nir.Output)
+
+
+@dataclass
+class Population:
+    """A group of units emitting one value per step.
+
+    Attributes:
+        name: NIR node name (subgraph members as ``"sub.node"``).
+        node: the NIR node.
+        kind: ``"input"``, ``"neuron"`` or ``"extension"``.
+        size: number of units (flattened in NIR's C order).
+        depth: Lava step (0-based, within a sample period) at which it emits its step 0.
+        ports: input port names (``["input"]`` for neurons, operand names for extension nodes).
+        out_latency: steps from receiving its step-j inputs to emitting step j (0 for neurons; an
+            attention core buffers like a synapse: 1, STAtten's block core: ``chunk``).
+    """
+
+    name: str
+    node: nir.NIRNode
+    kind: str
+    size: int
+    depth: int = 0
+    ports: list[str] = field(default_factory=lambda: ["input"])
+    out_latency: int = 0  # extra steps between receiving step j and emitting it (attention cores)
+
+
+@dataclass
+class Projection:
+    """A path src population -> memoryless nodes -> dst population port.
+
+    Attributes:
+        src: source population name.
+        dst: destination population name.
+        port: destination input port.
+        ops: the linear nodes along the path, in order, as ``(name, node)``.
+        delay: sum of the NIR ``Delay`` steps along the path (zero-padded at the sample start).
+        align: extra steps of delay added so that paths meeting at ``dst`` are aligned.
+        recurrent: the path closes a cycle (carries the previous step).
+    """
+
+    src: str
+    dst: str
+    port: str
+    ops: list[tuple[str, nir.NIRNode]]
+    delay: int = 0
+    align: int = 0
+    recurrent: bool = False
+
+    @property
+    def total_delay(self) -> int:
+        """Steps from the source's emission to the destination's update, minus the synapse step."""
+        return self.delay + self.align
+
+
+def flatten_graph(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict, list]:
+    """Inline nested ``NIRGraph`` nodes: returns ``(nodes, edges)`` with names ``"sub.node"``.
+
+    A subgraph's own ``Input``/``Output`` nodes stay as identity nodes; an outer edge into the
+    subgraph goes to its ``Input`` node(s), an outer edge out of it leaves from its ``Output`` node(s),
+    and a port edge ``"sub.port"`` names the inner node directly.
+    """
+    nodes, edges, entry, exit_ = {}, [], {}, {}
+    for name, node in graph.nodes.items():
+        full = prefix + name
+        if isinstance(node, nir.NIRGraph):
+            sub_nodes, sub_edges = flatten_graph(node, full + ".")
+            nodes.update(sub_nodes)
+            edges += sub_edges
+            entry[full] = [full + "." + n for n, x in node.nodes.items() if isinstance(x, nir.Input)]
+            exit_[full] = [full + "." + n for n, x in node.nodes.items() if isinstance(x, nir.Output)]
+        else:
+            nodes[full] = node
+    for a, b in graph.edges:
+        a, b = prefix + a, prefix + b
+        for s in exit_.get(a, [a]):
+            for d in entry.get(b, [b]):
+                edges.append((s, d))
+    for a, b in edges:
+        for end in (a, b):
+            if end not in nodes:
+                raise ValueError(f"edge {a!r} -> {b!r} names {end!r}, which is not a node of the graph")
+    return nodes, edges
+
+
+def node_size(node: nir.NIRNode) -> int:
+    """Number of output units of a node, from its output type."""
+    shapes = [np.asarray(s) for s in node.output_type.values()]
+    if not shapes or any(s.size == 0 for s in shapes):
+        raise ValueError(f"{type(node).__name__} node has no output shape: write per-neuron parameter "
+                         "arrays (not scalars) so NIR can infer the shape")
+    return int(np.prod(shapes[0]))
+
+
+class Schedule:
+    """Populations, projections, depths and alignment delays of one flattened NIR graph.
+
+    Args:
+        graph: the NIR graph.
+        extension_ports: ``{type_name: [port, ...]}`` for extension populations (operands are named
+            by the edge's target port ``"node.port"``; a plain edge goes to port ``"input"``).
+    """
+
+    def __init__(self, graph: nir.NIRGraph, extension_ports: dict[str, list[str]] | None = None,
+                 extension_latency: dict | None = None):
+        ext = extension_ports or {}
+        lat = extension_latency or {}
+        self.nodes, self.edges = flatten_graph(graph)
+        self.populations: dict[str, Population] = {}
+        self.outputs: list[str] = []  # populations feeding the top-level Output nodes
+        top_inputs = [n for n, x in graph.nodes.items() if isinstance(x, nir.Input)]
+        unknown = []
+        for name, node in self.nodes.items():
+            tname = type(node).__name__
+            if name in top_inputs:
+                self.populations[name] = Population(name, node, "input", node_size(node))
+            elif isinstance(node, NEURON_TYPES):
+                self.populations[name] = Population(name, node, "neuron", node_size(node))
+            elif tname in ext:
+                self.populations[name] = Population(name, node, "extension", node_size(node),
+                                                    ports=list(ext[tname]),
+                                                    out_latency=int(lat[tname](node)) if tname in lat else 1)
+            elif not isinstance(node, LINEAR_TYPES + IDENTITY_TYPES + (nir.Delay,)):
+                unknown.append(f"{name} ({tname})")
+        if unknown:
+            raise ValueError(f"no Lava mapping for node type(s): {', '.join(unknown)}. Supported: "
+                             f"{sorted(t.__name__ for t in NEURON_TYPES + LINEAR_TYPES + IDENTITY_TYPES)}"
+                             f", Delay and extension types {sorted(ext)}")
+        if not any(p.kind == "input" for p in self.populations.values()):
+            raise ValueError("the graph has no top-level Input node")
+        self.projections = self._trace()
+        self._schedule()
+
+    # -- structure ------------------------------------------------------------------------------
+    def _targets(self, name: str) -> list[str]:
+        return [b for a, b in self.edges if a == name]
+
+    def _resolve(self, target: str) -> tuple[str, str] | None:
+        """A target that is a population (or a port ``"pop.port"`` of one) -> (pop, port)."""
+        if target in self.populations:
+            return target, "input"
+        head, _, port = target.rpartition(".")
+        if head in self.populations and self.populations[head].kind == "extension":
+            return head, port
+        return None
+
+    def _trace(self) -> list[Projection]:
+        projections = []
+        for src in self.populations:
+            stack = [(t, [], 0) for t in self._targets(src)]
+            while stack:
+                name, ops, delay = stack.pop()
+                hit = self._resolve(name)
+                if hit is not None:
+                    port = hit[1]
+                    operands = getattr(self.populations[hit[0]].node, "operands", None)
+                    if self.populations[hit[0]].kind == "extension" and port == "input" and operands:
+                        if src not in operands:
+                            raise ValueError(f"edge {src!r} -> {hit[0]!r}: {src!r} is not one of the "
+                                             f"node's operands {list(operands)}")
+                        port = self.populations[hit[0]].ports[list(operands).index(src)]
+                    projections.append(Projection(src, hit[0], port, ops, delay))
+                    continue
+                node = self.nodes[name]
+                if isinstance(node, nir.Output) and not self._targets(name):
+                    if not ops and delay == 0:
+                        self.outputs.append(src)
+                    continue
+                if isinstance(node, nir.Delay):
+                    d = np.unique(np.asarray(node.delay))
+                    if d.size != 1 or d[0] < 0 or d[0] != int(d[0]):
+                        raise ValueError(f"Delay node {name!r}: one non-negative integer delay (in steps) "
+                                         f"per node is supported, got {node.delay}")
+                    delay += int(d[0])
+                elif isinstance(node, LINEAR_TYPES):
+                    ops = ops + [(name, node)]
+                if len(ops) > 16:
+                    raise ValueError(f"a cycle of memoryless nodes runs through {name!r}: every cycle "
+                                     "needs a neuron")
+                stack += [(t, ops, delay) for t in self._targets(name)]
+        for p in projections:
+            if p.port not in self.populations[p.dst].ports:
+                raise ValueError(f"edge into {p.dst!r} port {p.port!r}: that node has ports "
+                                 f"{self.populations[p.dst].ports}")
+        return projections
+
+    def _schedule(self) -> None:
+        """Depth-first ordering; back edges are recurrent; longest-path depths; alignment delays."""
+        post, state = [], {}
+        outgoing = {n: [p for p in self.projections if p.src == n] for n in self.populations}
+        incoming = {n: [p for p in self.projections if p.dst == n] for n in self.populations}
+
+        def visit(n):  # forward DFS from the inputs: an edge back onto the stack closes a cycle
+            state[n] = 1
+            for p in outgoing[n]:
+                if state.get(p.dst) == 1:
+                    p.recurrent = True
+                elif p.dst not in state:
+                    visit(p.dst)
+            state[n] = 2
+            post.append(n)
+
+        starts = [n for n, p in self.populations.items() if p.kind == "input"]
+        for n in starts + [n for n in self.populations if n not in starts]:
+            if n not in state:
+                visit(n)
+        order = post[::-1]  # topological order of the feed-forward graph
+        for p in self.projections:
+            if p.recurrent and p.src != p.dst:
+                raise ValueError(f"cycle through {p.src!r} -> {p.dst!r} spans more than one neuron layer: the "
+                                 "chip's one-step synapses cannot give it the one-step semantics of the "
+                                 "reference; only self-recurrent populations are supported")
+        for n in order:
+            ff = [p for p in incoming[n] if not p.recurrent]
+            pop = self.populations[n]
+            if pop.kind == "input":
+                pop.depth = 0
+                continue
+            if not ff:
+                raise ValueError(f"population {n!r} is reached only through recurrent edges")
+            pop.depth = max(self.arrival(p) for p in ff)
+            for p in ff:
+                p.align = pop.depth - self.arrival(p)
+
+    # -- queries --------------------------------------------------------------------------------
+    def synapse_steps(self, p: Projection) -> int:
+        """1 when the projection has a synapse layer in Lava (Dense/Conv), 0 when wired directly
+        (into an attention core's operand port, or out of a core straight into a neuron)."""
+        src, dst = self.populations[p.src], self.populations[p.dst]
+        if dst.kind == "extension" or (src.kind == "extension" and not p.ops):
+            return 0
+        return 1
+
+    def arrival(self, p: Projection) -> int:
+        """Lava step (within a period) at which ``p`` delivers its source's step 0, before alignment."""
+        src = self.populations[p.src]
+        return src.depth + src.out_latency + self.synapse_steps(p) + p.delay
+
+    @property
+    def depth(self) -> int:
+        """Pipeline depth: Lava steps from the input's step 0 to the deepest population's step 0."""
+        return max(p.depth for p in self.populations.values())
+
+    def incoming(self, name: str) -> list[Projection]:
+        """Projections into population ``name``."""
+        return [p for p in self.projections if p.dst == name]
+
+    def input_name(self) -> str:
+        """Name of the (single) top-level input population."""
+        names = [n for n, p in self.populations.items() if p.kind == "input"]
+        if len(names) != 1:
+            raise ValueError(f"exactly one top-level Input node is supported, found {names}")
+        return names[0]

@@ -1,0 +1,246 @@
+"""Build a NIR graph as Lava processes and run samples through it with hardware-faithful timing.
+
+Samples follow each other every ``period`` Lava steps: ``T + depth`` by default (one sample fully
+through the pipeline, then the next), or ``T`` with ``pipelined=True`` (the next sample enters while
+the previous one is still in deeper layers, as on the chip). Each population resets its state at its
+own window start (``LIFReset``'s offset = its depth), so no state leaks between samples in either mode.
+A recorder process stores every population's window into memory-mapped files; a run that fails or is
+interrupted stops the Lava runtime (freeing its shared memory) and removes the files.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import nir
+import numpy as np
+from lava.magma.core.run_conditions import RunSteps
+from lava.magma.core.run_configs import Loihi2SimCfg
+from lava.proc.conv.process import Conv
+
+from ds2ta.sims.lava.builders import (POPULATION_BUILDERS, BuildContext, build_synapse, is_spiking)
+from ds2ta.sims.lava.extensions import (EXTENSION_BUILDERS, EXTENSION_LATENCY, EXTENSION_PORTS,
+                                         extension_models)
+from ds2ta.sims.lava.graph import Schedule
+from ds2ta.sims.lava.ops import apply_linear, input_shape
+from ds2ta.sims.lava.procs.conv.models import PyConvModelNumpy
+from ds2ta.sims.lava.procs.io.models import PyMemmapSourceModel, recorder_model
+from ds2ta.sims.lava.procs.io.process import MemmapSource, Recorder
+from ds2ta.sims.lava.procs.readout.models import PyReadoutModel
+from ds2ta.sims.lava.procs.readout.process import Readout
+from ds2ta.sims.lava.procs.relay.models import PySpikeRelayModel
+from ds2ta.sims.lava.procs.relay.process import SpikeRelay
+
+
+@dataclass
+class LavaRun:
+    """What one Lava run produced.
+
+    Attributes:
+        records: population -> ``(samples, T, n)`` outputs in sample-local time (spikes uint8, graded int32).
+        extra: population -> per-sample counters reported by extension processes (attention ops).
+        steps: Lava steps executed.  period: steps per sample.  processes: Lava processes built.
+        compile_s, run_s: wall seconds for build+compile and for the steps.
+    """
+
+    records: dict
+    extra: dict = field(default_factory=dict)
+    steps: int = 0
+    period: int = 0
+    processes: int = 0
+    compile_s: float = 0.0
+    run_s: float = 0.0
+
+
+def _scratch_dir() -> str:
+    base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    return tempfile.mkdtemp(prefix="ds2ta-lava-", dir=base)
+
+
+def _kill_runtime(runtime) -> None:
+    """Tear down a runtime whose processes failed: stop the messaging infrastructure (terminates the
+    forked processes and unlinks Lava's shared memory) without the stop handshake."""
+    try:
+        runtime._messaging_infrastructure.stop()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+class LavaNetwork:
+    """A NIR graph scheduled for Lava (see ``graph.Schedule``); ``run`` builds and runs it.
+
+    Args:
+        graph: a ``nir.NIRGraph`` (integer parameters; see docs/nir-format.md) or a path to one.
+        T: time steps per sample.
+        pipelined: start a new sample every ``T`` steps instead of every ``T + depth``.
+    """
+
+    def __init__(self, graph: nir.NIRGraph | str, T: int, pipelined: bool = False):
+        if isinstance(graph, (str, os.PathLike)):
+            from ds2ta.export import read_graph
+            graph = read_graph(graph)
+        if not isinstance(T, int) or T < 1:
+            raise ValueError(f"T={T!r} must be a positive integer number of steps")
+        self.graph, self.T = graph, T
+        self.schedule = Schedule(graph, EXTENSION_PORTS, EXTENSION_LATENCY)
+        self.input = self.schedule.input_name()
+        self.in_shape = input_shape(self.schedule.populations[self.input].node)
+        self.depth = max(p.depth + p.out_latency for p in self.schedule.populations.values())
+        self.period = T if pipelined else T + self.depth
+        self.pipelined = pipelined
+
+    @property
+    def latency_steps(self) -> int:
+        """Lava steps from a sample's first input step to the read-out's first step."""
+        return self.depth
+
+    # -- build ------------------------------------------------------------------------------------
+    def _bias_contributions(self) -> dict:
+        """Population -> summed synapse biases (Affine/Conv ``bias``) in synaptic units, each counted once."""
+        out, seen = {}, set()
+        for p in self.schedule.projections:
+            for i, (nm, nd) in enumerate(p.ops):
+                b = getattr(nd, "bias", None)
+                key = (nm, tuple(n for n, _ in p.ops[i + 1:]), p.dst)
+                if b is None or not np.any(np.asarray(b)) or key in seen:
+                    continue
+                seen.add(key)
+                n_in = int(np.prod(input_shape(nd))) if not isinstance(nd, nir.Conv2d) else \
+                    int(np.asarray(nd.weight).shape[1] * nd.groups * np.prod(nd.input_shape))
+                y = apply_linear(nm, nd, np.zeros((1, n_in), np.int64))
+                e = int(np.asarray(nd.metadata.get("weight_exp", 0))) if isinstance(nd.metadata, dict) else 0
+                if e < 0:
+                    raise ValueError(f"{nm}: a bias with a negative weight_exp is not supported in Lava")
+                y = y << e
+                for nm2, nd2 in p.ops[i + 1:]:
+                    y = apply_linear(nm2, nd2, y) - apply_linear(nm2, nd2, np.zeros_like(y))
+                out[p.dst] = out.get(p.dst, 0) + y[0]
+        return out
+
+    def _build(self, samples: int, workdir: str, x_path: str):
+        sch, ctx = self.schedule, None
+        ctx = BuildContext(T=self.T, period=self.period, bias=self._bias_contributions(), workdir=workdir,
+                           samples=samples)
+        procs, models, outs = {}, {}, {}
+        for name, pop in sch.populations.items():
+            t = type(pop.node).__name__
+            if pop.kind == "input":
+                proc = MemmapSource(shape=(pop.size,), path=x_path, samples=samples, T=self.T, period=self.period)
+                models[proc] = PyMemmapSourceModel
+                outs[name] = proc.s_out
+            elif pop.kind == "extension":
+                proc = EXTENSION_BUILDERS[t](pop, ctx)
+                models.update(extension_models(proc))
+                outs[name] = proc.a_out
+            else:
+                if t not in POPULATION_BUILDERS:
+                    raise ValueError(f"node {name!r}: no Lava builder for {t}")
+                proc = POPULATION_BUILDERS[t](pop, ctx)
+                if isinstance(proc, Readout):
+                    models[proc] = PyReadoutModel
+                    outs[name] = proc.v_out
+                else:
+                    outs[name] = proc.s_out
+            procs[name] = proc
+        relays, n_extra = {}, 0
+        for p in sch.projections:
+            src, dst = sch.populations[p.src], sch.populations[p.dst]
+            port = outs[p.src]
+            lo, hi = 0, self.period - 1
+            if p.recurrent:
+                hi = self.T - 2 - p.delay
+            elif p.delay:
+                hi = self.period - 1 - p.delay
+            if p.total_delay or hi < self.period - 1:
+                key = (p.src, p.total_delay, lo, hi)
+                if key not in relays:
+                    r = SpikeRelay(shape=(src.size,), delay=p.total_delay, period=self.period,
+                                   src_depth=src.depth + src.out_latency, lo=lo, hi=max(hi, -1))
+                    port.connect(r.s_in)
+                    models[r] = PySpikeRelayModel
+                    relays[key] = r
+                port = relays[key].s_out
+            dst_port = procs[p.dst].a_in if dst.kind != "extension" else getattr(procs[p.dst], p.port)
+            if dst.kind == "extension" or (src.kind == "extension" and not p.ops):
+                if p.ops:
+                    raise ValueError(f"{p.src} -> {p.dst}: weights in front of an attention operand are "
+                                     "not supported; operands must be spike sources")
+                port.connect(dst_port)
+                continue
+            syn, chw, out_lava = build_synapse(p, src.size, dst.size, graded=not is_spiking(src))
+            n_extra += 1
+            if chw is None:
+                port.connect(syn.s_in)
+                syn.a_out.connect(dst_port)
+            else:
+                port.reshape(chw).transpose([2, 1, 0]).connect(syn.s_in)
+                syn.a_out.transpose([2, 1, 0]).reshape((dst.size,)).connect(dst_port)
+            if isinstance(syn, Conv):
+                models[syn] = PyConvModelNumpy
+        return procs, outs, models, len(procs) + len(relays) + n_extra
+
+    # -- run --------------------------------------------------------------------------------------
+    def run(self, x: np.ndarray) -> LavaRun:
+        """Run samples ``x`` of shape ``(samples, T, *input_shape)`` (integers) through Lava.
+
+        Returns:
+            ``LavaRun`` with every population's outputs in sample-local time.
+        """
+        x = np.asarray(x)
+        if x.ndim < 2 or x.shape[1] != self.T or int(np.prod(x.shape[2:])) != int(np.prod(self.in_shape)):
+            raise ValueError(f"x must be (samples, T={self.T}, *{self.in_shape}), got {x.shape}")
+        if x.dtype.kind == "f" and np.any(x != np.round(x)):
+            raise ValueError("x holds non-integer values: the chip gets integer graded input (x_int)")
+        S = x.shape[0]
+        workdir = _scratch_dir()
+        t0 = time.perf_counter()
+        runtime_owner = None
+        try:
+            x_path = os.path.join(workdir, "input.bin")
+            mm = np.memmap(x_path, dtype=np.int32, mode="w+", shape=(S, self.T, int(np.prod(self.in_shape))))
+            mm[:] = x.reshape(S, self.T, -1)
+            mm.flush()
+            procs, outs, models, n_procs = self._build(S, workdir, x_path)
+            names = list(outs)
+            pops = self.schedule.populations
+            spiking = [is_spiking(pops[n]) for n in names]
+            paths = [os.path.join(workdir, f"rec{i}.bin") for i in range(len(names))]
+            for path, n, sp in zip(paths, names, spiking):
+                np.memmap(path, dtype=np.uint8 if sp else np.int32, mode="w+",
+                          shape=(S, self.T, pops[n].size)).flush()
+            rec = Recorder(sizes=[pops[n].size for n in names], paths=paths,
+                           dtypes=["uint8" if sp else "int32" for sp in spiking],
+                           depths=[pops[n].depth + pops[n].out_latency for n in names],
+                           samples=S, T=self.T, period=self.period)
+            for i, n in enumerate(names):
+                outs[n].connect(getattr(rec, f"in_{i}"))
+            models[rec] = recorder_model(len(names))
+            steps = S * self.period + (self.depth if self.pipelined else 0)
+            cfg = Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=models)
+            runtime_owner = rec
+            rec.create_runtime(run_cfg=cfg)
+            t1 = time.perf_counter()
+            rec.run(condition=RunSteps(num_steps=steps))
+            t2 = time.perf_counter()
+            records = {n: np.array(np.memmap(p, dtype=np.uint8 if sp else np.int32, mode="r",
+                                             shape=(S, self.T, pops[n].size)))
+                       for n, p, sp in zip(names, paths, spiking)}
+            extra = {n: procs[n].read_counters() for n in names
+                     if pops[n].kind == "extension" and hasattr(procs[n], "read_counters")}
+            return LavaRun(records, extra, steps, self.period, n_procs + 1, t1 - t0, t2 - t1)
+        except BaseException:
+            if runtime_owner is not None and getattr(runtime_owner, "runtime", None) is not None:
+                _kill_runtime(runtime_owner.runtime)  # stop() waits forever on a failed child
+                runtime_owner = None
+            raise
+        finally:
+            if runtime_owner is not None:
+                try:
+                    runtime_owner.stop()
+                except Exception:  # noqa: BLE001 - the runtime may never have started
+                    pass
+            shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,123 @@
+"""Exact integer numpy versions of NIR's memoryless nodes and of Lava's fixed-point LIF update.
+
+Used to compose chains of linear nodes into one synapse layer, inside this package's numpy
+ProcessModels (never torch: process models are forked, see docs/simulation.md), and by tests.
+All arrays are int64; a population is a flat vector in NIR's C order (``(C, H, W)`` -> ``C*H*W``).
+"""
+
+from __future__ import annotations
+
+import nir
+import numpy as np
+
+DECAY_SHIFT = 12      # du, dv are 12-bit fractions of 4096
+ACT_SHIFT = 6         # synaptic input and threshold are MSB-aligned by 6 bits
+UV_BITS = 24          # u and v are 24-bit registers
+U_LIMIT = 2 ** (UV_BITS - 1)
+
+
+def _pair(v) -> tuple[int, int]:
+    a = np.atleast_1d(np.asarray(v)).astype(int)
+    return (int(a[0]), int(a[-1]))
+
+
+def conv2d_int(x: np.ndarray, w: np.ndarray, stride=1, padding=0, dilation=1, groups=1) -> np.ndarray:
+    """PyTorch-layout cross-correlation in int64: x ``(B, C, H, W)``, w ``(O, C/g, kh, kw)``."""
+    x = np.asarray(x, dtype=np.int64)
+    w = np.asarray(w, dtype=np.int64)
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
+    B, C, H, W = x.shape
+    O, Cg, kh, kw = w.shape
+    if C != Cg * groups:
+        raise ValueError(f"conv input has {C} channels, weight expects {Cg} x {groups} groups")
+    Ho = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    Wo = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    out = np.zeros((B, O, Ho, Wo), dtype=np.int64)
+    Og = O // groups
+    for i in range(kh):
+        for j in range(kw):
+            patch = xp[:, :, i * dh: i * dh + sh * (Ho - 1) + 1: sh,
+                       j * dw: j * dw + sw * (Wo - 1) + 1: sw]  # (B, C, Ho, Wo)
+            for g in range(groups):
+                out[:, g * Og:(g + 1) * Og] += np.einsum(
+                    "bchw,oc->bohw", patch[:, g * Cg:(g + 1) * Cg], w[g * Og:(g + 1) * Og, :, i, j])
+    return out
+
+
+def input_shape(node: nir.NIRNode) -> tuple[int, ...]:
+    """The node's input shape (first input port)."""
+    return tuple(int(s) for s in np.asarray(next(iter(node.input_type.values()))))
+
+
+def _integer(a, what: str) -> np.ndarray:
+    a = np.asarray(a)
+    if a.dtype.kind == "f":
+        if not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
+            raise ValueError(f"{what} holds non-integer values: the Lava backend runs the quantized "
+                             "graph; export it with `ds2ta-export` (or quantize weights to integers)")
+    return a.astype(np.int64)
+
+
+def apply_linear(name: str, node: nir.NIRNode, x: np.ndarray) -> np.ndarray:
+    """One linear NIR node on a batch of flat vectors ``(B, n_in) -> (B, n_out)``, int64, with bias."""
+    x = np.asarray(x, dtype=np.int64)
+    B = x.shape[0]
+    if isinstance(node, (nir.Affine, nir.Linear)):
+        y = x @ _integer(node.weight, f"{name}.weight").T
+        if isinstance(node, nir.Affine) and node.bias is not None:
+            y = y + _integer(node.bias, f"{name}.bias")
+        return y
+    if isinstance(node, nir.Conv2d):
+        w = _integer(node.weight, f"{name}.weight")
+        H, W = _pair(node.input_shape)
+        if isinstance(node.padding, str):
+            raise ValueError(f"{name}: string padding {node.padding!r} is not supported; write integers")
+        y = conv2d_int(x.reshape(B, -1, H, W), w, node.stride, node.padding, node.dilation,
+                       int(node.groups))
+        if node.bias is not None:
+            y = y + _integer(node.bias, f"{name}.bias").reshape(1, -1, 1, 1)
+        return y.reshape(B, -1)
+    if isinstance(node, nir.SumPool2d):
+        C, H, W = input_shape(node)
+        kh, kw = _pair(node.kernel_size)
+        ones = np.zeros((C, 1, kh, kw), dtype=np.int64) + 1
+        y = conv2d_int(x.reshape(B, C, H, W), ones, node.stride, node.padding, 1, C)
+        return y.reshape(B, -1)
+    if isinstance(node, nir.Scale):
+        return x * _integer(node.scale, f"{name}.scale").reshape(1, -1)
+    raise ValueError(f"{name}: {type(node).__name__} is not a linear node")
+
+
+def compose(ops: list[tuple[str, nir.NIRNode]], n_in: int) -> tuple[np.ndarray, np.ndarray]:
+    """A chain of linear nodes as one ``(W (n_out, n_in), b (n_out,))`` pair, exact in int64."""
+    eye = np.eye(n_in, dtype=np.int64)
+    zero = np.zeros((1, n_in), dtype=np.int64)
+    for name, node in ops:
+        eye, zero = apply_linear(name, node, eye), apply_linear(name, node, zero)
+    b = zero[0]
+    return (eye - b).T, b
+
+
+def trunc_shift(x: np.ndarray, shift: int) -> np.ndarray:
+    """``sign(x) * (|x| >> shift)``: Loihi's decay rounding (toward zero)."""
+    return np.sign(x) * (np.abs(x) >> shift)
+
+
+def lif_fixed_step(u, v, a, du, dv, bias, vth):
+    """One step of Lava's ``PyLifModelBitAcc`` (Loihi fixed point); returns ``(s, u, v)``.
+
+    ``u = wrap24(trunc(u (4096 - du - 1) / 4096) + a << 6)``,
+    ``v = sat24(trunc(v (4096 - dv) / 4096) + u + bias)``, ``s = v > vth << 6``, ``v[s] = 0``.
+    ``bias`` is in ``v`` units (``bias_mant << bias_exp``); ``vth=None`` never spikes.
+    """
+    u = trunc_shift(np.asarray(u, np.int64) * (4096 - (np.asarray(du) + 1)), DECAY_SHIFT)
+    u = u + (np.asarray(a, np.int64) << ACT_SHIFT)
+    u = np.where(u > U_LIMIT, u - 2 * U_LIMIT, u)
+    u = np.where(u <= -U_LIMIT, u + 2 * U_LIMIT, u)
+    v = trunc_shift(np.asarray(v, np.int64) * (4096 - np.asarray(dv)), DECAY_SHIFT) + u + bias
+    v = np.clip(v, -U_LIMIT + 1, U_LIMIT - 1)
+    if vth is None:
+        return np.zeros(v.shape, dtype=bool), u, v
+    s = v > (np.asarray(vth, np.int64) << ACT_SHIFT)
+    return s, u, np.where(s, 0, v)
