@@ -47,7 +47,7 @@ def lava_neuron(name: str, node: nir.NIRNode) -> dict:
     if not lava:
         raise ValueError(f"node {name!r} ({t}) has no integer parameters (metadata['lava']); integerize "
                          "the graph first (ds2ta.export) or export it with ds2ta-export")
-    return {k: np.asarray(lava.get(k, 0)).astype(np.int64) for k in ("du", "dv", "vth", "bias_mant", "bias_exp")}
+    return {k: np.asarray(lava.get(k, 0)).astype(np.int64).reshape(-1) for k in ("du", "dv", "vth", "bias_mant", "bias_exp")}
 
 
 def _bias_v(p: dict) -> np.ndarray:
@@ -150,7 +150,10 @@ def build_conv(proj: Projection, n_in: int, graded: bool):
 def build_sumpool(proj: Projection, n_in: int, graded: bool):
     """``SumPool2d`` -> lava-nc ``Conv`` with a depthwise kernel of ones (groups = C)."""
     name, node = proj.ops[0]
-    C, H, W = input_shape(node)
+    try:
+        C, H, W = input_shape(node)
+    except (TypeError, ValueError, StopIteration):  # untyped node: take the source population's shape
+        C, H, W = proj.src_shape
     kh, kw = _pair(node.kernel_size)
     xy = lambda v: tuple(reversed(_pair(v)))
     conv = Conv(weight=np.ones((C, kw, kh, 1), dtype=np.int64), input_shape=(W, H, C),

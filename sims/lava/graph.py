@@ -76,6 +76,7 @@ class Projection:
     delay: int = 0
     align: int = 0
     recurrent: bool = False
+    src_shape: tuple = ()  # the source population's unflattened output shape
 
     @property
     def total_delay(self) -> int:
@@ -189,7 +190,8 @@ class Schedule:
                             raise ValueError(f"edge {src!r} -> {hit[0]!r}: {src!r} is not one of the "
                                              f"node's operands {list(operands)}")
                         port = self.populations[hit[0]].ports[list(operands).index(src)]
-                    projections.append(Projection(src, hit[0], port, ops, delay))
+                    projections.append(Projection(src, hit[0], port, ops, delay, src_shape=tuple(
+                        int(v) for v in np.asarray(next(iter(self.nodes[src].output_type.values()))).reshape(-1))))
                     continue
                 node = self.nodes[name]
                 if isinstance(node, nir.Output) and not self._targets(name):

@@ -23,7 +23,8 @@ class Readout(AbstractProcess):
     """
 
     def __init__(self, *, shape: tuple[int, ...], du: int, dv: int, bias: np.ndarray, period: int,
-                 depth: int):
-        super().__init__(shape=shape, du=du, dv=dv, bias=np.asarray(bias), period=period, depth=depth)
+                 depth: int, name: str | None = None):
+        super().__init__(shape=shape, du=du, dv=dv, bias=np.asarray(bias), period=period, depth=depth,
+                         name=name)
         self.a_in = InPort(shape=shape)
         self.v_out = OutPort(shape=shape)
