@@ -1,7 +1,7 @@
 """``ds2ta demo``: the main job end to end, as an ordered list of stages.
 
-For now the only stage trains the ``tiny`` preset on the built-in digits and prints its test
-accuracy. Later stages (export to NIR, Lava simulation, report) are appended to :data:`STAGES`;
+Stages: train the ``tiny`` preset on the built-in digits, export it to a Loihi-2 NIR graph, and
+write the report (mapping, energy). The Lava simulation stage is still to be appended to :data:`STAGES`;
 each stage takes the shared :class:`DemoContext` and returns a summary dict that later stages can
 read from ``ctx.results[name]`` (for example the checkpoint path).
 """
@@ -58,9 +58,34 @@ def train_stage(ctx: DemoContext) -> dict:
                 test_accuracy=m["test_accuracy"], epochs=m["epochs"], seconds=m["seconds"])
 
 
-# Appended to by later parts of the project (export, sim, report), in running order.
+def export_stage(ctx: DemoContext) -> dict:
+    """Quantize the trained checkpoint to Loihi fixed point and write ``OUT/export/model.nir``."""
+    from ds2ta.export.cli import main as export_main
+
+    out = ctx.out / "export"
+    ckpt = ctx.results.get("train", {}).get("checkpoint", str(ctx.out / "train" / "model.pt"))
+    argv = [ckpt, "--target", "loihi2", "--out", str(out)]
+    if ctx.args.no_progress:
+        argv += ["--no-progress"]
+    if export_main(argv) != 0:
+        raise ValueError("ds2ta-export failed (its message is above)")
+    q = json.loads((out / "quantization.json").read_text())
+    return dict(graph=str(out / "model.nir"), quantization=str(out / "quantization.json"),
+                float_accuracy=q["accuracy"]["float"], quantized_accuracy=q["accuracy"]["quantized"])
+
+
+def report_stage(ctx: DemoContext) -> dict:
+    """Map onto cores, estimate energy and write ``OUT/report.html`` / ``report.md`` / ``report.json``."""
+    from ds2ta.report.stage import report_stage as run_report
+
+    return run_report(ctx)
+
+
+# In running order. The Lava simulation stage (issue 4) is not wired in yet.
 STAGES: list[Stage] = [
     Stage("train", "train the tiny preset on the built-in digits", train_stage),
+    Stage("export", "quantize to Loihi fixed point and write the NIR graph", export_stage),
+    Stage("report", "map onto Loihi-2 cores, estimate energy, write the report", report_stage),
 ]
 
 
