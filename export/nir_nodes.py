@@ -54,6 +54,15 @@ def _common_dict(node: NIRNode) -> Dict[str, Any]:
     d = {"type": type(node).__name__, "metadata": node.metadata}
     return d
 
+def _finish(node) -> None:
+    """Shared tail of the attention nodes' validation: version check, then (D, *tokens) port types."""
+    if node.version != EXTENSION_VERSION:
+        raise ValueError(f"{type(node).__name__} version {node.version} is not supported "
+                         f"(this package reads version {EXTENSION_VERSION})")
+    shape = np.array((node.channels, *node.tokens_shape))
+    node.input_type = {"input": shape}
+    node.output_type = {"output": shape}
+
 
 @dataclass(eq=False)
 class DS2TASpikeAttention(NIRNode):
@@ -90,12 +99,7 @@ class DS2TASpikeAttention(NIRNode):
         if self.table.shape != (self.heads, d + 1):
             raise ValueError(f"DS2TASpikeAttention: table must have shape (heads, head_dim + 1) = "
                              f"({self.heads}, {d + 1}), got {self.table.shape}")
-        if self.version != EXTENSION_VERSION:
-            raise ValueError(f"DS2TASpikeAttention version {self.version} is not supported "
-                             f"(this package reads version {EXTENSION_VERSION})")
-        shape = np.array((self.channels, *self.tokens_shape))
-        self.input_type = {"input": shape}
-        self.output_type = {"output": shape}
+        _finish(self)
 
     @property
     def head_dim(self) -> int:
@@ -142,12 +146,7 @@ class DS2TABlockAttention(NIRNode):
         _shape_check(type(self).__name__, self.operands, self.channels, self.heads, self.tokens_shape)
         if self.chunk < 1:
             raise ValueError(f"DS2TABlockAttention: chunk={self.chunk} must be >= 1")
-        if self.version != EXTENSION_VERSION:
-            raise ValueError(f"DS2TABlockAttention version {self.version} is not supported "
-                             f"(this package reads version {EXTENSION_VERSION})")
-        shape = np.array((self.channels, *self.tokens_shape))
-        self.input_type = {"input": shape}
-        self.output_type = {"output": shape}
+        _finish(self)
 
     @property
     def head_dim(self) -> int:
