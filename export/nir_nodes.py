@@ -63,9 +63,20 @@ def _finish(node) -> None:
     node.input_type = {"input": shape}
     node.output_type = {"output": shape}
 
+class _AttentionNode(NIRNode):
+    """What both attention extension nodes share: the head width and reading back from a dict."""
+
+    @property
+    def head_dim(self) -> int:
+        return self.channels // self.heads
+
+    @classmethod
+    def from_dict(cls, kwargs: Dict[str, Any]):
+        return cls(**{k: v for k, v in kwargs.items() if k != "type"})
+
 
 @dataclass(eq=False)
-class DS2TASpikeAttention(NIRNode):
+class DS2TASpikeAttention(_AttentionNode):
     """Per-step spatial spike attention with an NSAD lookup table.
 
     Attributes:
@@ -101,9 +112,6 @@ class DS2TASpikeAttention(NIRNode):
                              f"({self.heads}, {d + 1}), got {self.table.shape}")
         _finish(self)
 
-    @property
-    def head_dim(self) -> int:
-        return self.channels // self.heads
 
     def to_dict(self) -> Dict[str, Any]:
         d = _common_dict(self)
@@ -112,14 +120,10 @@ class DS2TASpikeAttention(NIRNode):
                  operands=dict(zip("qkv", self.operands)), version=self.version)
         return d
 
-    @classmethod
-    def from_dict(cls, kwargs: Dict[str, Any]) -> "DS2TASpikeAttention":
-        kw = {k: v for k, v in kwargs.items() if k != "type"}
-        return cls(**kw)
 
 
 @dataclass(eq=False)
-class DS2TABlockAttention(NIRNode):
+class DS2TABlockAttention(_AttentionNode):
     """STAtten block attention ``Q_b (K_b^T V_b)`` over blocks of ``chunk`` steps (non-causal inside).
 
     Attributes:
@@ -148,9 +152,6 @@ class DS2TABlockAttention(NIRNode):
             raise ValueError(f"DS2TABlockAttention: chunk={self.chunk} must be >= 1")
         _finish(self)
 
-    @property
-    def head_dim(self) -> int:
-        return self.channels // self.heads
 
     def to_dict(self) -> Dict[str, Any]:
         d = _common_dict(self)
@@ -159,10 +160,6 @@ class DS2TABlockAttention(NIRNode):
                  operands=dict(zip("qkv", self.operands)), version=self.version)
         return d
 
-    @classmethod
-    def from_dict(cls, kwargs: Dict[str, Any]) -> "DS2TABlockAttention":
-        kw = {k: v for k, v in kwargs.items() if k != "type"}
-        return cls(**kw)
 
 
 EXTENSION_NODES = {c.__name__: c for c in (DS2TASpikeAttention, DS2TABlockAttention)}
