@@ -63,6 +63,28 @@ def _scalar(a: np.ndarray, what: str, name: str) -> int:
     return int(u[0])
 
 
+def bias_mant_exp(bias_v: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-neuron bias in ``v`` units -> Lava's ``(bias_mant, bias_exp)``, exactly.
+
+    Lava's LIF stores ``bias_mant`` as a signed 13-bit int16 and ``bias_exp`` as 0..7 and adds
+    ``bias_mant << bias_exp``; a bias passed pre-shifted would wrap in the int16 register.
+    """
+    b = np.asarray(bias_v, dtype=np.int64)
+    exp = np.zeros_like(b)
+    mant = b.copy()
+    for _ in range(7):  # shift out trailing zeros while the mantissa does not fit 13 bits
+        move = (np.abs(mant) > 4095) & (mant % 2 == 0)
+        if not move.any():
+            break
+        mant = np.where(move, mant >> 1, mant)
+        exp = exp + move
+    bad = np.flatnonzero((mant > 4095) | (mant < -4096))
+    if bad.size:
+        raise ValueError(f"node {name!r}: bias {int(b[bad[0]])} (v units) of neuron {int(bad[0])} is not "
+                         "mant << exp with a 13-bit mantissa and exp <= 7; Lava's LIF cannot hold it")
+    return mant, exp
+
+
 def build_neuron(pop: Population, ctx: BuildContext):
     """Spiking neuron -> ``LIFReset`` (Lava fixed point), reset at the population's window start."""
     p = lava_neuron(pop.name, pop.node)
@@ -73,11 +95,12 @@ def build_neuron(pop: Population, ctx: BuildContext):
             raise ValueError(f"node {pop.name!r}: a synapse bias into a neuron with current memory "
                              "(du != 4095) is not supported by the Lava backend")
         bias = bias + (extra << 6)  # a bias b in synaptic units is b << 6 in v units when u = a << 6
+    mant, exp = bias_mant_exp(bias, pop.name)
     vth = np.broadcast_to(p["vth"], (pop.size,)).astype(np.int64)
     if np.unique(vth).size == 1:
         vth = int(vth[0])
     return LIFReset(shape=(pop.size,), du=_scalar(p["du"], "du", pop.name),
-                    dv=_scalar(p["dv"], "dv", pop.name), vth=vth, bias_mant=bias, bias_exp=0,
+                    dv=_scalar(p["dv"], "dv", pop.name), vth=vth, bias_mant=mant, bias_exp=exp,
                     reset_interval=ctx.period, reset_offset=(pop.depth + 1) % ctx.period, name=pop.name)
 
 

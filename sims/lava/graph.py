@@ -12,10 +12,12 @@ graph ``Input`` emitting sample step ``t`` at Lava step ``t`` (depth 0), a popul
 the Lava step at which it emits its own step 0::
 
     depth(dst) = max over feed-forward projections p into dst of
-                 depth(src_p) + out_latency(src_p) + synapse_steps(p) + delay_p
+                 depth(src_p) + out_latency(src_p) + synapse_steps(p)
 
-and each shorter projection gets ``align = depth(dst) - (depth(src) + 1 + delay)`` extra steps so that
-paths that meet are aligned. A projection that closes a cycle (recurrent edge) keeps exactly its one
+and each shorter projection gets ``align = depth(dst) - arrival(p)`` extra steps so that paths that
+meet are aligned. A NIR ``Delay`` of k steps is added on top (``total_delay = delay + align``): the
+destination's step t then sees the source's step t - k, as in the reference, and the relay zeroes the
+k source steps that would wrap into the next sample. A projection that closes a cycle (recurrent edge) keeps exactly its one
 step (+ NIR delay): it carries ``s[t - 1 - delay]``, the same as the integer reference.
 """
 
@@ -264,9 +266,11 @@ class Schedule:
         return 1
 
     def arrival(self, p: Projection) -> int:
-        """Lava step (within a period) at which ``p`` delivers its source's step 0, before alignment."""
+        """Lava step (within a period) at which ``p`` would deliver its source's step 0 without NIR delays
+        and alignment. A NIR ``Delay`` is part of the computation (TASA's offsets), not of the pipeline:
+        it shifts its path by ``delay`` steps on top of the alignment."""
         src = self.populations[p.src]
-        return src.depth + src.out_latency + self.synapse_steps(p) + p.delay
+        return src.depth + src.out_latency + self.synapse_steps(p)
 
     @property
     def depth(self) -> int:
