@@ -1,0 +1,294 @@
+"""Benchmark: Lava vs the integer reference on the same samples, and Lava's per-step cost vs process count.
+
+Part 1 runs the same test samples of one exported graph through ``ds2ta.sims.lava.LavaNetwork`` and
+through ``ds2ta.sims.reference.ReferenceExecutor`` (all samples in one batch, on CPU, and on CUDA when
+available), checks that every population Lava records is spike-for-spike equal to the reference (so the
+timings compare equal work), and reports samples/s of each, the ratio reference/Lava, Lava's
+build+compile seconds apart from its run seconds, and Lava's wall time per Lava step.
+
+Part 2 builds synthetic integer chains ``Input -> (Affine -> CubaLIF) x depth -> Output`` of fixed width
+and reports Lava's wall time per step against ``LavaRun.processes`` with a least-squares slope
+(ms per process per step).
+
+Usage::
+
+    python benchmarks/sim_speed.py [--graph MODEL.nir] [--samples 16] [--out docs/results/sim_speed.json]
+    python benchmarks/sim_speed.py --quick          # small sizes, a smoke run (~20 s)
+
+Without ``--graph`` a ``tiny`` DS2TA is trained for 3 epochs on digits and exported into ``--work``
+(reused when ``--work`` already holds ``export/model.nir``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from importlib import metadata
+from types import SimpleNamespace
+
+try:  # Lava sets the 'fork' start method on first import; do it before torch picks anything
+    import lava.magma.runtime.message_infrastructure.multiprocessing  # noqa: F401
+except Exception:  # pragma: no cover - lava absent: main() reports it
+    pass
+
+import nir
+import numpy as np
+
+QUICK = dict(samples=2, depths=[1, 2, 3], width=16, chain_T=4, chain_samples=2, repeats=1)
+FULL = dict(samples=16, depths=[1, 2, 4, 8, 16], width=64, chain_T=8, chain_samples=4, repeats=3)
+
+
+def machine_info() -> dict:
+    """CPU count, load, Python and package versions of this run."""
+    import torch
+
+    def ver(pkg):
+        try:
+            return metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            return None
+    return {"cpu_count": os.cpu_count(), "loadavg_1m_start": os.getloadavg()[0],
+            "python": platform.python_version(), "platform": platform.platform(),
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "lava-nc": ver("lava-nc"), "nir": ver("nir"), "cuda": torch.cuda.is_available(),
+            "note": "2 CPU cores shared with other agents while measured: Lava's OS processes and "
+                    "torch threads compete with them; see docs/sim-speed.md"}
+
+
+def build_default_graph(work: str, epochs: int = 3) -> str:
+    """Train ``tiny`` on digits for ``epochs`` and export it into ``work``; returns the .nir path."""
+    from ds2ta.cli.train import main as train_main
+    from ds2ta.export.cli import main as export_main
+
+    graph = os.path.join(work, "export", "model.nir")
+    if os.path.exists(graph):
+        return graph
+    ckpt = os.path.join(work, "train", "model.pt")
+    if not os.path.exists(ckpt):
+        if train_main(["--preset", "tiny", "--dataset", "digits", "--epochs", str(epochs),
+                       "--out", os.path.dirname(ckpt), "--no-progress"]) != 0:
+            raise RuntimeError("training the default tiny model failed (see the message above)")
+    if export_main([ckpt, "--out", os.path.dirname(graph), "--no-progress", "--max-eval", "64"]) != 0:
+        raise RuntimeError("exporting the default tiny model failed (see the message above)")
+    return graph
+
+
+def load_samples(graph: nir.NIRGraph, dataset: str, n: int):
+    """First ``n`` test samples of ``dataset`` as the graph's integer input ``(T, n, *shape)`` and labels."""
+    import torch
+
+    from ds2ta.data import get_dataset
+    from ds2ta.export.model_quant import encode_int
+
+    conv = graph.metadata.get("conventions", {}) if isinstance(graph.metadata, dict) else {}
+    mcfg = graph.metadata.get("model_config", {}) if isinstance(graph.metadata, dict) else {}
+    if "T" not in conv or "input_scale" not in conv:
+        raise ValueError("graph metadata lacks conventions.T / input_scale: pass a graph written by ds2ta-export")
+    T, scale = int(conv["T"]), float(conv["input_scale"])
+    _, test, _ = get_dataset(dataset, T=T, augment=False)
+    if not 1 <= n <= len(test):
+        raise ValueError(f"--samples {n}: the {dataset} test set has {len(test)} samples")
+    x = torch.stack([test[i][0] for i in range(n)])
+    y = [int(test[i][1]) for i in range(n)]
+    x_int = (x / scale).round().long()
+    return encode_int(SimpleNamespace(encoding=mcfg.get("encoding", "direct"), T=T), x_int), y  # (T, n, ...)
+
+
+def _prediction(rec: np.ndarray) -> np.ndarray:
+    """Reference rule: spike count over T for spiking outputs, else the last step; rec (samples, T, n)."""
+    return (rec.sum(1) if rec.dtype == np.uint8 else rec[:, -1]).argmax(-1)
+
+
+def _time_reference(ex, x_TB, repeats: int) -> float:
+    """Best wall seconds of ``repeats`` batched runs (after one warm-up on CUDA)."""
+    import torch
+
+    cuda = ex.device.type == "cuda"
+    if cuda:
+        ex.run(x_TB)
+        torch.cuda.synchronize()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        ex.run(x_TB)
+        if cuda:
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def compare_backends(graph: nir.NIRGraph, x_TB, repeats: int = 3, pipelined: bool = False) -> dict:
+    """Run ``x_TB`` (T, samples, *shape) through Lava and the reference; check equality; time both.
+
+    Raises:
+        AssertionError: a recorded Lava population differs from the reference (names the first
+            diverging layer, step, sample and neuron) or the predictions differ.
+    """
+    import torch
+
+    from ds2ta.sims.lava import LavaNetwork
+    from ds2ta.sims.reference import ReferenceExecutor, first_divergence
+
+    T, S = int(x_TB.shape[0]), int(x_TB.shape[1])
+    net = LavaNetwork(graph, T, pipelined=pipelined)
+    run = net.run(x_TB.transpose(0, 1).numpy())                               # Lava first: fork before CUDA
+    t0 = time.perf_counter()
+    ex = ReferenceExecutor(graph, "cpu")
+    build_ref = time.perf_counter() - t0
+    ref = ex.run(x_TB, record=True)
+    lava_rec = {n: torch.from_numpy(np.ascontiguousarray(v.swapaxes(0, 1)).astype(np.int64))
+                for n, v in run.records.items()}                              # (T, S, n)
+    ref_rec = {n: ref.record[n].reshape(T, S, -1) for n in lava_rec if n in ref.record}
+    if len(ref_rec) < 2:
+        raise AssertionError(f"only {sorted(ref_rec)} of Lava's populations are reference nodes: nothing to compare")
+    div = first_divergence(lava_rec, ref_rec, ex.order)
+    assert div is None, f"Lava and the reference differ: {div}"
+    out_src = [a for a, b in ex.edges if b in ex.outputs and a in run.records]
+    lava_pred = _prediction(run.records[out_src[0]]) if out_src else None
+    if lava_pred is not None:
+        assert np.array_equal(lava_pred, ref.prediction.numpy()), "Lava and reference predictions differ"
+    spikes = {n: int(v.sum()) for n, v in run.records.items() if v.dtype == np.uint8}
+    res = {"samples": S, "T": T, "pipelined": pipelined, "compared_layers": sorted(ref_rec),
+           "spikes_per_layer": spikes, "predictions_equal": lava_pred is not None,
+           "lava": {"processes": run.processes, "steps": run.steps, "period": run.period,
+                    "latency_steps": net.latency_steps, "compile_s": run.compile_s, "run_s": run.run_s,
+                    "ms_per_step": 1e3 * run.run_s / run.steps, "samples_per_s": S / run.run_s,
+                    "samples_per_s_with_compile": S / (run.compile_s + run.run_s)},
+           "reference": {}}
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for dev in devices:
+        e = ex if dev == "cpu" else ReferenceExecutor(graph, dev)
+        if dev != "cpu":
+            got = e.run(x_TB, record=True).record
+            bad = first_divergence({n: v.cpu() for n, v in got.items()}, ref.record, ex.order)
+            assert bad is None, f"reference on {dev} differs from CPU: {bad}"
+        best = _time_reference(e, x_TB, repeats)
+        res["reference"][dev] = {"run_s": best, "samples_per_s": S / best, "batch": S,
+                                 "ratio_reference_over_lava": (S / best) / (S / run.run_s)}
+    res["reference"]["cpu"]["build_s"] = build_ref
+    return res
+
+
+def chain_graph(depth: int, width: int, rng: np.random.Generator) -> nir.NIRGraph:
+    """``Input -> (Affine -> CubaLIF) x depth -> Output``, integer weights and Lava LIF parameters."""
+    if depth < 1 or width < 1:
+        raise ValueError(f"depth={depth}, width={width}: both must be >= 1")
+    nodes, edges, prev = {"input": nir.Input(np.array([width]))}, [], "input"
+    for i in range(depth):
+        lava = {"du": np.full(width, 4095), "dv": np.full(width, 2048), "vth": np.full(width, 20),
+                "bias_mant": np.zeros(width, int), "bias_exp": np.zeros(width, int)}
+        nodes[f"fc{i}"] = nir.Affine(rng.integers(-20, 40, (width, width)) * 2, np.zeros(width))
+        nodes[f"lif{i}"] = nir.CubaLIF(tau_syn=np.ones(width), tau_mem=np.full(width, 2.0),
+                                       r=np.full(width, 2.0), v_leak=np.zeros(width),
+                                       v_threshold=np.full(width, 20.0), v_reset=np.zeros(width),
+                                       w_in=np.ones(width), metadata={"lava": lava})
+        edges += [(prev, f"fc{i}"), (f"fc{i}", f"lif{i}")]
+        prev = f"lif{i}"
+    nodes["output"] = nir.Output(np.array([width]))
+    edges.append((prev, "output"))
+    return nir.NIRGraph(nodes=nodes, edges=edges)
+
+
+def per_step_scaling(depths, width: int = 64, T: int = 8, samples: int = 4, seed: int = 0,
+                     progress: bool = True) -> dict:
+    """Lava ms/step for chains of each depth; rows ``{depth, processes, steps, ms_per_step, ...}`` and a
+    least-squares fit ``ms_per_step = slope * processes + intercept``."""
+    from tqdm import tqdm
+
+    from ds2ta.sims.lava import LavaNetwork
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for d in tqdm(list(depths), desc="lava chains", disable=not progress):
+        x = rng.integers(0, 4, (samples, T, width))
+        run = LavaNetwork(chain_graph(d, width, rng), T).run(x)
+        rows.append({"depth": d, "processes": run.processes, "steps": run.steps,
+                     "compile_s": run.compile_s, "run_s": run.run_s, "ms_per_step": 1e3 * run.run_s / run.steps,
+                     "spikes": int(sum(int(v.sum()) for n, v in run.records.items() if n != "input"))})
+    fit = {}
+    if len(rows) >= 2:
+        slope, icpt = np.polyfit([r["processes"] for r in rows], [r["ms_per_step"] for r in rows], 1)
+        fit = {"ms_per_process_per_step": float(slope), "intercept_ms": float(icpt)}
+    return {"width": width, "T": T, "samples": samples, "rows": rows, "fit": fit}
+
+
+def print_tables(part1: dict | None, part2: dict) -> None:
+    """Human-readable summary on stdout."""
+    if part1:
+        lv = part1["lava"]
+        print(f"\nPart 1: {part1['graph']} - {part1['samples']} samples, T={part1['T']}, "
+              f"{len(part1['compared_layers'])} layers equal spike for spike")
+        print(f"  Lava: {lv['processes']} processes, {lv['steps']} steps (period {lv['period']}), build+compile "
+              f"{lv['compile_s']:.2f} s, run {lv['run_s']:.2f} s = {lv['ms_per_step']:.1f} ms/step, "
+              f"{lv['samples_per_s']:.2f} samples/s ({lv['samples_per_s_with_compile']:.2f} with compile)")
+        for dev, r in part1["reference"].items():
+            print(f"  reference {dev:4s}: batch {r['batch']}, {r['run_s'] * 1e3:.1f} ms, "
+                  f"{r['samples_per_s']:.1f} samples/s -> {r['ratio_reference_over_lava']:.0f}x Lava")
+    print(f"\nPart 2: Lava chains, width {part2['width']}, T={part2['T']}, {part2['samples']} samples")
+    print(f"  {'depth':>5} {'processes':>9} {'steps':>6} {'compile_s':>9} {'ms/step':>8}")
+    for r in part2["rows"]:
+        print(f"  {r['depth']:5d} {r['processes']:9d} {r['steps']:6d} {r['compile_s']:9.2f} {r['ms_per_step']:8.2f}")
+    if part2["fit"]:
+        f = part2["fit"]
+        print(f"  fit: {f['ms_per_process_per_step']:.3f} ms per process per step + {f['intercept_ms']:.2f} ms")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--graph", default=None, help="exported .nir (default: train+export tiny into --work)")
+    ap.add_argument("--work", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "ds2ta-sim-speed"),
+                    help="folder for the default graph (reused when it already holds export/model.nir)")
+    ap.add_argument("--dataset", default="digits", help="test samples of this dataset (the graph's)")
+    ap.add_argument("--samples", type=int, default=None, help="samples in part 1 (default 16; --quick 2)")
+    ap.add_argument("--depths", type=int, nargs="+", default=None, help="chain depths in part 2")
+    ap.add_argument("--width", type=int, default=None, help="chain width in part 2 (default 64)")
+    ap.add_argument("--repeats", type=int, default=None, help="timed reference runs; the best counts")
+    ap.add_argument("--pipelined", action="store_true", help="Lava starts a sample every T steps")
+    ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="torch CPU threads")
+    ap.add_argument("--skip-part1", action="store_true", help="only the process-count scaling")
+    ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    ap.add_argument("--out", default="docs/results/sim_speed.json", help="result JSON ('' to skip)")
+    args = ap.parse_args(argv)
+    size = dict(QUICK if args.quick else FULL)
+    for k in ("samples", "depths", "width", "repeats"):
+        if getattr(args, k) is not None:
+            size[k] = getattr(args, k)
+    try:
+        import ds2ta.sims.lava  # noqa: F401
+    except ImportError as e:
+        print(f"sim_speed: error: Lava is not importable ({e}); install lava-nc (Python 3.10)", file=sys.stderr)
+        return 2
+    import torch
+
+    from ds2ta.checkpoint import atomic_write_json
+    from ds2ta.export import read_graph
+
+    torch.set_num_threads(args.threads)
+    info = machine_info()
+    part1 = None
+    try:
+        if not args.skip_part1:
+            path = args.graph or build_default_graph(args.work)
+            graph = read_graph(path)
+            x_TB, labels = load_samples(graph, args.dataset, size["samples"])
+            part1 = {"graph": str(path), "dataset": args.dataset,
+                     **compare_backends(graph, x_TB, size["repeats"], args.pipelined)}
+        part2 = per_step_scaling(size["depths"], size["width"], size["chain_T"], size["chain_samples"])
+    except ValueError as e:
+        print(f"sim_speed: error: {e}", file=sys.stderr)
+        return 2
+    info["loadavg_1m_end"] = os.getloadavg()[0]
+    print_tables(part1, part2)
+    result = {"benchmark": "sim_speed", "quick": args.quick, "machine": info, "lava_vs_reference": part1,
+              "lava_step_vs_processes": part2}
+    if args.out:
+        atomic_write_json(args.out, result)
+        print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
