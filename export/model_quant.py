@@ -99,7 +99,8 @@ def graph_metadata(model, ckpt: dict, source: str, target: str, input_scale: flo
                             "T": int(model.cfg.T), "neuron_model": "lava PyLifModelBitAcc",
                             "readout": "argmax of head.readout after T steps",
                             "time": "zero delay within a step; chip adds one step per synapse layer"},
-            "model_config": {k: v for k, v in model.cfg.to_dict().items() if isinstance(v, (int, float, str))}}
+            "model_config": {k: v for k, v in model.cfg.to_dict().items() if isinstance(v, (int, float, str))},
+            "dataset": {k: v for k, v in (ckpt.get("dataset") or {}).items() if isinstance(v, (int, float, str))}}
 
 
 def quantize_model(model, input_scale: float, calib_x_float: Optional[torch.Tensor], bits: int = 8,

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
+from typing import Callable, Optional
 
 import nir
 import numpy as np
@@ -184,8 +185,16 @@ class LavaNetwork:
         return procs, outs, models, len(procs) + len(relays) + n_extra
 
     # -- run --------------------------------------------------------------------------------------
-    def run(self, x: np.ndarray) -> LavaRun:
+    def run(self, x: np.ndarray, progress: Optional[Callable[[int], None]] = None,
+            chunk: int = 1) -> LavaRun:
         """Run samples ``x`` of shape ``(samples, T, *input_shape)`` (integers) through Lava.
+
+        Args:
+            x: integer inputs, sample-major.
+            progress: called with the number of samples finished after every ``chunk`` samples
+                (e.g. ``tqdm.update``); the runtime runs ``chunk * period`` steps per call, so a
+                Ctrl-C lands between calls and stops the processes cleanly.
+            chunk: samples per runtime call when ``progress`` is given.
 
         Returns:
             ``LavaRun`` with every population's outputs in sample-local time.
@@ -224,7 +233,14 @@ class LavaNetwork:
             runtime_owner = rec
             rec.create_runtime(run_cfg=cfg)
             t1 = time.perf_counter()
-            rec.run(condition=RunSteps(num_steps=steps))
+            per_call = steps if progress is None else max(1, int(chunk)) * self.period
+            done = 0
+            while done < steps:
+                n = min(per_call, steps - done)
+                rec.run(condition=RunSteps(num_steps=n))
+                done += n
+                if progress is not None:
+                    progress(min(S, done // self.period) - min(S, (done - n) // self.period))
             t2 = time.perf_counter()
             records = {n: np.array(np.memmap(p, dtype=np.uint8 if sp else np.int32, mode="r",
                                              shape=(S, self.T, pops[n].size)))

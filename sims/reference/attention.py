@@ -107,6 +107,11 @@ class BlockAttentionK(_AttentionBase):
         out = out.reshape(T // c, B, H, c, N, d).permute(0, 3, 1, 2, 4, 5).reshape(T, B, H, N, d)
         return _merge(_shr(out, self.node.shift), self.node.tokens_shape)
 
+    @property
+    def latency(self) -> int:
+        """Pipeline steps on a chip: the core emits a block only after its ``chunk`` steps arrived."""
+        return int(self.node.chunk)
+
     def step(self, x_t, state, env_t):
         raise ValueError(f"node {self.name!r}: block attention needs whole blocks; it cannot run in a "
                          "graph with recurrent edges")

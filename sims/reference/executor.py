@@ -95,7 +95,8 @@ class ReferenceExecutor:
         depth: Dict[str, int] = {}
         for n in self.order:
             d = max((depth.get(p, 0) for p in self.preds[n] if (p, n) not in self.delayed), default=0)
-            depth[n] = d + (1 if self.kernels[n].kind in ("synapse", "attention") else 0)
+            k = self.kernels[n]  # a synapse layer takes one step; an attention core buffers k.latency steps
+            depth[n] = d + getattr(k, "latency", 1 if k.kind in ("synapse", "attention") else 0)
         return max(depth.values(), default=0)
 
     def run(self, x: torch.Tensor, record: bool = False) -> RunResult:
@@ -185,7 +186,8 @@ class ReferenceExecutor:
         return RunResult(final, pred.cpu(), counts, per_sample, rec, max_in)
 
     def _spike_sources(self, n, spike_src) -> bool:
-        """True when every path into ``n`` starts at spiking nodes (through Delay/Flatten/Identity)."""
+        """True when every path into ``n`` starts at spiking nodes (through Delay/Flatten and a
+        subgraph's Input/Output identity nodes)."""
         stack, seen = list(self.preds[n]), set()
         while stack:
             p = stack.pop()
@@ -194,7 +196,7 @@ class ReferenceExecutor:
             seen.add(p)
             if spike_src[p]:
                 continue
-            if type(self.nodes[p]).__name__ in ("Delay", "Flatten", "Output") and self.preds[p]:
+            if type(self.nodes[p]).__name__ in ("Delay", "Flatten", "Output", "Input") and self.preds[p]:
                 stack.extend(self.preds[p])
                 continue
             return False

@@ -1,79 +1,55 @@
-"""Whole-dataset runs of the reference executor in the brief's ``simulation.json`` shape."""
+"""Whole-dataset runs of the reference executor in the ``simulation.json`` shape (``ds2ta.sims.results``)."""
 
 from __future__ import annotations
 
 import os
 import time
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, Optional, Sequence, Union
 
 import nir
-import numpy as np
 import torch
 from tqdm import tqdm
 
-from ds2ta.sims.reference.executor import COUNT_KEYS, ReferenceExecutor
+from ds2ta.sims.reference.executor import ReferenceExecutor, RunResult
+from ds2ta.sims.results import add_counts, first_divergence, result_dict, sample_rows
+
+__all__ = ["simulate", "first_divergence"]
 
 
 def simulate(graph: Union[str, os.PathLike, nir.NIRGraph, ReferenceExecutor], x_int: torch.Tensor,
-             labels: Sequence[int], batch_size: int = 64, device: str = "cpu",
-             progress: bool = False) -> dict:
-    """Run the integer reference over samples; returns the ``simulation.json`` dict of the brief.
+             labels: Sequence[Optional[int]], batch_size: int = 64, device: str = "cpu",
+             progress: bool = False, first_index: int = 0,
+             on_batch: Optional[Callable[[int, RunResult], None]] = None) -> dict:
+    """Run the integer reference over samples; returns one backend's ``simulation.json`` dict.
 
     Args:
         graph: exported graph (path or object) or a ready executor.
         x_int: integer inputs ``(T, S, *input_shape)`` (time-major; S samples).
-        labels: S integer labels.
+        labels: S integer labels (``None`` entries for unlabelled samples).
         batch_size: samples per executor call.
         device: torch device when ``graph`` is not an executor.
         progress: show a tqdm bar.
+        first_index: global index of the first sample (shards of a longer run).
+        on_batch: called as ``on_batch(lo, result)`` with every batch's ``RunResult`` recorded
+            (``record=True``), e.g. to compare it with another backend.
     """
     ex = graph if isinstance(graph, ReferenceExecutor) else ReferenceExecutor(graph, device=device)
-    labels = [int(v) for v in labels]
     S = x_int.shape[1]
     if len(labels) != S:
         raise ValueError(f"{len(labels)} labels for {S} samples")
     t0 = time.perf_counter()
-    totals: Dict[str, Dict[str, int]] = {}
-    per_sample: List[dict] = []
-    correct = 0
-    for lo in tqdm(range(0, S, batch_size), disable=not progress, desc="reference"):
-        res = ex.run(x_int[:, lo:lo + batch_size])
-        for n, c in res.counts.items():
-            acc = totals.setdefault(n, dict.fromkeys(COUNT_KEYS, 0))
-            for k in COUNT_KEYS:
-                acc[k] = c[k] if k == "neurons" else acc[k] + c[k]
-        for b, p in enumerate(res.prediction.tolist()):
-            lab = labels[lo + b]
-            correct += int(p == lab)
-            per_sample.append({"label": lab, "prediction": int(p),
-                               "layers": {n: {"spikes": int(v[b])} for n, v in res.sample_spikes.items()}})
+    totals: Dict[str, dict] = {}
+    rows = []
+    with tqdm(total=S, disable=not progress, desc="reference", unit="sample") as bar:
+        for lo in range(0, S, batch_size):
+            res = ex.run(x_int[:, lo:lo + batch_size], record=on_batch is not None)
+            add_counts(totals, res.counts)
+            n = int(res.prediction.shape[0])
+            rows += sample_rows(first_index + lo, list(labels[lo:lo + n]), res.prediction.tolist(),
+                                {k: v.tolist() for k, v in res.sample_spikes.items()})
+            if on_batch is not None:
+                on_batch(lo, res)
+            bar.update(n)
     src = graph if isinstance(graph, (str, os.PathLike)) else None
-    return {"backend": "reference", "graph": None if src is None else str(src), "samples": S,
-            "T": int(x_int.shape[0]), "latency_steps": ex.latency_steps, "layers": totals,
-            "per_sample": per_sample, "accuracy": correct / max(S, 1),
-            "wall_s": time.perf_counter() - t0}
-
-
-def first_divergence(rec_a: Dict[str, torch.Tensor], rec_b: Dict[str, torch.Tensor],
-                     order: Sequence[str]) -> Optional[dict]:
-    """First (layer in ``order``, then step, sample, neuron) where two spike recordings differ.
-
-    Args:
-        rec_a, rec_b: ``{node: (T, B, *shape)}`` recordings (e.g. ``RunResult.record``).
-        order: node names in execution order; nodes missing from either recording are skipped.
-
-    Returns:
-        ``None`` when equal, else ``{"sample", "layer", "step", "neuron"}`` (neuron = flat index).
-    """
-    for n in order:
-        if n not in rec_a or n not in rec_b:
-            continue
-        a = torch.as_tensor(np.asarray(rec_a[n])).long().cpu()
-        b = torch.as_tensor(np.asarray(rec_b[n])).long().cpu()
-        if a.shape != b.shape:
-            raise ValueError(f"layer {n!r}: recordings have shapes {tuple(a.shape)} and {tuple(b.shape)}")
-        diff = (a != b).reshape(a.shape[0], a.shape[1], -1)
-        if diff.any():
-            t, s, j = (int(v) for v in diff.nonzero()[0])
-            return {"sample": s, "layer": n, "step": t, "neuron": j}
-    return None
+    return result_dict("reference", None if src is None else str(src), int(x_int.shape[0]), ex.latency_steps,
+                       totals, rows, time.perf_counter() - t0, device=str(ex.device))

@@ -1,0 +1,286 @@
+"""``ds2ta-sim``: run an exported NIR graph in Lava or the integer reference, or compare both.
+
+    ds2ta-sim MODEL.nir --backend lava|reference [--dataset digits|DIR] [--samples N] [--compare]
+              [--out DIR] [--workers N] [--shard I/N]
+    ds2ta-sim merge --out DIR SHARD/simulation.json ...
+
+Writes ``simulation.json`` (docs/simulation.md): per-layer counts, per-sample spikes and predictions,
+accuracy, latency in steps and wall time; with ``--compare`` both backends, ``"match"`` and the first
+diverging layer, step and neuron. ``--workers N`` runs N shards as local processes and merges them;
+the same ``--shard I/N`` + ``merge`` commands run the shards on a cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ds2ta-sim", description=__doc__.splitlines()[0])
+    p.add_argument("model", help="exported graph (model.nir from ds2ta-export, or any integer NIR graph)")
+    p.add_argument("--backend", choices=("lava", "reference"), default="lava")
+    p.add_argument("--compare", action="store_true",
+                   help="run both backends and check every layer's spikes, counts and outputs are identical")
+    p.add_argument("--dataset", default=None,
+                   help="dataset name (default: the graph's own) or a folder with x_int.npy [+ labels.npy]")
+    p.add_argument("--data-dir", default=None, help="folder with CIFAR/DVS files for those datasets")
+    p.add_argument("--samples", type=int, default=None, help="number of test samples (default: all)")
+    p.add_argument("--start", type=int, default=0, help="index of the first test sample")
+    p.add_argument("--T", type=int, default=None, help="steps per sample (default: the graph's metadata)")
+    p.add_argument("--out", default=None, help="output folder (default: next to MODEL, sim/)")
+    p.add_argument("--workers", type=int, default=1, help="local processes, each running a shard")
+    p.add_argument("--shard", default=None, help="run only shard I/N of the selected samples (cluster use)")
+    p.add_argument("--batch-size", type=int, default=64, help="reference samples per batch")
+    p.add_argument("--device", default="cpu", help="reference device: cpu | cuda")
+    p.add_argument("--pipelined", action="store_true", help="Lava: next sample enters every T steps")
+    p.add_argument("--chunk", type=int, default=1, help="Lava: samples per runtime call (progress step)")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--progress-file", default=None, help=argparse.SUPPRESS)  # used by --workers
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv[:1] == ["merge"]:
+            return merge_main(argv[1:])
+        args = build_parser().parse_args(argv)
+        if args.workers > 1 and args.shard is None:
+            return run_workers(args, argv)
+        return run(args)
+    except ValueError as e:
+        print(f"ds2ta-sim: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ds2ta-sim: interrupted; Lava processes stopped, nothing written", file=sys.stderr)
+        return 130
+
+
+def _out_dir(args) -> Path:
+    return Path(args.out) if args.out else Path(args.model).resolve().parent / "sim"
+
+
+def _read(model: str):
+    from ds2ta.export import read_graph
+
+    if not Path(model).exists():
+        raise ValueError(f"{model}: no such file; export one with `ds2ta-export CHECKPOINT --target loihi2`")
+    return read_graph(model)
+
+
+def run(args) -> int:
+    """One process: select samples (and a shard of them), run the backend(s), write simulation.json."""
+    from ds2ta.checkpoint import atomic_write_json
+    from ds2ta.sims.data import count_samples, graph_T, load_samples, shard_range
+
+    graph = _read(args.model)
+    T = graph_T(graph, args.T)
+    first, n, shard = args.start, args.samples, None
+    if args.shard is not None:
+        total = args.samples if args.samples is not None else \
+            count_samples(args.dataset, graph, args.data_dir, T) - args.start
+        i, k, lo, hi = shard_range(total, args.shard)
+        first, n, shard = args.start + lo, hi - lo, {"index": i, "count": k, "start": args.start + lo,
+                                                     "stop": args.start + hi}
+        if n == 0:
+            raise ValueError(f"--shard {args.shard}: no samples fall into this shard ({total} in all)")
+    x, labels, info = load_samples(graph, args.dataset, n, T, args.data_dir, start=first)
+    progress = not args.no_progress
+    on_sample = _progress_writer(args.progress_file)
+    if args.compare:
+        result = compare(graph, x, labels, args, first, progress, on_sample)
+    elif args.backend == "reference":
+        result = _reference(graph, x, labels, args, first, progress)
+        on_sample(x.shape[1])
+    else:
+        from ds2ta.sims.lava.simulate import simulate_lava
+
+        result, _ = simulate_lava(graph, x, labels, progress=progress, first_index=first,
+                                  pipelined=args.pipelined, chunk=args.chunk, T=T, on_sample=on_sample)
+    result.update(graph=str(args.model), data=info, **({"shard": shard} if shard else {}))
+    out = _out_dir(args)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "simulation.json", result)
+    _summary(result, out / "simulation.json")
+    return 1 if args.compare and not result["match"] else 0
+
+
+def _reference(graph, x, labels, args, first, progress, on_batch=None) -> dict:
+    import numpy as np
+    import torch
+
+    from ds2ta.sims.reference import ReferenceExecutor
+    from ds2ta.sims.reference.simulate import simulate
+
+    ex = ReferenceExecutor(graph, device=args.device)
+    return simulate(ex, torch.from_numpy(np.ascontiguousarray(x)), labels, batch_size=args.batch_size, progress=progress,
+                    first_index=first, on_batch=on_batch)
+
+
+def compare(graph, x, labels, args, first, progress, on_sample) -> dict:
+    """Lava and the reference on the same samples; records compared on every layer, step and neuron."""
+    from ds2ta.sims.lava.simulate import simulate_lava, time_major_records
+    from ds2ta.sims.results import compare_results, first_divergence
+
+    lava, run = simulate_lava(graph, x, labels, progress=progress, first_index=first,
+                              pipelined=args.pipelined, chunk=args.chunk, T=x.shape[0], on_sample=on_sample)
+    lrec = time_major_records(run)
+    order = list(run.records)
+    divs = []
+
+    def check(lo, res):  # reference batch [lo, lo + B) against the same slice of Lava's records
+        if divs:
+            return
+        part = {k: v[:, lo:lo + res.prediction.shape[0]] for k, v in lrec.items()}
+        d = first_divergence(res.record, part, order, sample_offset=first + lo)
+        if d is not None:
+            divs.append(d)
+
+    ref = _reference(graph, x, labels, args, first, progress, on_batch=check)
+    return compare_results({"reference": ref, "lava": lava}, divs[0] if divs else None, records_equal=not divs)
+
+
+def _progress_writer(path: Optional[str]):
+    if path is None:
+        return lambda n: None
+
+    def write(n: int) -> None:
+        tmp = f"{path}.tmp"
+        with open(tmp, "w") as f:
+            f.write(str(int(n)))
+        os.replace(tmp, path)
+    return write
+
+
+def _summary(res: dict, path: Path) -> None:
+    if "backends" in res:
+        acc = res["checks"]["accuracy"]
+        print(f"ds2ta-sim: {res['samples']} samples, T={res['T']}: reference vs Lava match = {res['match']}"
+              f" (accuracy reference {acc.get('reference')}, lava {acc.get('lava')}; latency "
+              f"{res['checks']['latency_steps']} steps)")
+        if not res["match"]:
+            print(f"  first divergence: {res['first_divergence']}; count mismatches: "
+                  f"{res['checks']['count_mismatches'][:3]}")
+    else:
+        print(f"ds2ta-sim: {res['backend']}: {res['samples']} samples, T={res['T']}, accuracy {res['accuracy']}, "
+              f"latency {res['latency_steps']} steps, {res['wall_s']:.1f} s")
+    print(f"  wrote {path}")
+
+
+def run_workers(args, argv: List[str]) -> int:
+    """``--workers N``: N shard processes of this same command, then ``merge``."""
+    from ds2ta.checkpoint import atomic_write_json
+    from ds2ta.sims.data import count_samples, graph_T
+    from ds2ta.sims.results import merge
+    from tqdm import tqdm
+
+    graph = _read(args.model)
+    T = graph_T(graph, args.T)
+    total = args.samples if args.samples is not None else \
+        count_samples(args.dataset, graph, args.data_dir, T) - args.start
+    n = min(args.workers, max(total, 1))
+    out = _out_dir(args)
+    shard_dir = out / "shards"
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    base = _strip(argv, ("--workers", "--out", "--shard", "--progress-file"), ("--no-progress",))
+    procs, logs, files = [], [], []
+    try:
+        for i in range(n):
+            d = shard_dir / str(i)
+            d.mkdir(exist_ok=True)
+            pf = d / "progress"
+            pf.write_text("0")
+            log = open(d / "log.txt", "w")
+            logs.append(log)
+            cmd = [sys.executable, "-m", "ds2ta.sims.cli", *base, "--shard", f"{i}/{n}", "--out", str(d),
+                   "--no-progress", "--progress-file", str(pf)]
+            procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
+            files.append(d / "simulation.json")
+        with tqdm(total=total, desc=f"{'compare' if args.compare else args.backend} x{n}", unit="sample",
+                  disable=args.no_progress) as bar:
+            while any(p.poll() is None for p in procs):
+                bar.n = sum(_read_int(shard_dir / str(i) / "progress") for i in range(n))
+                bar.refresh()
+                time.sleep(0.5)
+            bar.n = sum(_read_int(shard_dir / str(i) / "progress") for i in range(n))
+            bar.refresh()
+    except BaseException:
+        for p in procs:  # Ctrl-C: each shard stops its Lava runtime on SIGINT
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        raise
+    finally:
+        for log in logs:
+            log.close()
+    failed = [(i, p.returncode) for i, p in enumerate(procs) if p.returncode not in (0, 1)]
+    if failed:
+        i, rc = failed[0]
+        tail = (shard_dir / str(i) / "log.txt").read_text()[-1500:]
+        raise ValueError(f"shard {i}/{n} exited with {rc}; its log ({shard_dir / str(i) / 'log.txt'}) ends:\n{tail}")
+    result = merge([json.loads(f.read_text()) for f in files])
+    result.update(graph=str(args.model), workers=n)
+    atomic_write_json(out / "simulation.json", result)
+    _summary(result, out / "simulation.json")
+    return 1 if args.compare and not result["match"] else 0
+
+
+def _read_int(path: Path) -> int:
+    try:
+        return int(path.read_text() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def _strip(argv: List[str], with_value: tuple, flags: tuple) -> List[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        key = a.split("=", 1)[0]
+        if key in with_value:
+            skip = "=" not in a
+            continue
+        if key in flags:
+            continue
+        out.append(a)
+    return out
+
+
+def merge_main(argv: List[str]) -> int:
+    """``ds2ta-sim merge --out DIR FILE...``: one simulation.json from shard results."""
+    from ds2ta.checkpoint import atomic_write_json
+    from ds2ta.sims.results import merge
+
+    p = argparse.ArgumentParser(prog="ds2ta-sim merge", description="merge shard simulation.json files")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    parts = []
+    for f in args.files:
+        if not Path(f).exists():
+            raise ValueError(f"{f}: no such file (did that shard finish?)")
+        parts.append(json.loads(Path(f).read_text()))
+    result = merge(parts)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "simulation.json", result)
+    _summary(result, out / "simulation.json")
+    return 1 if "match" in result and not result["match"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Per-layer activity counters of a Lava run, in the reference executor's counting rules.
+
+Spikes and read-out values are what the Lava processes emitted (the recorder's memory-mapped
+windows); attention operations are counted inside the attention core process. Synaptic operations
+are *delivered events x structural fan-out*: every NIR synapse node (Affine, Linear, Conv2d,
+SumPool2d) gets, at each sample step, the sum of what its incoming paths carry (recorded population
+outputs through Delay/Flatten and other memoryless nodes, in numpy); an event from a spike source
+counts ``|value| x fan-out``, a graded payload ``1 x fan-out`` per nonzero value. These are the rules
+of ``ds2ta.sims.reference`` (docs/nir-format.md), evaluated here on Lava's own outputs, in numpy, so
+the comparison between the two backends checks the counts as well as the spikes. Recording and
+counting read the outputs only; they do not change what the network computes.
+"""
+
+from __future__ import annotations
+
+import nir
+import numpy as np
+
+from ds2ta.sims.lava.graph import Schedule
+from ds2ta.sims.lava.ops import _pair, apply_linear, conv2d_int, input_shape
+
+COUNT_KEYS = ("spikes", "synops", "graded_synops", "neuron_updates", "attention_ops", "neurons")
+SYNAPSE_TYPES = (nir.Affine, nir.Linear, nir.Conv2d, nir.SumPool2d)
+PASS_SPIKES = ("Delay", "Flatten", "Output", "Input")  # spike-ness survives these (with a predecessor)
+
+
+class _Evaluator:
+    """Values ``(T, S, n)`` of every node, from recorded population outputs through memoryless nodes."""
+
+    def __init__(self, schedule: Schedule, records: dict, spiking: dict):
+        self.sch, self.spiking = schedule, spiking
+        self.preds = {n: [] for n in schedule.nodes}
+        for a, b in schedule.edges:
+            self.preds[b].append(a)
+        self.values = {n: np.ascontiguousarray(np.swapaxes(r, 0, 1)).astype(np.int64)  # (T, S, n)
+                       for n, r in records.items()}
+        self.T, self.S = next(iter(self.values.values())).shape[:2]
+
+    def node_input(self, name: str) -> np.ndarray:
+        """Sum of the predecessors' values (NIR: several edges into a node add)."""
+        parts = [self.value(p) for p in self.preds[name]]
+        if not parts:
+            raise ValueError(f"node {name!r} has no input edge")
+        total = parts[0]
+        for p in parts[1:]:
+            total = total + p
+        return total
+
+    def value(self, name: str) -> np.ndarray:
+        if name in self.values:
+            return self.values[name]
+        if name in self.sch.populations:
+            raise ValueError(f"population {name!r} was not recorded")
+        node, x = self.sch.nodes[name], self.node_input(name)
+        if isinstance(node, nir.Delay):
+            k = int(np.unique(np.asarray(node.delay))[0])
+            y = np.zeros_like(x)
+            if k < self.T:
+                y[k:] = x[:self.T - k]
+        elif isinstance(node, nir.SumPool2d):
+            C, H, W = self.in_chw(name)
+            kh, kw = _pair(node.kernel_size)
+            y = conv2d_int(x.reshape(self.T * self.S, C, H, W), np.ones((C, 1, kh, kw), np.int64), node.stride,
+                           node.padding, 1, C).reshape(self.T, self.S, -1)
+        elif isinstance(node, (nir.Affine, nir.Linear, nir.Conv2d, nir.Scale)):
+            flat = apply_linear(name, node, x.reshape(self.T * self.S, -1))
+            e = int(np.asarray(node.metadata.get("weight_exp", 0))) if isinstance(node.metadata, dict) else 0
+            y = (flat << e if e >= 0 else flat >> -e).reshape(self.T, self.S, -1)
+        else:  # Flatten, subgraph Input/Output: C-order flat vectors are unchanged
+            y = x
+        self.values[name] = y
+        return y
+
+    def in_chw(self, name: str) -> tuple:
+        """``(C, H, W)`` input of a pooling node: its own type, else its nearest typed predecessor."""
+        try:
+            shape = input_shape(self.sch.nodes[name])
+            if len(shape) == 3:
+                return shape
+        except (TypeError, ValueError, StopIteration):
+            pass
+        stack, seen = list(self.preds[name]), set()
+        while stack:
+            p = stack.pop()
+            if p in seen:
+                continue
+            seen.add(p)
+            for t in self.sch.nodes[p].output_type.values():
+                a = np.asarray(t).reshape(-1)
+                if a.size == 3:
+                    return tuple(int(v) for v in a)
+            stack.extend(self.preds[p])
+        raise ValueError(f"node {name!r}: cannot tell its (C, H, W) input shape; write input_type")
+
+    def from_spikes(self, name: str) -> bool:
+        """Every path into ``name`` starts at a spiking population (through Delay/Flatten/identity)."""
+        stack, seen = list(self.preds[name]), set()
+        while stack:
+            p = stack.pop()
+            if p in seen:
+                continue
+            seen.add(p)
+            if self.spiking.get(p, False):
+                continue
+            if type(self.sch.nodes[p]).__name__ in PASS_SPIKES and self.preds[p] and p not in self.sch.populations:
+                stack.extend(self.preds[p])
+                continue
+            return False
+        return True
+
+
+def fanout_events(name: str, node, weight: np.ndarray, chw: tuple = ()) -> int:
+    """Sum over inputs of ``weight x`` the number of synapses that input reaches (structural fan-out)."""
+    T, S, n = weight.shape
+    w = weight.reshape(T * S, n)
+    if isinstance(node, (nir.Affine, nir.Linear)):
+        return int(w.sum()) * int(np.asarray(node.weight).shape[0])
+    if isinstance(node, nir.Conv2d):
+        kern = np.ones(np.asarray(node.weight).shape, dtype=np.int64)
+        H, W = _pair(node.input_shape)
+        y = conv2d_int(w.reshape(T * S, -1, H, W), kern, node.stride, node.padding, node.dilation,
+                       int(node.groups))
+        return int(y.sum())
+    if isinstance(node, nir.SumPool2d):
+        C, H, W = chw
+        kh, kw = _pair(node.kernel_size)
+        y = conv2d_int(w.reshape(T * S, C, H, W), np.ones((C, 1, kh, kw), np.int64), node.stride,
+                       node.padding, 1, C)
+        return int(y.sum())
+    raise ValueError(f"{name}: {type(node).__name__} is not a synapse node")
+
+
+def count_layers(schedule: Schedule, records: dict, extra: dict, T: int) -> tuple[dict, dict]:
+    """Per-node totals and per-sample spikes of one Lava run.
+
+    Args:
+        schedule: the run's ``Schedule``.
+        records: population -> ``(S, T, n)`` outputs (``LavaRun.records``).
+        extra: population -> per-sample attention-operation counters (``LavaRun.extra``).
+        T: steps per sample.
+
+    Returns:
+        ``(totals, per_sample)``: ``{node: {key: int for key in COUNT_KEYS}}`` for every flattened
+        node, and ``{spiking node: (S,) spikes per sample}``.
+    """
+    from ds2ta.sims.lava.builders import SPIKING
+
+    pops = schedule.populations
+    spiking = {n: (p.kind == "neuron" and type(p.node).__name__ in SPIKING) for n, p in pops.items()}
+    ev = _Evaluator(schedule, records, spiking)
+    S = ev.S
+    totals, per_sample = {}, {}
+    for name, node in schedule.nodes.items():
+        c = dict.fromkeys(COUNT_KEYS, 0)
+        pop = pops.get(name)
+        if pop is not None and pop.kind == "neuron":
+            c["neurons"] = pop.size
+            c["neuron_updates"] = pop.size * T * S
+        if spiking.get(name):
+            spk = records[name].reshape(S, -1).astype(np.int64).sum(1)
+            c["spikes"] = int(spk.sum())
+            per_sample[name] = spk
+        if pop is not None and pop.kind == "extension" and name in extra:
+            c["attention_ops"] = int(np.asarray(extra[name], dtype=np.int64).sum())
+        if isinstance(node, SYNAPSE_TYPES) and pop is None:
+            inp = ev.node_input(name)
+            chw = ev.in_chw(name) if isinstance(node, nir.SumPool2d) else ()
+            if ev.from_spikes(name):
+                c["synops"] = fanout_events(name, node, np.abs(inp), chw)
+            else:
+                c["graded_synops"] = fanout_events(name, node, (inp != 0).astype(np.int64), chw)
+        totals[name] = c
+    return totals, per_sample
