@@ -37,8 +37,8 @@ except Exception:  # pragma: no cover - lava absent: main() reports it
 import nir
 import numpy as np
 
-QUICK = dict(samples=2, depths=[1, 2, 3], width=16, chain_T=4, chain_samples=2, repeats=1)
-FULL = dict(samples=16, depths=[1, 2, 4, 8, 16], width=64, chain_T=8, chain_samples=4, repeats=3)
+QUICK = dict(samples=2, depths=[1, 2, 3], width=16, chain_T=4, chain_samples=2, repeats=1, chain_repeats=1)
+FULL = dict(samples=16, depths=[1, 2, 4, 8, 16], width=64, chain_T=8, chain_samples=8, repeats=5, chain_repeats=2)
 
 
 def machine_info() -> dict:
@@ -120,25 +120,25 @@ def _time_reference(ex, x_TB, repeats: int) -> float:
     return best
 
 
-def compare_backends(graph: nir.NIRGraph, x_TB, repeats: int = 3, pipelined: bool = False) -> dict:
-    """Run ``x_TB`` (T, samples, *shape) through Lava and the reference; check equality; time both.
+def _lava_run(graph: nir.NIRGraph, x_TB, pipelined: bool) -> tuple:
+    """One Lava run of ``x_TB`` (T, samples, *shape); returns ``(LavaRun, timing dict)``."""
+    from ds2ta.sims.lava import LavaNetwork
 
-    Raises:
-        AssertionError: a recorded Lava population differs from the reference (names the first
-            diverging layer, step, sample and neuron) or the predictions differ.
-    """
+    S = int(x_TB.shape[1])
+    net = LavaNetwork(graph, int(x_TB.shape[0]), pipelined=pipelined)
+    run = net.run(x_TB.transpose(0, 1).numpy())
+    return run, {"pipelined": pipelined, "processes": run.processes, "steps": run.steps, "period": run.period,
+                 "latency_steps": net.latency_steps, "compile_s": run.compile_s, "run_s": run.run_s,
+                 "ms_per_step": 1e3 * run.run_s / run.steps, "samples_per_s": S / run.run_s,
+                 "samples_per_s_with_compile": S / (run.compile_s + run.run_s)}
+
+
+def _check_equal(run, ref, ex, T: int, S: int) -> list:
+    """Assert every recorded Lava population (and the prediction) equals the reference; returns the layers."""
     import torch
 
-    from ds2ta.sims.lava import LavaNetwork
-    from ds2ta.sims.reference import ReferenceExecutor, first_divergence
+    from ds2ta.sims.reference import first_divergence
 
-    T, S = int(x_TB.shape[0]), int(x_TB.shape[1])
-    net = LavaNetwork(graph, T, pipelined=pipelined)
-    run = net.run(x_TB.transpose(0, 1).numpy())                               # Lava first: fork before CUDA
-    t0 = time.perf_counter()
-    ex = ReferenceExecutor(graph, "cpu")
-    build_ref = time.perf_counter() - t0
-    ref = ex.run(x_TB, record=True)
     lava_rec = {n: torch.from_numpy(np.ascontiguousarray(v.swapaxes(0, 1)).astype(np.int64))
                 for n, v in run.records.items()}                              # (T, S, n)
     ref_rec = {n: ref.record[n].reshape(T, S, -1) for n in lava_rec if n in ref.record}
@@ -147,17 +147,35 @@ def compare_backends(graph: nir.NIRGraph, x_TB, repeats: int = 3, pipelined: boo
     div = first_divergence(lava_rec, ref_rec, ex.order)
     assert div is None, f"Lava and the reference differ: {div}"
     out_src = [a for a, b in ex.edges if b in ex.outputs and a in run.records]
-    lava_pred = _prediction(run.records[out_src[0]]) if out_src else None
-    if lava_pred is not None:
-        assert np.array_equal(lava_pred, ref.prediction.numpy()), "Lava and reference predictions differ"
-    spikes = {n: int(v.sum()) for n, v in run.records.items() if v.dtype == np.uint8}
-    res = {"samples": S, "T": T, "pipelined": pipelined, "compared_layers": sorted(ref_rec),
-           "spikes_per_layer": spikes, "predictions_equal": lava_pred is not None,
-           "lava": {"processes": run.processes, "steps": run.steps, "period": run.period,
-                    "latency_steps": net.latency_steps, "compile_s": run.compile_s, "run_s": run.run_s,
-                    "ms_per_step": 1e3 * run.run_s / run.steps, "samples_per_s": S / run.run_s,
-                    "samples_per_s_with_compile": S / (run.compile_s + run.run_s)},
-           "reference": {}}
+    assert out_src, "no recorded Lava population feeds the graph's Output: predictions cannot be compared"
+    assert np.array_equal(_prediction(run.records[out_src[0]]), ref.prediction.numpy()), \
+        "Lava and reference predictions differ"
+    return sorted(ref_rec)
+
+
+def compare_backends(graph: nir.NIRGraph, x_TB, repeats: int = 3, modes=(False, True)) -> dict:
+    """Run ``x_TB`` (T, samples, *shape) through Lava (once per mode in ``modes``: ``pipelined`` False /
+    True) and the batched reference (CPU, and CUDA when available); check equality; time each.
+
+    Raises:
+        AssertionError: a recorded Lava population differs from the reference (names the first
+            diverging layer, step, sample and neuron) or the predictions differ.
+    """
+    import torch
+
+    from ds2ta.sims.reference import ReferenceExecutor, first_divergence
+
+    T, S = int(x_TB.shape[0]), int(x_TB.shape[1])
+    runs = [_lava_run(graph, x_TB, p) for p in modes]                         # Lava first: fork before CUDA
+    t0 = time.perf_counter()
+    ex = ReferenceExecutor(graph, "cpu")
+    build_ref = time.perf_counter() - t0
+    ref = ex.run(x_TB, record=True)
+    layers = [_check_equal(run, ref, ex, T, S) for run, _ in runs][0]
+    spikes = {n: int(v.sum()) for n, v in runs[0][0].records.items() if v.dtype == np.uint8}
+    lava = {("pipelined" if t["pipelined"] else "sequential"): t for _, t in runs}
+    res = {"samples": S, "T": T, "compared_layers": layers, "spikes_per_layer": spikes,
+           "predictions_equal": True, "lava": lava, "reference": {}}
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for dev in devices:
         e = ex if dev == "cpu" else ReferenceExecutor(graph, dev)
@@ -167,7 +185,7 @@ def compare_backends(graph: nir.NIRGraph, x_TB, repeats: int = 3, pipelined: boo
             assert bad is None, f"reference on {dev} differs from CPU: {bad}"
         best = _time_reference(e, x_TB, repeats)
         res["reference"][dev] = {"run_s": best, "samples_per_s": S / best, "batch": S,
-                                 "ratio_reference_over_lava": (S / best) / (S / run.run_s)}
+                                 "ratio_over_lava": {m: (S / best) / t["samples_per_s"] for m, t in lava.items()}}
     res["reference"]["cpu"]["build_s"] = build_ref
     return res
 
@@ -193,9 +211,11 @@ def chain_graph(depth: int, width: int, rng: np.random.Generator) -> nir.NIRGrap
 
 
 def per_step_scaling(depths, width: int = 64, T: int = 8, samples: int = 4, seed: int = 0,
-                     progress: bool = True) -> dict:
+                     repeats: int = 1, progress: bool = True) -> dict:
     """Lava ms/step for chains of each depth; rows ``{depth, processes, steps, ms_per_step, ...}`` and a
-    least-squares fit ``ms_per_step = slope * processes + intercept``."""
+    least-squares fit ``ms_per_step = slope * processes + intercept``.
+
+    Each depth runs ``repeats`` times; the fastest run counts (the least disturbed by other load)."""
     from tqdm import tqdm
 
     from ds2ta.sims.lava import LavaNetwork
@@ -204,29 +224,34 @@ def per_step_scaling(depths, width: int = 64, T: int = 8, samples: int = 4, seed
     rows = []
     for d in tqdm(list(depths), desc="lava chains", disable=not progress):
         x = rng.integers(0, 4, (samples, T, width))
-        run = LavaNetwork(chain_graph(d, width, rng), T).run(x)
-        rows.append({"depth": d, "processes": run.processes, "steps": run.steps,
-                     "compile_s": run.compile_s, "run_s": run.run_s, "ms_per_step": 1e3 * run.run_s / run.steps,
+        net = LavaNetwork(chain_graph(d, width, rng), T)
+        runs = [net.run(x) for _ in range(max(1, repeats))]
+        run = min(runs, key=lambda r: r.run_s)
+        rows.append({"depth": d, "processes": run.processes, "steps": run.steps, "compile_s": run.compile_s,
+                     "run_s": run.run_s, "ms_per_step": 1e3 * run.run_s / run.steps,
+                     "ms_per_step_all": [1e3 * r.run_s / r.steps for r in runs],
                      "spikes": int(sum(int(v.sum()) for n, v in run.records.items() if n != "input"))})
     fit = {}
     if len(rows) >= 2:
         slope, icpt = np.polyfit([r["processes"] for r in rows], [r["ms_per_step"] for r in rows], 1)
         fit = {"ms_per_process_per_step": float(slope), "intercept_ms": float(icpt)}
-    return {"width": width, "T": T, "samples": samples, "rows": rows, "fit": fit}
+    return {"width": width, "T": T, "samples": samples, "repeats": repeats, "rows": rows, "fit": fit}
 
 
 def print_tables(part1: dict | None, part2: dict) -> None:
     """Human-readable summary on stdout."""
     if part1:
-        lv = part1["lava"]
         print(f"\nPart 1: {part1['graph']} - {part1['samples']} samples, T={part1['T']}, "
               f"{len(part1['compared_layers'])} layers equal spike for spike")
-        print(f"  Lava: {lv['processes']} processes, {lv['steps']} steps (period {lv['period']}), build+compile "
-              f"{lv['compile_s']:.2f} s, run {lv['run_s']:.2f} s = {lv['ms_per_step']:.1f} ms/step, "
-              f"{lv['samples_per_s']:.2f} samples/s ({lv['samples_per_s_with_compile']:.2f} with compile)")
+        for mode, lv in part1["lava"].items():
+            print(f"  Lava {mode}: {lv['processes']} processes, {lv['steps']} steps (period {lv['period']}), "
+                  f"build+compile {lv['compile_s']:.2f} s, run {lv['run_s']:.2f} s = {lv['ms_per_step']:.1f} "
+                  f"ms/step, {lv['samples_per_s']:.2f} samples/s ({lv['samples_per_s_with_compile']:.2f} "
+                  "with compile)")
         for dev, r in part1["reference"].items():
-            print(f"  reference {dev:4s}: batch {r['batch']}, {r['run_s'] * 1e3:.1f} ms, "
-                  f"{r['samples_per_s']:.1f} samples/s -> {r['ratio_reference_over_lava']:.0f}x Lava")
+            ratios = ", ".join(f"{v:.0f}x Lava {m}" for m, v in r["ratio_over_lava"].items())
+            print(f"  reference {dev}: batch {r['batch']}, {r['run_s'] * 1e3:.1f} ms, "
+                  f"{r['samples_per_s']:.1f} samples/s -> {ratios}")
     print(f"\nPart 2: Lava chains, width {part2['width']}, T={part2['T']}, {part2['samples']} samples")
     print(f"  {'depth':>5} {'processes':>9} {'steps':>6} {'compile_s':>9} {'ms/step':>8}")
     for r in part2["rows"]:
@@ -246,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--depths", type=int, nargs="+", default=None, help="chain depths in part 2")
     ap.add_argument("--width", type=int, default=None, help="chain width in part 2 (default 64)")
     ap.add_argument("--repeats", type=int, default=None, help="timed reference runs; the best counts")
-    ap.add_argument("--pipelined", action="store_true", help="Lava starts a sample every T steps")
+    ap.add_argument("--lava-mode", choices=["both", "sequential", "pipelined"], default="both",
+                    help="part 1 Lava schedule: a sample every T + depth steps, every T steps, or both")
     ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="torch CPU threads")
     ap.add_argument("--skip-part1", action="store_true", help="only the process-count scaling")
     ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
@@ -267,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     from ds2ta.export import read_graph
 
     torch.set_num_threads(args.threads)
+    modes = {"both": (False, True), "sequential": (False,), "pipelined": (True,)}[args.lava_mode]
     info = machine_info()
     part1 = None
     try:
@@ -275,8 +302,9 @@ def main(argv: list[str] | None = None) -> int:
             graph = read_graph(path)
             x_TB, labels = load_samples(graph, args.dataset, size["samples"])
             part1 = {"graph": str(path), "dataset": args.dataset,
-                     **compare_backends(graph, x_TB, size["repeats"], args.pipelined)}
-        part2 = per_step_scaling(size["depths"], size["width"], size["chain_T"], size["chain_samples"])
+                     **compare_backends(graph, x_TB, size["repeats"], modes)}
+        part2 = per_step_scaling(size["depths"], size["width"], size["chain_T"], size["chain_samples"],
+                                 repeats=size["chain_repeats"])
     except ValueError as e:
         print(f"sim_speed: error: {e}", file=sys.stderr)
         return 2
