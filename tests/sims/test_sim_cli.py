@@ -1,0 +1,79 @@
+"""``ds2ta-sim``: shards and workers give the unsharded result, merge checks its inputs, bad input is named."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from ds2ta.config import make_config
+from ds2ta.export.model_quant import quantize_model
+from ds2ta.export.nir_io import write_graph
+from ds2ta.model import DS2TA
+from ds2ta.sims.cli import main
+from ds2ta.sims.results import merge
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sim")
+    torch.manual_seed(0)
+    model = DS2TA(make_config("tiny")).eval()
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.running_mean.uniform_(-0.6, 0.1), m.running_var.uniform_(0.2, 0.5)
+    x = np.random.default_rng(1).integers(0, 17, (7, 1, 8, 8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g, _, _ = quantize_model(model, 1 / 16, torch.from_numpy(x).float() / 16,
+                                 meta={"conventions": {"dt": 1.0, "T": 4}})
+    write_graph(tmp / "model.nir", g)
+    np.save(tmp / "x_int.npy", x)
+    np.save(tmp / "labels.npy", np.array([0, 1, 2, 3, 4, 5, 6]))
+    return tmp
+
+
+def _run(args):
+    assert main(args) == 0
+    return json.loads((__import__("pathlib").Path(args[args.index("--out") + 1]) / "simulation.json").read_text())
+
+
+def test_shards_and_workers_equal_one_run(exported):
+    base = [str(exported / "model.nir"), "--backend", "reference", "--dataset", str(exported), "--no-progress"]
+    whole = _run(base + ["--out", str(exported / "whole")])
+    shards = [_run(base + ["--shard", f"{i}/3", "--out", str(exported / f"s{i}")]) for i in range(3)]
+    assert [s["shard"]["start"] for s in shards] == [0, 2, 4] and sum(s["samples"] for s in shards) == 7
+    merged = merge(shards)
+    assert merged["layers"] == whole["layers"] and merged["per_sample"] == whole["per_sample"]
+    assert merged["accuracy"] == whole["accuracy"] and whole["samples"] == 7
+    spikes = sum(r["layers"]["sps.1.lif"]["spikes"] for r in whole["per_sample"])
+    assert whole["layers"]["sps.1.lif"]["spikes"] == spikes > 0
+    workers = _run(base + ["--workers", "2", "--out", str(exported / "w")])
+    assert workers["layers"] == whole["layers"] and workers["per_sample"] == whole["per_sample"]
+    assert workers["workers"] == 2 and (exported / "w" / "shards" / "1" / "simulation.json").exists()
+
+
+def test_merge_rejects_overlapping_or_foreign_shards(exported):
+    base = [str(exported / "model.nir"), "--backend", "reference", "--dataset", str(exported), "--no-progress"]
+    a = _run(base + ["--samples", "3", "--out", str(exported / "m1")])
+    with pytest.raises(ValueError, match="overlap"):
+        merge([a, a])
+    b = dict(a, T=8)
+    with pytest.raises(ValueError, match="'T'"):
+        merge([a, b])
+
+
+def test_bad_input_named(exported, tmp_path, capsys):
+    assert main([str(tmp_path / "nope.nir"), "--out", str(tmp_path / "o")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    args = [str(exported / "model.nir"), "--backend", "reference", "--dataset", str(exported)]
+    assert main(args + ["--shard", "3/2", "--out", str(tmp_path / "o")]) == 2
+    assert "0 <= I < N" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main([str(exported / "model.nir"), "--dataset", str(empty), "--out", str(tmp_path / "o")]) == 2
+    assert "x_int.npy" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "simulation.json").exists()  # nothing half-written
