@@ -20,6 +20,7 @@ from lava.utils.weightutils import SignMode, clip_weights, determine_sign_mode, 
 
 from ds2ta.sims.lava.graph import Population, Projection
 from ds2ta.sims.lava.ops import _integer, _pair, compose, input_shape
+from ds2ta.sims.lava.procs.io.process import BiasSource
 from ds2ta.sims.lava.procs.readout.process import Readout
 
 SPIKING = ("LIF", "CubaLIF", "IF", "Threshold")
@@ -32,7 +33,7 @@ class BuildContext:
 
     T: int
     period: int
-    bias: dict  # population name -> extra bias in v units (from Affine/Conv biases), int64 (n,)
+    bias: dict  # population name -> summed synapse bias (network.py); builders use Population.biases
     workdir: str
     samples: int
 
@@ -85,23 +86,71 @@ def bias_mant_exp(bias_v: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray
     return mant, exp
 
 
+def check_reset(pop: Population) -> None:
+    """Lava's LIF resets ``v`` to 0: a NIR neuron with ``v_reset != 0`` cannot be mapped exactly."""
+    r = getattr(pop.node, "v_reset", None)
+    if r is not None and np.any(np.asarray(r, dtype=np.float64) != 0):
+        raise ValueError(f"node {pop.name!r} ({type(pop.node).__name__}) has v_reset != 0 "
+                         f"(e.g. {float(np.asarray(r).reshape(-1)[np.flatnonzero(np.asarray(r))[0]])}); Lava's "
+                         "LIF resets v to 0. Write the graph with v_reset = 0 (shift v_threshold and v_leak "
+                         "by -v_reset) before running it in Lava")
+
+
+def bias_table(pop: Population, T: int) -> np.ndarray | None:
+    """``(T, n)`` synapse bias per sample step (synaptic units) from ``pop.biases``; None without any."""
+    if not pop.biases:
+        return None
+    table = np.zeros((T, pop.size), dtype=np.int64)
+    for start, vec in pop.biases:
+        table[start:] += np.asarray(vec, dtype=np.int64).reshape(-1)
+    return table
+
+
+def _foldable(table: np.ndarray | None, du: int) -> bool:
+    """A synapse bias equals a constant ``v`` bias ``b << 6`` only without current memory and when
+    it is present from step 0 on (``u = a << 6`` each step when ``du = 4095``)."""
+    return table is None or (du == 4095 and bool(np.all(table == table[:1])))
+
+
+def attach_bias(proc, pop: Population, ctx: BuildContext, table: np.ndarray) -> BiasSource:
+    """Connect a ``BiasSource`` sending ``table[t]`` into ``proc.a_in`` at the population's step t."""
+    if np.abs(table).max() >= 2 ** 15:
+        raise ValueError(f"node {pop.name!r}: synapse bias {int(np.abs(table).max())} exceeds Lava's int16 "
+                         "synaptic input a_in; scale the weights and biases down")
+    src = BiasSource(table=table[:, :].astype(np.int32), period=ctx.period, depth=pop.depth,
+                     name=f"{pop.name}.bias")
+    src.a_out.connect(proc.a_in)
+    return src
+
+
 def build_neuron(pop: Population, ctx: BuildContext):
-    """Spiking neuron -> ``LIFReset`` (Lava fixed point), reset at the population's window start."""
+    """Spiking neuron -> ``LIFReset`` (Lava fixed point), reset at the population's window start.
+
+    A synapse bias goes into the LIF bias (``b << 6``) when that is exact (``du = 4095``, present from
+    step 0, representable as ``bias_mant << bias_exp``); otherwise a ``BiasSource`` adds it to ``a_in``.
+    """
+    check_reset(pop)
     p = lava_neuron(pop.name, pop.node)
-    extra = ctx.bias.get(pop.name)
+    du, dv = _scalar(p["du"], "du", pop.name), _scalar(p["dv"], "dv", pop.name)
     bias = np.broadcast_to(_bias_v(p), (pop.size,)).astype(np.int64)
-    if extra is not None:
-        if _scalar(p["du"], "du", pop.name) != 4095:
-            raise ValueError(f"node {pop.name!r}: a synapse bias into a neuron with current memory "
-                             "(du != 4095) is not supported by the Lava backend")
-        bias = bias + (extra << 6)  # a bias b in synaptic units is b << 6 in v units when u = a << 6
-    mant, exp = bias_mant_exp(bias, pop.name)
+    table = bias_table(pop, ctx.T)
+    mant_exp = None
+    if table is not None and _foldable(table, du):
+        try:
+            mant_exp = bias_mant_exp(bias + (table[0] << 6), pop.name)
+            table = None
+        except ValueError:  # not mant << exp: send it as synaptic input instead
+            pass
+    if mant_exp is None:
+        mant_exp = bias_mant_exp(bias, pop.name)
     vth = np.broadcast_to(p["vth"], (pop.size,)).astype(np.int64)
     if np.unique(vth).size == 1:
         vth = int(vth[0])
-    return LIFReset(shape=(pop.size,), du=_scalar(p["du"], "du", pop.name),
-                    dv=_scalar(p["dv"], "dv", pop.name), vth=vth, bias_mant=mant, bias_exp=exp,
-                    reset_interval=ctx.period, reset_offset=(pop.depth + 1) % ctx.period, name=pop.name)
+    lif = LIFReset(shape=(pop.size,), du=du, dv=dv, vth=vth, bias_mant=mant_exp[0], bias_exp=mant_exp[1],
+                   reset_interval=ctx.period, reset_offset=(pop.depth + 1) % ctx.period, name=pop.name)
+    if table is not None:
+        attach_bias(lif, pop, ctx, table)
+    return lif
 
 
 def build_readout(pop: Population, ctx: BuildContext):
@@ -109,12 +158,14 @@ def build_readout(pop: Population, ctx: BuildContext):
     p = lava_neuron(pop.name, pop.node)
     bias = np.broadcast_to(_bias_v(p), (pop.size,)).astype(np.int64)
     du = _scalar(p["du"], "du", pop.name)
-    if pop.name in ctx.bias:
-        if du != 4095:
-            raise ValueError(f"node {pop.name!r}: synapse bias with current memory is not supported")
-        bias = bias + (ctx.bias[pop.name] << 6)
-    return Readout(shape=(pop.size,), du=du, dv=_scalar(p["dv"], "dv", pop.name), bias=bias,
-                   period=ctx.period, depth=pop.depth, name=pop.name)
+    table = bias_table(pop, ctx.T)
+    if table is not None and _foldable(table, du):
+        bias, table = bias + (table[0] << 6), None
+    ro = Readout(shape=(pop.size,), du=du, dv=_scalar(p["dv"], "dv", pop.name), bias=bias,
+                 period=ctx.period, depth=pop.depth, name=pop.name)
+    if table is not None:
+        attach_bias(ro, pop, ctx, table)
+    return ro
 
 
 POPULATION_BUILDERS: dict[str, Callable] = {

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 import nir
 import numpy as np
 
+from ds2ta.sims.lava.ops import apply_linear, typed_linear
+
 NEURON_TYPES = (nir.LIF, nir.CubaLIF, nir.IF, nir.LI, nir.CubaLI, nir.I, nir.Threshold)
 LINEAR_TYPES = (nir.Affine, nir.Linear, nir.Conv2d, nir.SumPool2d, nir.Scale)
 IDENTITY_TYPES = (nir.Flatten, nir.Input, nir.Output)
@@ -55,6 +57,7 @@ class Population:
     depth: int = 0
     ports: list[str] = field(default_factory=lambda: ["input"])
     out_latency: int = 0  # extra steps between receiving step j and emitting it (attention cores)
+    biases: list = field(default_factory=list)  # [(first sample step, (size,) int64 synaptic units)]
 
 
 @dataclass
@@ -79,6 +82,7 @@ class Projection:
     align: int = 0
     recurrent: bool = False
     src_shape: tuple = ()  # the source population's unflattened output shape
+    op_delays: list = field(default_factory=list)  # NIR Delay steps met before each op (parallel to ops)
 
     @property
     def total_delay(self) -> int:
@@ -116,6 +120,17 @@ def flatten_graph(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict, list]:
     return nodes, edges
 
 
+def flatten_shape(node: nir.Flatten, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Shape after a NIR ``Flatten`` (dims ``start_dim..end_dim`` of the batch-free shape merged);
+    the flat C-order vector is unchanged, so only later Conv2d/SumPool2d nodes see the difference."""
+    nd = len(shape)
+    a, b = int(node.start_dim), int(node.end_dim)
+    a, b = a + nd if a < 0 else a, b + nd if b < 0 else b
+    if not (0 <= a <= b < nd):
+        return (int(np.prod(shape)),)
+    return tuple(shape[:a]) + (int(np.prod(shape[a:b + 1])),) + tuple(shape[b + 1:])
+
+
 def node_size(node: nir.NIRNode) -> int:
     """Number of output units of a node, from its output type."""
     shapes = [np.asarray(s) for s in node.output_type.values()]
@@ -141,7 +156,8 @@ class Schedule:
         self.nodes, self.edges = flatten_graph(graph)
         self.populations: dict[str, Population] = {}
         self.outputs: list[str] = []  # populations feeding the top-level Output nodes
-        top_inputs = [n for n, x in graph.nodes.items() if isinstance(x, nir.Input)]
+        fed = {b for _, b in self.edges}  # an Input with an incoming edge is a subgraph's entry (identity)
+        top_inputs = [n for n, x in self.nodes.items() if isinstance(x, nir.Input) and n not in fed]
         unknown = []
         for name, node in self.nodes.items():
             tname = type(node).__name__
@@ -163,6 +179,7 @@ class Schedule:
             raise ValueError("the graph has no top-level Input node")
         self.projections = self._trace()
         self._schedule()
+        self._biases()
 
     # -- structure ------------------------------------------------------------------------------
     def _targets(self, name: str) -> list[str]:
@@ -180,9 +197,10 @@ class Schedule:
     def _trace(self) -> list[Projection]:
         projections = []
         for src in self.populations:
-            stack = [(t, [], 0) for t in self._targets(src)]
+            src_shape = tuple(int(v) for v in np.asarray(next(iter(self.nodes[src].output_type.values()))).reshape(-1))
+            stack = [(t, [], 0, src_shape, []) for t in self._targets(src)]
             while stack:
-                name, ops, delay = stack.pop()
+                name, ops, delay, shape, op_delays = stack.pop()
                 hit = self._resolve(name)
                 if hit is not None:
                     port = hit[1]
@@ -192,8 +210,8 @@ class Schedule:
                             raise ValueError(f"edge {src!r} -> {hit[0]!r}: {src!r} is not one of the "
                                              f"node's operands {list(operands)}")
                         port = self.populations[hit[0]].ports[list(operands).index(src)]
-                    projections.append(Projection(src, hit[0], port, ops, delay, src_shape=tuple(
-                        int(v) for v in np.asarray(next(iter(self.nodes[src].output_type.values()))).reshape(-1))))
+                    projections.append(Projection(src, hit[0], port, ops, delay, src_shape=src_shape,
+                                                  op_delays=op_delays))
                     continue
                 node = self.nodes[name]
                 if isinstance(node, nir.Output) and not self._targets(name):
@@ -207,11 +225,14 @@ class Schedule:
                                          f"per node is supported, got {node.delay}")
                     delay += int(d[0])
                 elif isinstance(node, LINEAR_TYPES):
-                    ops = ops + [(name, node)]
+                    typed, shape = typed_linear(name, node, shape)  # fills in types some writers omit
+                    ops, op_delays = ops + [(name, typed)], op_delays + [delay]
+                elif isinstance(node, nir.Flatten):
+                    shape = flatten_shape(node, shape)
                 if len(ops) > 16:
                     raise ValueError(f"a cycle of memoryless nodes runs through {name!r}: every cycle "
                                      "needs a neuron")
-                stack += [(t, ops, delay) for t in self._targets(name)]
+                stack += [(t, ops, delay, shape, op_delays) for t in self._targets(name)]
         for p in projections:
             if p.port not in self.populations[p.dst].ports:
                 raise ValueError(f"edge into {p.dst!r} port {p.port!r}: that node has ports "
@@ -255,6 +276,35 @@ class Schedule:
             pop.depth = max(self.arrival(p) for p in ff)
             for p in ff:
                 p.align = pop.depth - self.arrival(p)
+
+    def _biases(self) -> None:
+        """Synapse biases (Affine/Conv2d ``bias``) into each population, in synaptic units, with the
+        first sample step at which the reference adds them.
+
+        NIR sums the inputs of a node before applying it, so a bias on a node shared by several
+        projections into the same population counts once. A bias met before ``k`` NIR ``Delay`` steps
+        arrives from step ``k`` (the Delay emits zeros before), one on a recurrent path one step later
+        still (the reference feeds the cycle's last edge ``y[t - 1]``, zero at ``t = 0``).
+        """
+        found: dict = {}
+        for p in self.projections:
+            for i, (nm, nd) in enumerate(p.ops):
+                b = getattr(nd, "bias", None)
+                if b is None or not np.any(np.asarray(b)):
+                    continue
+                n_in = int(np.prod(np.asarray(nd.input_type["input"])))
+                y = apply_linear(nm, nd, np.zeros((1, n_in), np.int64))
+                e = int(np.asarray(nd.metadata.get("weight_exp", 0))) if isinstance(nd.metadata, dict) else 0
+                if e < 0:
+                    raise ValueError(f"{nm}: a bias with a negative weight_exp is not supported in Lava")
+                y = y << e
+                for nm2, nd2 in p.ops[i + 1:]:
+                    y = apply_linear(nm2, nd2, y) - apply_linear(nm2, nd2, np.zeros_like(y))
+                start = p.delay - p.op_delays[i] + int(p.recurrent)
+                key = (nm, tuple(n for n, _ in p.ops[i + 1:]), p.dst)
+                found[key] = (min(start, found[key][0]) if key in found else start, y[0])
+        for (_, _, dst), (start, vec) in found.items():
+            self.populations[dst].biases.append((start, vec))
 
     # -- queries --------------------------------------------------------------------------------
     def synapse_steps(self, p: Projection) -> int:

@@ -7,6 +7,8 @@ All arrays are int64; a population is a flat vector in NIR's C order (``(C, H, W
 
 from __future__ import annotations
 
+import copy
+
 import nir
 import numpy as np
 
@@ -48,6 +50,69 @@ def conv2d_int(x: np.ndarray, w: np.ndarray, stride=1, padding=0, dilation=1, gr
 def input_shape(node: nir.NIRNode) -> tuple[int, ...]:
     """The node's input shape (first input port)."""
     return tuple(int(s) for s in np.asarray(next(iter(node.input_type.values()))))
+
+
+def linear_out_shape(name: str, node: nir.NIRNode, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Output shape of a linear node for input ``shape`` (NIR's, without batch or time axes)."""
+    n = int(np.prod(shape))
+    if isinstance(node, (nir.Affine, nir.Linear)):
+        w = np.asarray(node.weight)
+        if w.ndim != 2 or w.shape[1] != n:
+            raise ValueError(f"{name}: weight {w.shape} does not take the {n} inputs it is wired to "
+                             f"(input shape {shape})")
+        return (int(w.shape[0]),)
+    if isinstance(node, nir.Scale):
+        return tuple(shape)
+    if isinstance(node, (nir.Conv2d, nir.SumPool2d)):
+        C, H, W = conv_input_shape(name, node, shape)
+        if isinstance(node, nir.Conv2d):
+            if isinstance(node.padding, str):
+                raise ValueError(f"{name}: string padding {node.padding!r} is not supported; write integers")
+            O, k = int(np.asarray(node.weight).shape[0]), _pair(np.asarray(node.weight).shape[2:])
+            (sh, sw), (ph, pw), (dh, dw) = _pair(node.stride), _pair(node.padding), _pair(node.dilation)
+        else:
+            O, k = C, _pair(node.kernel_size)
+            (sh, sw), (ph, pw), (dh, dw) = _pair(node.stride), _pair(node.padding), (1, 1)
+        return (O, (H + 2 * ph - dh * (k[0] - 1) - 1) // sh + 1, (W + 2 * pw - dw * (k[1] - 1) - 1) // sw + 1)
+    raise ValueError(f"{name}: {type(node).__name__} is not a linear node")
+
+
+def conv_input_shape(name: str, node: nir.NIRNode, shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """``(C, H, W)`` fed to a Conv2d/SumPool2d: its declared ``input_shape`` (Conv2d, ``(H, W)``) or
+    input type when set, else the shape of what is wired to it (a flat vector needs a declared one)."""
+    n = int(np.prod(shape))
+    hw = getattr(node, "input_shape", None)
+    if hw is not None:
+        H, W = _pair(hw)
+        if n % (H * W):
+            raise ValueError(f"{name}: {n} inputs do not split into channels of {H}x{W}")
+        return (n // (H * W), H, W)
+    if len(shape) == 3:
+        return tuple(int(v) for v in shape)
+    try:
+        chw = input_shape(node)
+    except (TypeError, ValueError, StopIteration):
+        chw = ()
+    if len(chw) != 3 or int(np.prod(chw)) != n:
+        raise ValueError(f"{name}: cannot tell the (C, H, W) shape of its {n} inputs; set the node's "
+                         "input_shape / input_type, or feed it from a node with a (C, H, W) output type")
+    return chw
+
+
+def typed_linear(name: str, node: nir.NIRNode, shape: tuple[int, ...]) -> tuple[nir.NIRNode, tuple]:
+    """A shallow copy of a linear node with input/output types (and Conv2d ``input_shape``) set from the
+    shape wired into it, as some writers (sinabs) leave them ``None``; returns ``(node, out_shape)``."""
+    out = linear_out_shape(name, node, shape)
+    node = copy.copy(node)
+    if isinstance(node, (nir.Conv2d, nir.SumPool2d)):
+        chw = conv_input_shape(name, node, shape)
+        if isinstance(node, nir.Conv2d):
+            node.input_shape = chw[1:]
+        node.input_type = {"input": np.array(chw)}
+    else:
+        node.input_type = {"input": np.array(shape)}
+    node.output_type = {"output": np.array(out)}
+    return node, out
 
 
 def _integer(a, what: str) -> np.ndarray:

@@ -10,7 +10,7 @@ from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from ds2ta.sims.lava.procs.io.process import MemmapSource, Recorder
+from ds2ta.sims.lava.procs.io.process import BiasSource, MemmapSource, Recorder
 
 
 @implements(proc=MemmapSource, protocol=LoihiProtocol)
@@ -61,3 +61,23 @@ def recorder_model(n_ports: int) -> type:
     attrs = {f"in_{i}": LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24) for i in range(n_ports)}
     cls = type(f"PyRecorderModel{n_ports}", (AbstractPyRecorderModel,), attrs)
     return implements(proc=Recorder, protocol=LoihiProtocol)(requires(CPU)(tag("fixed_pt")(cls)))
+
+
+@implements(proc=BiasSource, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyBiasSourceModel(PyLoihiProcessModel):
+    """Sends ``table[t]`` at window step ``t < T`` of every period, zeros at the other steps."""
+
+    a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        p = proc_params
+        self.table = np.asarray(p["table"], dtype=np.int32)  # (T, n)
+        self.period, self.depth = p["period"], p["depth"]
+        self.zero = np.zeros(self.table.shape[1], dtype=np.int32)
+
+    def run_spk(self):
+        t = (self.time_step - 1 - self.depth) % self.period
+        self.a_out.send(self.table[t] if t < len(self.table) else self.zero)

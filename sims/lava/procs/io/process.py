@@ -1,7 +1,8 @@
-"""Input source and spike recorder Processes backed by memory-mapped files (no Var transfers)."""
+"""Input source, per-step bias source and spike recorder Processes (memory-mapped files, no Var transfers)."""
 
 from __future__ import annotations
 
+import numpy as np
 from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess
 
@@ -45,3 +46,21 @@ class Recorder(AbstractProcess):
                          T=T, period=period)
         for i, n in enumerate(sizes):
             setattr(self, f"in_{i}", InPort(shape=(n,)))
+
+
+class BiasSource(AbstractProcess):
+    """Per-step synaptic bias of one population, sent straight into its ``a_in`` (no synapse delay).
+
+    NIR adds an Affine/Conv2d ``bias`` to the synaptic input each step. Lava's LIF ``bias`` adds to
+    ``v`` instead, which equals it only without current memory (``du = 4095``) and when it fits
+    ``bias_mant << bias_exp``; otherwise this source adds ``table[t]`` to ``a_in`` at sample step ``t``.
+
+    Args:
+        table: ``(T, n)`` integer bias per sample step (synaptic units).
+        period: Lava steps per sample.  depth: the population's window start (Lava step in a period).
+    """
+
+    def __init__(self, *, table: np.ndarray, period: int, depth: int, name: str | None = None):
+        table = np.asarray(table)
+        super().__init__(table=table, period=period, depth=depth, name=name)
+        self.a_out = OutPort(shape=(table.shape[1],))
