@@ -8,7 +8,11 @@ Three numbers, side by side, never one:
 2. Loihi-class event model, per profile (silicon-fitted SANA-FE and Table-2 Loihi 1 costs):
    ``E_dyn = sum_l synops_l e_syn(kind_l) + updates_l e_nu + active_l e_act + spikes_l (e_spike +
    msgs_l e_msg + hops_ew_l e_ew + hops_ns_l e_ns) + attention_ops_l e_att`` and
-   ``E_static = P_static_per_core * cores * steps * t_step``.
+   ``E_static = P_static_per_core * cores * steps * t_step``. A fan-in-split layer (mapper,
+   ``split.py``) adds its partial-sum compartment updates (``G x`` the layer's updates), graded
+   messages to the merge core and merge synops (each ``<= min(G x updates, layer synops)``: every
+   nonzero partial sum sent every step, an upper bound) and their hops; its cores are in the static
+   term and its merge stage adds ``merge_latency_steps`` chip steps per inference.
 3. GPU: measured (NVML) when given, else a modeled lower bound clearly labelled ``modeled``.
 """
 
@@ -111,15 +115,42 @@ def per_inference_counts(mapping: dict, activity: dict) -> dict[str, dict]:
     return out
 
 
+def split_counts(mapping: dict, counts: dict) -> dict[str, dict]:
+    """Per-inference extra events of fan-in-split layers: partial-sum updates and graded messages."""
+    out = {}
+    for name, lay in mapping["layers"].items():
+        sp = lay.get("fan_in_split")
+        if not sp:
+            continue
+        c = counts[name]
+        updates = sp["groups"] * c["neuron_updates"]
+        out[name] = {"updates": updates, "messages": min(updates, c["synops"] + c["graded_synops"]), "split": sp}
+    return out
+
+
 def step_time_model(mapping: dict, counts: dict, steps: int) -> float:
-    """Modeled seconds per step: slowest core's synaptic + neuron work, plus the mesh barrier."""
+    """Modeled seconds per step: slowest core's synaptic + neuron work, plus the mesh barrier.
+
+    A partial-sum core does its group's share of the layer's synops (by stored entries); a merge
+    core adds ``groups`` graded synops per neuron per step."""
     spec = LOIHI2
     by_layer = mapping["layers"]
+    partial_entries: dict[str, int] = {}
+    for core in mapping["cores"]:
+        if core.get("role") == "partial":
+            partial_entries[core["layer"]] = partial_entries.get(core["layer"], 0) + core["entries"]
     worst = 0.0
     for core in mapping["cores"]:
         lay = by_layer[core["layer"]]
-        share = core["neurons"] / max(lay["neurons"], 1)
         c = counts[core["layer"]]
+        role = core.get("role", "")
+        if role == "merge":
+            t = core["neurons"] * (lay["fan_in_split"]["groups"] * spec.synop_time_s.value
+                                   + spec.neuron_update_time_s.value)
+            worst = max(worst, t)
+            continue
+        share = (core["entries"] / max(partial_entries[core["layer"]], 1) if role == "partial"
+                 else core["neurons"] / max(lay["neurons"], 1))
         syn = (c["synops"] + c["graded_synops"] + c["attention_ops"]) * share / max(steps, 1)
         t = syn * spec.synop_time_s.value + core["neurons"] * spec.neuron_update_time_s.value
         worst = max(worst, t)
@@ -154,6 +185,13 @@ def _loihi(mapping: dict, counts: dict, prof: EventProfile, static_s: dict) -> d
             add("spike messages", c["spikes"] * e["messages_per_spike"], prof.message, name)
             add("mesh hops east-west", c["spikes"] * e["hops_ew_per_spike"], prof.hop_ew, name)
             add("mesh hops north-south", c["spikes"] * e["hops_ns_per_spike"], prof.hop_ns, name)
+    for name, x in split_counts(mapping, counts).items():
+        sp = x["split"]
+        add("partial-sum compartment updates", x["updates"], prof.neuron_update, name)
+        add("partial-sum messages", x["messages"] * sp.get("messages_per_partial_sum", 1.0), prof.message, name)
+        add("merge graded synops", x["messages"], prof.synop_dense, name)
+        add("mesh hops east-west", x["messages"] * sp.get("hops_ew_per_message", 0.0), prof.hop_ew, name)
+        add("mesh hops north-south", x["messages"] * sp.get("hops_ns_per_message", 0.0), prof.hop_ns, name)
     dynamic = sum(t.energy_J for t in terms.values())
     cores = mapping["total_cores"]
     static = {k: STATIC_PER_CORE_W.value * cores * s for k, s in static_s.items()}
@@ -183,7 +221,7 @@ def estimate(mapping, activity: dict, profile=None, gpu: dict | None = None) -> 
         mapping: ``Mapping`` or the ``mapping.json`` dict.
         activity: ``simulation.json`` dict (totals over ``samples``; ``T`` model steps,
             ``latency_steps`` synapse depth; chip steps per inference = ``T + latency_steps`` unless
-            ``steps_per_inference`` is given).
+            ``steps_per_inference`` is given), plus the mapping's ``merge_latency_steps``.
         profile: An ``EventProfile``, a dict of them, or None for both Loihi 1 profiles.
         gpu: Optional measured GPU result: one ``gpu_energy.measure`` dict or the ``measure_torch``
             dict of runs (batch 1 and batched); else a modeled bound.
@@ -193,7 +231,8 @@ def estimate(mapping, activity: dict, profile=None, gpu: dict | None = None) -> 
     """
     m = _mapping_dict(mapping)
     counts = per_inference_counts(m, activity)
-    steps = steps_per_inference(activity)
+    merge_steps = int(m.get("merge_latency_steps") or 0)
+    steps = steps_per_inference(activity) + merge_steps
     profiles = PROFILES if profile is None else ({"custom": profile} if isinstance(profile, EventProfile) else profile)
 
     # 1. paper-comparable
@@ -208,7 +247,7 @@ def estimate(mapping, activity: dict, profile=None, gpu: dict | None = None) -> 
     # latency
     t_model = step_time_model(m, counts, steps)
     t_meas = LOIHI2.measured_step_s.value
-    latency = {"steps": steps, "step_s_model": t_model, "seconds_model": steps * t_model,
+    latency = {"steps": steps, "merge_latency_steps": merge_steps, "step_s_model": t_model, "seconds_model": steps * t_model,
                "step_s_pilotnet_measured": t_meas, "seconds_at_pilotnet_step": steps * t_meas,
                "grade": "D", "source": "slowest core's synops x 0.7 ns + neurons x 4.2 ns + 465 ns barrier "
                "(Loihi 1 Table 2 times / Loihi 2 speed-ups); PilotNet step 152.8 us measured (M->D)"}
@@ -236,4 +275,11 @@ def estimate(mapping, activity: dict, profile=None, gpu: dict | None = None) -> 
         edp["gpu"] = gpu_out["energy_J"] * gpu_out["latency_s"]
     notes = ["Loihi 2 per-event energies are unpublished: Loihi 1 costs are an upper bound on dynamic energy.",
              "Chip-to-chip crossings are counted in mapping.json but not priced (no public figure)."]
+    splits = {k: v["fan_in_split"] for k, v in m["layers"].items() if v.get("fan_in_split")}
+    if splits:
+        notes.append(f"Fan-in split (partial sums + merge, grade D) in {sorted(splits)}: "
+                     f"{sum(len(s['partial_cores']) + len(s['merge_cores']) for s in splits.values())} cores, "
+                     f"+{merge_steps} step(s) latency; partial-sum messages and merge synops are upper bounds "
+                     "(every nonzero partial sum sent every step); the paper-comparable number counts model "
+                     "operations only, without the merge additions.")
     return EnergyReport(int(activity["samples"]), steps, paper, loihi, gpu_out, latency, edp, notes)

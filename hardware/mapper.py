@@ -9,6 +9,8 @@ Layout rules (hand-checkable):
   entries whatever its spatial extent. Channels are grouped so the kernel fits, then each group is
   split along W into column slices of ``ws`` columns with ``ws * H * c <= neurons_per_core`` and the
   slice's receptive field within the fan-in limit.
+- Fan-in split (dense/read-out neurons too big for one core; ``split.py``): partial-sum cores per
+  input group plus merge cores, +1 step of latency per split layer on a path.
 Cores are numbered in layer order and placed on chips in that order, four per mesh router.
 """
 
@@ -25,6 +27,7 @@ from .layers import LayerSpec
 from .rules import (MappingError, rule_chips, rule_fan_in, rule_fan_out, rule_neurons_per_core,
                     rule_synaptic_memory, rule_weight_bits)
 from .routing import route
+from .split import merge_latency_steps, needs_split, partition_split, split_record
 
 MAPPING_FORMAT = "ds2ta-mapping"
 
@@ -42,6 +45,8 @@ class CoreSlice:
     chans: tuple[int, int]      # output channels [c0, c1)
     chip: int = 0
     xy: tuple[int, int] = (0, 0)  # router position in the chip mesh
+    role: str = ""              # "" (whole neurons), "partial" or "merge" (fan-in split, split.py)
+    group: tuple[int, int] = (0, 0)  # partial: input range [lo, hi) summed; merge: (0, groups)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -58,6 +63,8 @@ class Mapping:
     chips_allowed: int
     limited_by: dict[str, str]
     edges: dict[str, dict] = field(default_factory=dict)   # "src->dst" -> routing summary
+    splits: dict[str, dict] = field(default_factory=dict)  # layer -> fan_in_split record (split.py)
+    merge_latency_steps: int = 0                            # extra chip steps from merge stages
 
     @property
     def total_cores(self) -> int:
@@ -76,10 +83,12 @@ class Mapping:
                 "cores": [c.index for c in cs], "n_cores": len(cs), "limited_by": self.limited_by[ls.name],
                 "max_neurons_per_core": max(c.neurons for c in cs),
                 "max_entries_per_core": max(c.entries for c in cs),
+                "fan_in_split": self.splits.get(ls.name),
             }
         return {
             "format": MAPPING_FORMAT, "format_version": 1, "spec": self.spec.to_dict(),
             "total_cores": self.total_cores, "chips": self.chips, "chips_allowed": self.chips_allowed,
+            "merge_latency_steps": self.merge_latency_steps,
             "layers": per_layer,
             "cores": [dict(c.to_dict(), neuron_occupancy=c.neurons / self.spec.neurons_per_core.value,
                            memory_occupancy=c.entries / syn_cap) for c in self.cores],
@@ -148,7 +157,7 @@ def _partition_shared(ls: LayerSpec, spec: CoreSpec) -> tuple[list[tuple], str]:
     return out, why
 
 
-def _partition(ls: LayerSpec, spec: CoreSpec) -> tuple[list[tuple], str]:
+def _partition(ls: LayerSpec, spec: CoreSpec, split_fan_in: bool = True) -> tuple[list[tuple], str]:
     rule_weight_bits(ls.name, ls.weight_bits, spec)
     if ls.kind == "input":
         per = int(spec.neurons_per_core.value)
@@ -161,16 +170,21 @@ def _partition(ls: LayerSpec, spec: CoreSpec) -> tuple[list[tuple], str]:
                 for x0 in range(0, w, cols)], "neurons"
     if ls.shared_weights:
         return _partition_shared(ls, spec)
+    if split_fan_in and needs_split(ls, spec):
+        return partition_split(ls, spec)
     return _partition_unshared(ls, spec)
 
 
-def map_layers(layers: list[LayerSpec], spec: CoreSpec = LOIHI2, chips: int = 1) -> Mapping:
+def map_layers(layers: list[LayerSpec], spec: CoreSpec = LOIHI2, chips: int = 1,
+               split_fan_in: bool = True) -> Mapping:
     """Partition every layer onto cores and the cores onto ``chips`` chips.
 
     Args:
         layers: Layers in topological order (sources before consumers).
         spec: Core limits.
         chips: Chips available.
+        split_fan_in: Split a dense neuron too big for one core into partial sums + merge
+            (``split.py``); False makes such a layer raise ``MappingError`` instead.
 
     Returns:
         The ``Mapping``; every core has passed every rule.
@@ -193,28 +207,34 @@ def map_layers(layers: list[LayerSpec], spec: CoreSpec = LOIHI2, chips: int = 1)
     why: dict[str, str] = {}
     cpc, cpr, cols = (int(spec.cores_per_chip.value), int(spec.cores_per_router.value), int(spec.mesh_cols.value))
     for ls in layers:
-        parts, why[ls.name] = _partition(ls, spec)
+        parts, why[ls.name] = _partition(ls, spec, split_fan_in)
         if len(parts) == 1:
             why[ls.name] = "fits one core"
-        for cols_, chans, nn, entries, fan_in in parts:
+        for part in parts:
+            cols_, chans, nn, entries, fan_in = part[:5]
+            extra = part[5] if len(part) > 5 else {}
             idx = len(cores)
             rule_chips(ls.name, idx + 1, chips, spec)
             local = idx % cpc
             router = local // cpr
             cs = CoreSlice(ls.name, idx, nn, entries, fan_in, tuple(cols_), tuple(chans),
-                           chip=idx // cpc, xy=(router % cols, router // cols))
+                           chip=idx // cpc, xy=(router % cols, router // cols),
+                           role=extra.get("role", ""), group=tuple(extra.get("group", (0, 0))))
             rule_neurons_per_core(ls.name, cs.neurons, spec)
             rule_synaptic_memory(ls.name, cs.entries, spec)
             rule_fan_in(ls.name, cs.fan_in_axons, spec)
             cores.append(cs)
     m = Mapping(spec, list(layers), cores, chips=(len(cores) - 1) // cpc + 1, chips_allowed=chips, limited_by=why)
+    m.splits = {ls.name: split_record(ls, m.layer_cores(ls.name), spec) for ls in layers
+                if why[ls.name] == "fan-in split"}
+    m.merge_latency_steps = merge_latency_steps(layers, m.splits)
     m.edges = route(m)
     for key, e in m.edges.items():
         rule_fan_out(key.split("->")[0], e["max_dest_cores"], spec)
     return m
 
 
-def check_fits(graph_or_layers, chips: int = 1, spec: CoreSpec = LOIHI2) -> Mapping:
+def check_fits(graph_or_layers, chips: int = 1, spec: CoreSpec = LOIHI2, split_fan_in: bool = True) -> Mapping:
     """Fail early if a model cannot fit ``chips`` chips; return the mapping when it does.
 
     Args:
@@ -222,6 +242,7 @@ def check_fits(graph_or_layers, chips: int = 1, spec: CoreSpec = LOIHI2) -> Mapp
             list of ``LayerSpec``.
         chips: Chips available (``--chips N``).
         spec: Core limits.
+        split_fan_in: Split too-large dense neurons into partial sums + merge (see ``map_layers``).
 
     Raises:
         MappingError: Naming the layer, resource, limit and amount.
@@ -231,7 +252,7 @@ def check_fits(graph_or_layers, chips: int = 1, spec: CoreSpec = LOIHI2) -> Mapp
     else:
         from .nir_adapter import layers_from_nir
         layers = layers_from_nir(graph_or_layers)
-    return map_layers(layers, spec=spec, chips=chips)
+    return map_layers(layers, spec=spec, chips=chips, split_fan_in=split_fan_in)
 
 
 def write_mapping_json(mapping: Mapping, path: str | os.PathLike) -> str:

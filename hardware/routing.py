@@ -5,6 +5,13 @@ message per destination core; the core's axon table fans it out to synapses). A 
 of a conv layer needs a spike only when the source column falls in its receptive field. Hops are
 Manhattan distances between the routers of source and destination core (east-west = x,
 north-south = y); messages that cross chips are counted separately.
+
+A fan-in-split layer (``split.py``) receives a source's spikes only on the partial cores of the
+input groups that source feeds. The source's inputs are taken as a contiguous range of the
+layer's input vector (source ``k`` of ``s`` holds inputs ``[k F, (k+1) F)``, ``F = fan_in / s``)
+and its neurons as spread evenly over the groups that range overlaps: per-spike values are exact
+averages when groups align with sources (as in the DS2TA head), an approximation (D) otherwise.
+Partial sums travel to the one merge core holding their output neuron (``merge_routing``).
 """
 
 from __future__ import annotations
@@ -23,6 +30,51 @@ def _needs(dst_layer, dst_core, src_cols: tuple[int, int]) -> bool:
     return src_cols[0] < hi and lo < src_cols[1]
 
 
+def _dist(a, b) -> tuple[int, int, int]:
+    return abs(a.xy[0] - b.xy[0]), abs(a.xy[1] - b.xy[1]), int(a.chip != b.chip)
+
+
+def _split_edge(mapping: "Mapping", dst, src_name: str, split: dict) -> dict:
+    """Routing summary of ``src -> dst`` when ``dst`` is fan-in split (see module docstring)."""
+    k = dst.sources.index(src_name)
+    F = dst.fan_in / len(dst.sources)
+    lo_s, hi_s = k * F, (k + 1) * F
+    by_index = {c.index: c for c in mapping.layer_cores(dst.name)}
+    groups = []
+    for g in split["group_detail"]:
+        w = max(0.0, min(g["inputs"][1], hi_s) - max(g["inputs"][0], lo_s)) / F
+        if w > 0:
+            groups.append((w, [by_index[i] for i in g["cores"]]))
+    tot_n = msgs = ew = ns = chip_x = 0.0
+    for sc in mapping.layer_cores(src_name):
+        n = sc.neurons
+        tot_n += n
+        for w, dcs in groups:
+            msgs += n * w * len(dcs)
+            for dc in dcs:
+                dx, dy, dc_ = _dist(sc, dc)
+                ew, ns, chip_x = ew + n * w * dx, ns + n * w * dy, chip_x + n * w * dc_
+    tot_n = max(tot_n, 1.0)
+    return {"src": src_name, "dst": dst.name, "messages_per_spike": msgs / tot_n, "hops_ew_per_spike": ew / tot_n,
+            "hops_ns_per_spike": ns / tot_n, "chip_crossings_per_spike": chip_x / tot_n,
+            "max_dest_cores": sum(len(dcs) for _, dcs in groups)}
+
+
+def merge_routing(mapping: "Mapping", name: str) -> dict:
+    """Per partial-sum message of a split layer: hops and chip crossings to its merge core."""
+    cores = mapping.layer_cores(name)
+    merge = [c for c in cores if c.role == "merge"]
+    n = ew = ns = chip_x = 0.0
+    for pc in (c for c in cores if c.role == "partial"):
+        for mc in merge:
+            k = max(0, min(pc.chans[1], mc.chans[1]) - max(pc.chans[0], mc.chans[0]))
+            dx, dy, dc = _dist(pc, mc)
+            n, ew, ns, chip_x = n + k, ew + k * dx, ns + k * dy, chip_x + k * dc
+    n = max(n, 1.0)
+    return {"messages_per_partial_sum": 1.0, "hops_ew_per_message": ew / n, "hops_ns_per_message": ns / n,
+            "chip_crossings_per_message": chip_x / n}
+
+
 def route(mapping: "Mapping") -> dict[str, dict]:
     """Routing summary for every edge ``src->dst`` of the mapped layers.
 
@@ -35,7 +87,13 @@ def route(mapping: "Mapping") -> dict[str, dict]:
     edges = {}
     for dst in mapping.layers:
         dst_cores = mapping.layer_cores(dst.name)
+        split = mapping.splits.get(dst.name)
+        if split:
+            split.update(merge_routing(mapping, dst.name))
         for src_name in dst.sources:
+            if split:
+                edges[f"{src_name}->{dst.name}"] = _split_edge(mapping, dst, src_name, split)
+                continue
             src = by_name[src_name]
             spatial = (dst.in_shape is not None and dst.kind in ("conv", "pool")
                        and src.out_shape[0] == dst.in_shape[0] and src.out_shape[0] > 1)

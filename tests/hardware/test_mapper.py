@@ -69,8 +69,10 @@ def test_routing_dense_messages_and_hops():
 
 
 def test_single_neuron_too_big_raises_named_error():
+    # Without fan-in splitting one neuron's 70,000 synapses x 2 bytes must fit one core.
     with pytest.raises(MappingError) as ei:
-        map_layers([LayerSpec("x", "input", (1, 1, 70000)), dense("huge", 70000, 10, sources=["x"])])
+        map_layers([LayerSpec("x", "input", (1, 1, 70000)), dense("huge", 70000, 10, sources=["x"])],
+                   split_fan_in=False)
     err = ei.value
     assert err.layer == "huge" and err.resource == "synaptic memory per core"
     assert err.limit == 128 * 1024 and err.amount == 70000 * 2
@@ -79,8 +81,16 @@ def test_single_neuron_too_big_raises_named_error():
 
 def test_fan_in_limit():
     with pytest.raises(MappingError, match="fan-in") as ei:
-        map_layers([LayerSpec("x", "input", (1, 1, 5000)), dense("wide", 5000, 10, sources=["x"])])
+        map_layers([LayerSpec("x", "input", (1, 1, 5000)), dense("wide", 5000, 10, sources=["x"])],
+                   split_fan_in=False)
     assert ei.value.amount == 5000 and ei.value.limit == 4096
+
+
+def test_unsplittable_kinds_still_raise():
+    # A conv channel's kernel (shared weights) is not split: 70,000 x 2 bytes > 128 KB.
+    with pytest.raises(MappingError, match="synaptic memory") as ei:
+        map_layers([LayerSpec("x", "input", (3, 3, 70000)), conv("c", (3, 3, 70000), 1, (1, 1), sources=["x"])])
+    assert ei.value.layer == "c" and ei.value.amount == 140000
 
 
 def test_chip_limit_and_check_fits():

@@ -93,5 +93,14 @@ def test_unknown_node_type_named():
 
 
 def test_too_big_graph_fails_early():
-    with pytest.raises(MappingError, match="head.readout"):
-        check_fits(_cnn(c_in=2, hw=200, c=8, classes=3))   # head fan-in 8*100*100 = 80000 entries
+    with pytest.raises(MappingError, match="head.readout"):   # head fan-in 8*100*100 = 80000 entries
+        check_fits(_cnn(c_in=2, hw=200, c=8, classes=3), split_fan_in=False)
+
+
+def test_big_head_is_split_into_partial_sums():
+    # fan-in 80,000 > 4,096 axons: ceil(80000 / 4096) = 20 groups of 4,000; 3 neurons x 4,000 entries
+    # fit one core per group (65,536 // 4,000 = 16 >= 3) -> 20 partial cores + 1 merge core.
+    m = check_fits(_cnn(c_in=2, hw=200, c=8, classes=3))
+    s = m.splits["head.readout"]
+    assert s["groups"] == 20 and s["group_size_min"] == s["group_size_max"] == 4000
+    assert len(s["partial_cores"]) == 20 and len(s["merge_cores"]) == 1 and m.merge_latency_steps == 1
