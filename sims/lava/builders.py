@@ -21,6 +21,7 @@ from lava.utils.weightutils import SignMode, clip_weights, determine_sign_mode, 
 from ds2ta.sims.lava.graph import Population, Projection
 from ds2ta.sims.lava.ops import _integer, _pair, compose, input_shape
 from ds2ta.sims.lava.procs.io.process import BiasSource
+from ds2ta.sims.lava.procs.lif.process import PerNeuronLIF
 from ds2ta.sims.lava.procs.readout.process import Readout
 
 SPIKING = ("LIF", "CubaLIF", "IF", "Threshold")
@@ -131,9 +132,18 @@ def build_neuron(pop: Population, ctx: BuildContext):
     """
     check_reset(pop)
     p = lava_neuron(pop.name, pop.node)
-    du, dv = _scalar(p["du"], "du", pop.name), _scalar(p["dv"], "dv", pop.name)
     bias = np.broadcast_to(_bias_v(p), (pop.size,)).astype(np.int64)
     table = bias_table(pop, ctx.T)
+    if np.unique(p["du"]).size > 1 or np.unique(p["dv"]).size > 1:  # lava-nc's LIF: one decay per population
+        du = np.broadcast_to(p["du"], (pop.size,))
+        if table is not None and np.all(du == 4095) and np.all(table == table[:1]):
+            bias, table = bias + (table[0] << 6), None
+        lif = PerNeuronLIF(shape=(pop.size,), du=p["du"], dv=p["dv"], vth=p["vth"], bias=bias,
+                           period=ctx.period, depth=pop.depth, name=pop.name)
+        if table is not None:
+            attach_bias(lif, pop, ctx, table)
+        return lif
+    du, dv = _scalar(p["du"], "du", pop.name), _scalar(p["dv"], "dv", pop.name)
     mant_exp = None
     if table is not None and _foldable(table, du):
         try:
@@ -157,11 +167,11 @@ def build_readout(pop: Population, ctx: BuildContext):
     """Non-spiking neuron (I, LI, CubaLI) -> ``Readout`` reporting ``v`` each step."""
     p = lava_neuron(pop.name, pop.node)
     bias = np.broadcast_to(_bias_v(p), (pop.size,)).astype(np.int64)
-    du = _scalar(p["du"], "du", pop.name)
+    du, dv = (p[k] if np.unique(p[k]).size > 1 else int(p[k][0]) for k in ("du", "dv"))  # numpy: per neuron ok
     table = bias_table(pop, ctx.T)
-    if table is not None and _foldable(table, du):
+    if table is not None and np.all(np.asarray(du) == 4095) and np.all(table == table[:1]):
         bias, table = bias + (table[0] << 6), None
-    ro = Readout(shape=(pop.size,), du=du, dv=_scalar(p["dv"], "dv", pop.name), bias=bias,
+    ro = Readout(shape=(pop.size,), du=du, dv=dv, bias=bias,
                  period=ctx.period, depth=pop.depth, name=pop.name)
     if table is not None:
         attach_bias(ro, pop, ctx, table)

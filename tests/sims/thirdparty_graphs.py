@@ -15,15 +15,20 @@ import numpy as np
 import torch
 
 
-def snntorch_lif_mlp(seed: int = 0):
-    """snntorch ``Linear -> Leaky -> Linear -> Leaky`` (NIR ``Affine``/``LIF``), biases included."""
+def snntorch_lif_mlp(seed: int = 0, per_neuron_beta: bool = False):
+    """snntorch ``Linear -> Leaky -> Linear -> Leaky`` (NIR ``Affine``/``LIF``), biases included;
+    ``per_neuron_beta`` gives the first layer's neurons different decays (learnable-beta style)."""
     import snntorch as snn
     from snntorch.export_nir import export_to_nir
     torch.manual_seed(seed)
     net = torch.nn.Sequential(
-        torch.nn.Linear(4, 6), snn.Leaky(beta=torch.full((6,), 0.9), threshold=torch.ones(6), init_hidden=True),
+        torch.nn.Linear(4, 6),
+        snn.Leaky(beta=torch.linspace(0.6, 0.95, 6) if per_neuron_beta else torch.full((6,), 0.9),
+                  threshold=torch.ones(6), init_hidden=True),
         torch.nn.Linear(6, 3), snn.Leaky(beta=torch.full((3,), 0.8), threshold=torch.ones(3), init_hidden=True,
                                          output=True))
+    with torch.no_grad():
+        net[2].weight.abs_()  # excitatory second layer so the output layer fires often
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         g = export_to_nir(net, torch.zeros(1, 4), ignore_dims=[0])
@@ -92,6 +97,7 @@ def as_subgraph(g: nir.NIRGraph) -> nir.NIRGraph:
 
 GRAPHS = {
     "snntorch_lif_mlp": snntorch_lif_mlp,
+    "snntorch_lif_mlp_per_neuron_beta": lambda seed=0: snntorch_lif_mlp(seed, per_neuron_beta=True),
     "sinabs_cnn": sinabs_cnn,
     "snntorch_recurrent_cuba": snntorch_recurrent_cuba,
 }

@@ -49,16 +49,21 @@ def _compare(lava_graph, ref_graph, x, pipelined=False):
         if isinstance(pop.node, SPIKING):
             spikes[name] = int(got.sum())
             assert 0 < spikes[name] < got.size, f"{name}: {spikes[name]} spikes, the check would be vacuous"
+    print({"lava_processes": run.processes, "depth": net.latency_steps, "spikes": spikes})
     return net, spikes
 
 
 @pytest.mark.parametrize("name,pipelined", [("snntorch_lif_mlp", False), ("sinabs_cnn", False),
-                                            ("snntorch_recurrent_cuba", True)])
+                                            ("snntorch_recurrent_cuba", True),
+                                            ("snntorch_lif_mlp_per_neuron_beta", False)])
 def test_thirdparty_graph_matches_reference(name, pipelined):
     g, shape = _integer(name)
     x = np.random.default_rng(0).integers(0, 4, (3, 10, *shape))
     net, spikes = _compare(g, g, x, pipelined)
-    assert len(spikes) == {"snntorch_lif_mlp": 2, "sinabs_cnn": 3, "snntorch_recurrent_cuba": 1}[name]
+    assert len(spikes) == {"snntorch_lif_mlp": 2, "sinabs_cnn": 3, "snntorch_recurrent_cuba": 1,
+                           "snntorch_lif_mlp_per_neuron_beta": 2}[name]
+    if name.endswith("per_neuron_beta"):  # the decays really differ per neuron
+        assert np.unique(g.nodes["1"].metadata["lava"]["dv"]).size == 6
 
 
 def test_recurrent_subgraph_flattens_like_the_flat_graph():
