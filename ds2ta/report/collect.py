@@ -54,13 +54,63 @@ def _first(d: dict | None, *keys):
 
 
 def split_simulation(sim: dict | None) -> tuple[dict | None, dict]:
-    """(primary activity, {backend: result}) from a plain or a ``--compare`` simulation.json."""
+    """(primary activity, {backend: result}) from a plain or a ``--compare`` simulation.json.
+
+    The primary activity (priced for energy) is the Lava backend's when present: it is what the
+    chip-level program counted."""
     if sim is None:
         return None, {}
     if "backends" in sim:
         b = sim["backends"]
+        if not isinstance(b, dict) or not b:
+            raise ValueError("simulation.json has 'backends' but no backend results; rerun ds2ta-sim --compare")
         return b.get("lava") or b.get("reference"), b
     return sim, {sim.get("backend", "unknown"): sim}
+
+
+def match_summary(sim: dict) -> dict:
+    """The reference-vs-Lava verdict of a ``--compare`` simulation.json as one readable line."""
+    b = sim.get("backends", {})
+    samples = {k: v.get("samples") for k, v in b.items() if isinstance(v, dict)}
+    fd = sim.get("first_divergence")
+    if sim.get("match") is True:
+        line = (f"MATCH: reference and Lava agree spike for spike on every layer and step "
+                f"({', '.join(f'{k}: {n} samples' for k, n in sorted(samples.items()))})")
+    elif sim.get("match") is False:
+        where = (", ".join(f"{k} {fd[k]}" for k in ("sample", "layer", "step", "neuron") if k in fd)
+                 if isinstance(fd, dict) else "not recorded")
+        line = f"MISMATCH: reference and Lava diverge; first divergence at {where}"
+    else:
+        line = "match not recorded in simulation.json"
+    return {"match": sim.get("match"), "first_divergence": fd, "backends": sorted(b), "samples": samples,
+            "line": line}
+
+
+def model_config(data: dict, root: str | os.PathLike) -> tuple[dict | None, str | None]:
+    """The model's config and where it came from: metrics/quantization JSON, else model.nir metadata."""
+    for name in ("metrics.json", "quantization.json"):
+        d = data.get(name)
+        cfg = _first(d, "config", "model_config") if isinstance(d, dict) else None
+        if isinstance(cfg, dict) and "embed_dim" in cfg:
+            return cfg, name
+    for nir_path in sorted(Path(root).rglob("model.nir"), key=lambda p: (len(p.parts), str(p))):
+        try:
+            import h5py
+
+            with h5py.File(nir_path, "r") as f:
+                g = f["node"]["metadata"]["model_config"]
+                cfg = {k: _plain(g[k][()]) for k in g.keys()}
+            return cfg, str(nir_path)
+        except (ImportError, OSError, KeyError):
+            continue  # a graph without ds2ta metadata (third-party NIR): config unknown
+    return None, None
+
+
+def _plain(v):
+    """h5py scalar -> plain Python (bytes -> str, numpy -> int/float/bool)."""
+    if isinstance(v, bytes):
+        return v.decode()
+    return v.item() if hasattr(v, "item") else v
 
 
 def collect(root: str | os.PathLike, calibration: bool = True) -> dict:
@@ -86,11 +136,12 @@ def collect(root: str | os.PathLike, calibration: bool = True) -> dict:
            "lava": (backends.get("lava") or {}).get("accuracy")}
     rep["accuracy"] = {k: (MISSING if v is None else v) for k, v in acc.items()}
     if data["simulation.json"] and "backends" in data["simulation.json"]:
-        s = data["simulation.json"]
-        rep["match"] = {"match": s.get("match"), "first_divergence": s.get("first_divergence"),
-                        "backends": sorted(backends)}
+        rep["match"] = match_summary(data["simulation.json"])
     else:
         rep["match"] = MISSING
+    rep["activity_source"] = (MISSING if sim is None else
+                              f"{sim.get('backend', 'unknown')} backend of {paths['simulation.json']}"
+                              + (" (--compare: Lava's counts are priced)" if len(backends) > 1 else ""))
 
     energy = data["energy.json"]
     if energy is None and mapping is not None and sim is not None:
@@ -99,6 +150,9 @@ def collect(root: str | os.PathLike, calibration: bool = True) -> dict:
         energy = estimate(mapping, sim).to_dict()
         derived.append("energy: computed by ds2ta-report from mapping.json + simulation.json")
     rep["energy"] = energy or MISSING
+    cfg, cfg_src = model_config(data, root)
+    rep["model_config_source"] = cfg_src or MISSING
+    rep["gpu_recorded"] = _gpu_recorded(energy, cfg)
     if mapping is not None and sim is not None:
         from ds2ta.hardware.metrics import neurobench
 
@@ -149,6 +203,19 @@ def layer_table(mapping: dict | None, sim: dict | None, energy: dict | None) -> 
             row[key] = d.get(name, MISSING) if isinstance(d, dict) else MISSING
         rows.append(row)
     return rows
+
+
+def _gpu_recorded(energy, cfg) -> dict:
+    """The recorded H100 measurement beside a modeled GPU figure, only for the model it measured."""
+    gpu = energy.get("gpu") if isinstance(energy, dict) else None
+    if isinstance(gpu, dict) and gpu.get("kind") == "measured":
+        return {"shown": False, "reason": "this run carries its own GPU measurement"}
+    try:
+        from ds2ta.hardware.gpu_recorded import recorded_for
+
+        return recorded_for(cfg)
+    except ValueError as e:
+        return {"shown": False, "reason": str(e)}
 
 
 def _calibration():

@@ -27,6 +27,8 @@ def _num(v) -> str:
 def _uj(v) -> str:
     if not isinstance(v, (int, float)) or isinstance(v, bool):
         return _num(v)
+    if abs(v) >= 1:
+        return f"{v:.4g} J"
     return f"{v * 1e6:.4g} µJ" if abs(v) < 1e-3 else f"{v * 1e3:.4g} mJ"
 
 

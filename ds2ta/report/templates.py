@@ -8,6 +8,7 @@ h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-t
 table{border-collapse:collapse;margin:.5em 0;font-size:.9em} td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
 th{background:#f0f3f7} td.l,th.l{text-align:left} .missing{color:#b00;font-style:italic}
 .grade{font-weight:bold;color:#275} .three{display:flex;gap:1em} .card{border:1px solid #ccc;border-radius:6px;padding:.6em 1em;flex:1}
+.ok{color:#175} .bad{color:#b00} .rec{border-top:1px dashed #999;margin-top:.5em;padding-top:.3em}
 .card .big{font-size:1.5em;font-weight:bold} .label{color:#b00;font-weight:bold} img{max-width:100%}
 small{color:#666}
 </style></head><body>
@@ -27,7 +28,10 @@ Grades: M measured, S simulated (pre-silicon), V vendor claim, D derived here.</
 <tr>{% for k, v in r.accuracy.items() %}<td>{{ v|num }}</td>{% endfor %}</tr></table>
 <h3>Reference vs Lava</h3>
 {% if r.match == "missing" %}<p class="missing">no --compare simulation found</p>{% else %}
-<p>Spike-for-spike match: <b>{{ r.match.match }}</b>; first divergence: {{ r.match.first_divergence }}</p>{% endif %}
+<p class="{{ 'ok' if r.match.match is true else 'bad' }}"><b>{{ r.match.line }}</b></p>
+{% if r.match.first_divergence %}<table><tr>{% for k in r.match.first_divergence %}<th>{{ k }}</th>{% endfor %}</tr>
+<tr>{% for v in r.match.first_divergence.values() %}<td>{{ v|num }}</td>{% endfor %}</tr></table>{% endif %}{% endif %}
+<p><small>Activity priced below: {{ r.activity_source }}.</small></p>
 
 <h2>Energy per inference: three numbers, never one</h2>
 {% if r.energy == "missing" %}<p class="missing">energy missing (needs mapping.json and simulation.json)</p>{% else %}{% set e = r.energy %}
@@ -42,7 +46,11 @@ Grades: M measured, S simulated (pre-silicon), V vendor claim, D derived here.</
 {% if e.gpu.kind == "modeled" %}<div class="label">{{ e.gpu.label }}</div>{% else %}<small>measured with NVML on {{ e.gpu.device }}:</small>
 <table><tr><th>run</th><th>total</th><th>idle-subtracted</th><th>latency/batch</th></tr>{% for k, g in e.gpu.runs.items() %}
 <tr><td>{{ k }}</td><td>{{ g.energy_J|uj }}</td><td>{{ g.energy_idle_subtracted_J|uj }}</td><td>{{ g.latency_s|num }} s</td></tr>{% endfor %}</table>{% endif %}
-<small>grade {{ e.gpu.grade }}: {{ e.gpu.source }}</small></div>
+<small>grade {{ e.gpu.grade }}: {{ e.gpu.source }}</small>
+{% set g = r.gpu_recorded %}<div class="rec">{% if g.shown %}<div class="label">{{ g.label }}</div>
+<table><tr><th class="l">what</th><th>batch</th><th>total / inference</th><th>idle-subtracted</th><th>latency/batch</th></tr>
+{% for what, runs in g.runs.items() %}{% for b, x in runs.items() %}<tr><td class="l">{{ what }}</td><td>{{ x.batch_size }}</td><td>{{ x.energy_J|uj }}</td><td>{{ x.energy_idle_subtracted_J|uj }}</td><td>{{ x.latency_s|num }} s</td></tr>{% endfor %}{% endfor %}</table>
+<small>grade {{ g.grade }} (NVML); {{ g.model_note }}; see {{ g.doc }}</small>{% else %}<small>Recorded GPU measurement: {{ g.reason }}</small>{% endif %}</div></div>
 </div>
 <p>Latency: {{ e.latency.steps }} steps; modeled {{ e.latency.step_s_model|num }} s/step = {{ e.latency.seconds_model|num }} s per inference
 (at PilotNet's measured 152.8 µs/step: {{ e.latency.seconds_at_pilotnet_step|num }} s). Energy-delay product:
@@ -88,7 +96,9 @@ Folder `{{ r.folder }}`. Missing inputs: {{ r.missing|join(", ") or "none" }}.
 |{% for k in r.accuracy %}---|{% endfor %}
 | {% for v in r.accuracy.values() %}{{ v|num }} | {% endfor %}
 
-Reference vs Lava: {% if r.match == "missing" %}missing{% else %}match = {{ r.match.match }}, first divergence = {{ r.match.first_divergence }}{% endif %}
+Reference vs Lava: {% if r.match == "missing" %}missing (no --compare simulation.json){% else %}**{{ r.match.line }}**{% endif %}
+
+Activity priced: {{ r.activity_source }}.
 
 ## Energy per inference (three numbers)
 {% if r.energy == "missing" %}missing{% else %}{% set e = r.energy %}| number | energy | grade |
@@ -96,7 +106,8 @@ Reference vs Lava: {% if r.match == "missing" %}missing{% else %}match = {{ r.ma
 | 1. paper-comparable (Horowitz 45 nm) | {{ e.paper.total_J|uj }} | D |
 {% for k, p in e.loihi.items() %}| 2. Loihi event model, {{ p.profile }}: dynamic / static / total | {{ p.dynamic_J|uj }} / {{ p.static_J.model_step|uj }} / {{ p.total_J.model_step|uj }} | {{ p.terms|map(attribute="grade")|unique|join("") }} + {{ p.static_grade }} |
 {% endfor %}| 3. GPU ({{ e.gpu.kind }}{% if e.gpu.kind == "modeled" %}: NOT a measurement{% endif %}) | {{ e.gpu.energy_J|uj }} | {{ e.gpu.grade }} |
-
+{% if r.gpu_recorded.shown %}{% for what, runs in r.gpu_recorded.runs.items() %}{% for b, x in runs.items() %}| 3'. {{ r.gpu_recorded.label }}: {{ what }}, batch {{ x.batch_size }}, total / idle-subtracted | {{ x.energy_J|uj }} / {{ x.energy_idle_subtracted_J|uj }} | M |
+{% endfor %}{% endfor %}{% endif %}
 Latency {{ e.latency.steps }} steps, {{ e.latency.seconds_model|num }} s (modeled step time). EDP: {% for k, v in e.edp_Js.items() %}{{ k }} {{ v|num }} J·s; {% endfor %}
 {% endif %}
 

@@ -60,3 +60,5 @@ def test_report_on_exported_run(exported):
     assert row["synops"] == 100
     assert rep["accuracy"]["quantized"] != "missing"               # read from quantization.json
     assert rep["energy"]["paper"]["total_J"] == pytest.approx(100 * 4.6e-12)
+    # the tiny model's config is read from model.nir's metadata: the recorded H100 run is shown
+    assert rep["model_config_source"].endswith("model.nir") and rep["gpu_recorded"]["shown"]
