@@ -161,7 +161,12 @@ def collect(root: str | os.PathLike, calibration: bool = True) -> dict:
     else:
         rep["neurobench"] = MISSING
     rep["mapping"] = ({"total_cores": mapping["total_cores"], "chips": mapping["chips"],
-                       "chips_allowed": mapping.get("chips_allowed"), "spec": mapping["spec"]["name"]}
+                       "chips_allowed": mapping.get("chips_allowed"), "spec": mapping["spec"]["name"],
+                       "merge_latency_steps": mapping.get("merge_latency_steps", 0),
+                       "fan_in_splits": {k: {"groups": v["fan_in_split"]["groups"],
+                                             "partial_cores": len(v["fan_in_split"]["partial_cores"]),
+                                             "merge_cores": len(v["fan_in_split"]["merge_cores"])}
+                                         for k, v in mapping["layers"].items() if v.get("fan_in_split")}}
                       if mapping else MISSING)
     rep["layers"] = layer_table(mapping, sim, energy if isinstance(energy, dict) else None)
     rep["cores"] = mapping["cores"] if mapping else MISSING

@@ -66,7 +66,9 @@ Grades: M measured, S simulated (pre-silicon), V vendor claim, D derived here.</
 <table><tr><th class="l">layer</th><th>kind</th><th>neurons</th><th>cores</th><th>spikes/inf</th><th>firing rate</th><th>synops/inf</th><th>attention ops/inf</th><th>Loihi dyn. (SANA-FE)</th><th>paper</th></tr>
 {% for l in r.layers %}<tr><td class="l">{{ l.layer }}</td><td>{{ l.kind }}</td><td>{{ l.neurons|num }}</td><td>{{ l.cores|num }}</td><td>{{ l.spikes|num }}</td><td>{{ l.firing_rate|num }}</td><td>{{ l.synops|num }}</td><td>{{ l.attention_ops|num }}</td><td>{{ l.energy_sanafe_J|uj }}</td><td>{{ l.energy_paper_J|uj }}</td></tr>{% endfor %}
 </table>{% endif %}
-{% if r.mapping != "missing" %}<p>Mapping: {{ r.mapping.total_cores }} cores on {{ r.mapping.chips }} chip(s) ({{ r.mapping.spec }}).</p>{% endif %}
+{% if r.mapping != "missing" %}<p>Mapping: {{ r.mapping.total_cores }} cores on {{ r.mapping.chips }} chip(s) ({{ r.mapping.spec }}).
+{% for k, v in r.mapping.fan_in_splits.items() %}Fan-in split (partial sums + merge, grade D) of <code>{{ k }}</code>: {{ v.groups }} input groups on {{ v.partial_cores }} partial-sum cores + {{ v.merge_cores }} merge core(s). {% endfor %}
+{% if r.mapping.merge_latency_steps %}Merge stages add {{ r.mapping.merge_latency_steps }} chip step(s) of latency.{% endif %}</p>{% endif %}
 
 <h2>Plots</h2>
 {% for k, img in plots.items() %}{% if img %}<p><img alt="{{ k }}" src="data:image/png;base64,{{ img }}"></p>{% else %}<p class="missing">{{ k }} plot: inputs missing</p>{% endif %}{% endfor %}
@@ -106,8 +108,15 @@ Activity priced: {{ r.activity_source }}.
 | 1. paper-comparable (Horowitz 45 nm) | {{ e.paper.total_J|uj }} | D |
 {% for k, p in e.loihi.items() %}| 2. Loihi event model, {{ p.profile }}: dynamic / static / total | {{ p.dynamic_J|uj }} / {{ p.static_J.model_step|uj }} / {{ p.total_J.model_step|uj }} | {{ p.terms|map(attribute="grade")|unique|join("") }} + {{ p.static_grade }} |
 {% endfor %}| 3. GPU ({{ e.gpu.kind }}{% if e.gpu.kind == "modeled" %}: NOT a measurement{% endif %}) | {{ e.gpu.energy_J|uj }} | {{ e.gpu.grade }} |
-{% if r.gpu_recorded.shown %}{% for what, runs in r.gpu_recorded.runs.items() %}{% for b, x in runs.items() %}| 3'. {{ r.gpu_recorded.label }}: {{ what }}, batch {{ x.batch_size }}, total / idle-subtracted | {{ x.energy_J|uj }} / {{ x.energy_idle_subtracted_J|uj }} | M |
-{% endfor %}{% endfor %}{% endif %}
+{% if r.gpu_recorded.shown %}
+GPU, {{ r.gpu_recorded.label }} (grade M, NVML):
+
+| what | batch | total / inference | idle-subtracted | latency / batch |
+|---|---|---|---|---|
+{% for what, runs in r.gpu_recorded.runs.items() %}{% for b, x in runs.items() %}| {{ what }} | {{ x.batch_size }} | {{ x.energy_J|uj }} | {{ x.energy_idle_subtracted_J|uj }} | {{ x.latency_s|num }} s |
+{% endfor %}{% endfor %}{% else %}
+Recorded GPU measurement: {{ r.gpu_recorded.reason }}
+{% endif %}
 Latency {{ e.latency.steps }} steps, {{ e.latency.seconds_model|num }} s (modeled step time). EDP: {% for k, v in e.edp_Js.items() %}{{ k }} {{ v|num }} J·s; {% endfor %}
 {% endif %}
 

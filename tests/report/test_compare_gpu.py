@@ -118,3 +118,17 @@ def test_snapshot_is_the_recorded_file_and_packaged():
     pyproject = open(os.path.join(ROOT, "pyproject.toml")).read()
     line = re.search(r'^"ds2ta.hardware" = \[(.*)\]', pyproject, re.M).group(1)
     assert '"gpu_recorded_h100.json"' in line
+
+
+def test_split_layer_reported(tmp_path):
+    # fc 40 -> 5 on the tiny core of tests/hardware/test_split.py: 3 groups, 9 partial + 1 merge core.
+    from ds2ta.hardware import LOIHI2
+
+    tiny = LOIHI2.replace(neurons_per_core=8, synaptic_memory_bytes=64, fan_in_axons=16)
+    m = map_layers([LayerSpec("x", "input", (1, 1, 40)), dense("fc", 40, 5, sources=["x"])], spec=tiny)
+    write_mapping_json(m, tmp_path / "mapping.json")
+    assert main([str(tmp_path), "--no-calibration"]) == 0
+    rep = json.loads((tmp_path / "report.json").read_text())
+    assert rep["mapping"]["fan_in_splits"] == {"fc": {"groups": 3, "partial_cores": 9, "merge_cores": 1}}
+    assert rep["mapping"]["merge_latency_steps"] == 1
+    assert "9 partial-sum cores + 1 merge core" in (tmp_path / "report.html").read_text()
