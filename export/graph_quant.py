@@ -95,8 +95,8 @@ class _Q:
         out, stack = [], list(self.preds[n])
         while stack:
             p = stack.pop()
-            if self.type(p) in PASS_TYPES:
-                stack.extend(self.preds[p])
+            if self.type(p) in PASS_TYPES or (self.type(p) in ("Input", "Output") and self.preds[p]):
+                stack.extend(self.preds[p])  # a subgraph's own Input/Output nodes are identities
             elif p not in out:
                 out.append(p)
         return out
@@ -146,6 +146,11 @@ class _Q:
 
     def neuron(self, n):
         node, t = self.nodes[n], self.type(n)
+        v_reset = getattr(node, "v_reset", None)
+        if v_reset is not None and np.any(np.asarray(v_reset) != 0):
+            raise ValueError(f"neuron {n!r} ({t}) resets to v_reset={np.unique(np.asarray(v_reset))[:4]} but "
+                             "Loihi's LIF resets to 0: shift v_threshold and v_leak by -v_reset (v' = v - v_reset) "
+                             "and export again")
         c = neuron_constants(node, self.dt)
         shape = c["gain"].shape
         prods = self.producers(n)

@@ -8,7 +8,7 @@ is composed into one ``Dense``. Unknown types raise ``ValueError`` naming them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import nir
@@ -30,13 +30,14 @@ NON_SPIKING = ("I", "LI", "CubaLI")
 
 @dataclass
 class BuildContext:
-    """What a builder needs besides its node: period, T, files and per-population extra bias."""
+    """What a builder needs besides its node: period, T, scratch files; ``helpers`` collects the extra
+    processes builders connect themselves (bias sources), so the network can count them."""
 
     T: int
     period: int
-    bias: dict  # population name -> summed synapse bias (network.py); builders use Population.biases
     workdir: str
     samples: int
+    helpers: list = field(default_factory=list)
 
 
 def lava_neuron(name: str, node: nir.NIRNode) -> dict:
@@ -121,6 +122,7 @@ def attach_bias(proc, pop: Population, ctx: BuildContext, table: np.ndarray) -> 
     src = BiasSource(table=table[:, :].astype(np.int32), period=ctx.period, depth=pop.depth,
                      name=f"{pop.name}.bias")
     src.a_out.connect(proc.a_in)
+    ctx.helpers.append(src)
     return src
 
 
@@ -266,5 +268,5 @@ def build_synapse(proj: Projection, n_in: int, n_out: int, graded: bool):
     if any(isinstance(n, nir.Affine) and isinstance(n.metadata, dict) and n.metadata.get("weight_exp")
            for _, n in ops):
         raise ValueError(f"projection {proj.src}->{proj.dst}: weight_exp inside a chain is not supported")
-    w, _ = compose(ops, n_in)  # exact; biases are handled by bias_contributions()
+    w, _ = compose(ops, n_in)  # exact; biases are Population.biases (graph.py)
     return dense_from_matrix(w, "+".join(n for n, _ in ops), graded), None, None

@@ -27,7 +27,7 @@ from ds2ta.sims.lava.builders import (POPULATION_BUILDERS, BuildContext, build_s
 from ds2ta.sims.lava.extensions import (EXTENSION_BUILDERS, EXTENSION_LATENCY, EXTENSION_PORTS,
                                          extension_models)
 from ds2ta.sims.lava.graph import Schedule
-from ds2ta.sims.lava.ops import apply_linear, input_shape
+from ds2ta.sims.lava.ops import input_shape
 from ds2ta.sims.lava.procs.conv.models import PyConvModelNumpy
 from ds2ta.sims.lava.procs.io.models import PyMemmapSourceModel, recorder_model
 from ds2ta.sims.lava.procs.io.process import MemmapSource, Recorder
@@ -100,31 +100,9 @@ class LavaNetwork:
         return self.depth
 
     # -- build ------------------------------------------------------------------------------------
-    def _bias_contributions(self) -> dict:
-        """Population -> summed synapse biases (Affine/Conv ``bias``) in synaptic units, each counted once."""
-        out, seen = {}, set()
-        for p in self.schedule.projections:
-            for i, (nm, nd) in enumerate(p.ops):
-                b = getattr(nd, "bias", None)
-                key = (nm, tuple(n for n, _ in p.ops[i + 1:]), p.dst)
-                if b is None or not np.any(np.asarray(b)) or key in seen:
-                    continue
-                seen.add(key)
-                n_in = int(np.prod(input_shape(nd))) if not isinstance(nd, nir.Conv2d) else \
-                    int(np.asarray(nd.weight).shape[1] * nd.groups * np.prod(nd.input_shape))
-                y = apply_linear(nm, nd, np.zeros((1, n_in), np.int64))
-                e = int(np.asarray(nd.metadata.get("weight_exp", 0))) if isinstance(nd.metadata, dict) else 0
-                if e < 0:
-                    raise ValueError(f"{nm}: a bias with a negative weight_exp is not supported in Lava")
-                y = y << e
-                for nm2, nd2 in p.ops[i + 1:]:
-                    y = apply_linear(nm2, nd2, y) - apply_linear(nm2, nd2, np.zeros_like(y))
-                out[p.dst] = out.get(p.dst, 0) + y[0]
-        return out
-
     def _build(self, samples: int, workdir: str, x_path: str):
         sch, ctx = self.schedule, None
-        ctx = BuildContext(T=self.T, period=self.period, bias=self._bias_contributions(), workdir=workdir,
+        ctx = BuildContext(T=self.T, period=self.period, workdir=workdir,
                            samples=samples)
         procs, models, outs = {}, {}, {}
         for name, pop in sch.populations.items():
@@ -182,7 +160,7 @@ class LavaNetwork:
                 syn.a_out.transpose([2, 1, 0]).reshape((dst.size,)).connect(dst_port)
             if isinstance(syn, Conv):
                 models[syn] = PyConvModelNumpy
-        return procs, outs, models, len(procs) + len(relays) + n_extra
+        return procs, outs, models, len(procs) + len(relays) + n_extra + len(ctx.helpers)
 
     # -- run --------------------------------------------------------------------------------------
     def run(self, x: np.ndarray, progress: Optional[Callable[[int], None]] = None,

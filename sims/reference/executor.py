@@ -85,8 +85,10 @@ class ReferenceExecutor:
         self.preds = {n: [a for a, b in self.edges if b == n] for n in self.nodes}
         self.kernels = {n: build_kernel(n, self.nodes[n], ATTENTION_KERNELS).to(self.device)
                         for n in self.order}
-        self.inputs = [n for n in self.order if isinstance(self.nodes[n], nir.Input)]
-        self.outputs = [n for n in self.order if isinstance(self.nodes[n], nir.Output)]
+        # the graph's own Input/Output: a nested subgraph's Input/Output nodes have edges on both sides
+        self.inputs = [n for n in self.order if isinstance(self.nodes[n], nir.Input) and not self.preds[n]]
+        self.outputs = [n for n in self.order if isinstance(self.nodes[n], nir.Output)
+                        and not any(a == n for a, _ in self.edges)]
         if len(self.inputs) != 1:
             raise ValueError(f"the reference executor needs exactly one Input node, found {self.inputs}")
         self.latency_steps = self._depth()

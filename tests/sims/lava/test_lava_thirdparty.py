@@ -75,6 +75,28 @@ def test_recurrent_subgraph_flattens_like_the_flat_graph():
     assert net.input == "input" and set(spikes) == {"1.lif"}
 
 
+def test_float_subgraph_integerizes_and_both_backends_run_it_nested():
+    """A float graph with a nested subgraph: integerized as it is (the subgraph's Input/Output are
+    identities for the quantizer too) and run nested by both backends, spike for spike."""
+    from ds2ta.export.graph_quant import integerize_graph
+    g, dt, shape = GRAPHS["snntorch_recurrent_cuba"]()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nested = integerize_graph(as_subgraph(g), dt=dt)
+    x = np.random.default_rng(2).integers(0, 4, (3, 8, *shape))
+    net, spikes = _compare(nested, nested, x)
+    assert set(spikes) == {"1.lif"}
+
+
+def test_nonzero_reset_is_refused_by_the_quantizer():
+    from ds2ta.export.graph_quant import integerize_graph
+    g, dt, _ = GRAPHS["snntorch_lif_mlp"]()
+    name = next(n for n, v in g.nodes.items() if isinstance(v, nir.LIF))
+    g.nodes[name].v_reset = np.full_like(np.asarray(g.nodes[name].v_threshold, dtype=float), 0.25)
+    with pytest.raises(ValueError, match="v_reset"):
+        integerize_graph(g, dt=dt)
+
+
 def test_schedule_types_untyped_nodes_and_times_biases():
     """sinabs leaves Conv2d/SumPool2d untyped: shapes come from the source population. A recurrent
     path's bias reaches the neuron from step 1 (reference: the cycle's last edge carries y[t-1])."""
