@@ -1,6 +1,8 @@
 """Fan-in splitting (partial sums + merge) against layouts counted by hand on a tiny core."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ds2ta.hardware import LOIHI2, LayerSpec, MappingError, dense, map_layers
 from ds2ta.hardware.energy import estimate
@@ -99,3 +101,24 @@ def test_energy_prices_partial_sums_and_merge_latency():
     assert got == pytest.approx(want)
     assert split.paper["total_J"] == whole.paper["total_J"]     # paper number counts model ops only
     assert any("Fan-in split" in n and "fc" in n for n in split.notes)
+
+
+@settings(max_examples=60, deadline=None)
+@given(fan_in=st.integers(17, 300), n_out=st.integers(1, 20), replicas=st.integers(1, 3))
+def test_split_layout_invariants(fan_in, n_out, replicas):
+    # Whatever the shape: groups tile the inputs, each group's cores hold every output once, the
+    # merge cores hold every output once, and every core is within the tiny core's limits.
+    try:
+        m = map_layers(_fc(fan_in, n_out, replicas=replicas), spec=TINY, chips=8)
+    except MappingError as e:         # one stage: min(16 axons, 32 // replicas) inputs x 16 groups
+        assert fan_in > min(16, 32 // replicas) * 16 and e.resource.startswith("fan-in per neuron")
+        return
+    fc = m.layer_cores("fc")
+    groups = sorted({c.group for c in fc if c.role == "partial"})
+    assert groups[0][0] == 0 and groups[-1][1] == fan_in
+    assert all(a[1] == b[0] for a, b in zip(groups, groups[1:]))
+    for g in groups:
+        assert sum(c.neurons for c in fc if c.group == g and c.role == "partial") == n_out
+    assert sum(c.neurons for c in fc if c.role == "merge") == n_out
+    for c in fc:
+        assert c.neurons <= 8 and c.entries <= 32 and c.fan_in_axons <= 16
