@@ -1,8 +1,8 @@
 """``ds2ta demo``: the main job end to end, as an ordered list of stages.
 
-Stages: train the ``tiny`` preset on the built-in digits, export it to a Loihi-2 NIR graph, and
-write the report (mapping, energy). The Lava simulation stage is still to be appended to :data:`STAGES`;
-each stage takes the shared :class:`DemoContext` and returns a summary dict that later stages can
+Stages: train the ``tiny`` preset on the built-in digits, export it to a Loihi-2 NIR graph, simulate
+a handful of test samples in Lava and in the integer reference and check they match spike for spike,
+and write the report (mapping, energy from the simulated activity). Each stage takes the shared :class:`DemoContext` and returns a summary dict that later stages can
 read from ``ctx.results[name]`` (for example the checkpoint path).
 """
 
@@ -74,6 +74,31 @@ def export_stage(ctx: DemoContext) -> dict:
                 float_accuracy=q["accuracy"]["float"], quantized_accuracy=q["accuracy"]["quantized"])
 
 
+def sim_stage(ctx: DemoContext) -> dict:
+    """Run ``--sim-samples`` digits test samples in Lava and the reference (``ds2ta-sim --compare``)."""
+    from ds2ta.sims.cli import main as sim_main
+
+    graph = ctx.results.get("export", {}).get("graph", str(ctx.out / "export" / "model.nir"))
+    out = ctx.out / "sim"
+    argv = [graph, "--compare", "--samples", str(ctx.args.sim_samples), "--out", str(out)]
+    if ctx.args.no_progress:
+        argv += ["--no-progress"]
+    rc = sim_main(argv)
+    if rc not in (0, 1):
+        raise ValueError("ds2ta-sim failed (its message is above)")
+    res = json.loads((out / "simulation.json").read_text())
+    lava = res["backends"]["lava"]
+    print(f"[sim] Lava vs reference on {res['samples']} test samples: "
+          f"{'MATCH, spike for spike on every layer' if res['match'] else 'MISMATCH'}; "
+          f"Lava accuracy {lava['accuracy']:.4f}, latency {lava['latency_steps']} steps, "
+          f"{lava['lava']['processes']} Lava processes, {lava['wall_s']:.1f} s")
+    if not res["match"]:
+        raise ValueError(f"Lava and the reference differ: first divergence {res['first_divergence']}")
+    return dict(simulation=str(out / "simulation.json"), match=res["match"], samples=res["samples"],
+                lava_accuracy=lava["accuracy"], reference_accuracy=res["backends"]["reference"]["accuracy"],
+                latency_steps=lava["latency_steps"])
+
+
 def report_stage(ctx: DemoContext) -> dict:
     """Map onto cores, estimate energy and write ``OUT/report.html`` / ``report.md`` / ``report.json``."""
     from ds2ta.report.stage import report_stage as run_report
@@ -81,10 +106,11 @@ def report_stage(ctx: DemoContext) -> dict:
     return run_report(ctx)
 
 
-# In running order. The Lava simulation stage (issue 4) is not wired in yet.
+# In running order.
 STAGES: list[Stage] = [
     Stage("train", "train the tiny preset on the built-in digits", train_stage),
     Stage("export", "quantize to Loihi fixed point and write the NIR graph", export_stage),
+    Stage("sim", "simulate test samples in Lava (fixed point) and the integer reference; compare", sim_stage),
     Stage("report", "map onto Loihi-2 cores, estimate energy, write the report", report_stage),
 ]
 
@@ -95,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the digits recipe)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    p.add_argument("--sim-samples", type=int, default=10, help="test samples simulated in Lava")
     p.add_argument("--stages", default=None,
                    help=f"comma-separated subset of {[s.name for s in STAGES]} (default: all)")
     p.add_argument("--no-progress", action="store_true")
