@@ -38,7 +38,7 @@ import nir
 import numpy as np
 
 QUICK = dict(samples=2, depths=[1, 2, 3], width=16, chain_T=4, chain_samples=2, repeats=1, chain_repeats=1)
-FULL = dict(samples=16, depths=[1, 2, 4, 8, 16], width=64, chain_T=8, chain_samples=8, repeats=5, chain_repeats=2)
+FULL = dict(samples=16, depths=[1, 2, 4, 8, 16, 32], width=64, chain_T=8, chain_samples=8, repeats=5, chain_repeats=2)
 
 
 def machine_info() -> dict:
@@ -102,22 +102,22 @@ def _prediction(rec: np.ndarray) -> np.ndarray:
     return (rec.sum(1) if rec.dtype == np.uint8 else rec[:, -1]).argmax(-1)
 
 
-def _time_reference(ex, x_TB, repeats: int) -> float:
-    """Best wall seconds of ``repeats`` batched runs (after one warm-up on CUDA)."""
+def _time_reference(ex, x_TB, repeats: int) -> list:
+    """Wall seconds of ``repeats`` batched runs (after one warm-up on CUDA)."""
     import torch
 
     cuda = ex.device.type == "cuda"
     if cuda:
         ex.run(x_TB)
         torch.cuda.synchronize()
-    best = float("inf")
-    for _ in range(repeats):
+    times = []
+    for _ in range(max(1, repeats)):
         t0 = time.perf_counter()
         ex.run(x_TB)
         if cuda:
             torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return best
+        times.append(time.perf_counter() - t0)
+    return times
 
 
 def _lava_run(graph: nir.NIRGraph, x_TB, pipelined: bool) -> tuple:
@@ -183,8 +183,10 @@ def compare_backends(graph: nir.NIRGraph, x_TB, repeats: int = 3, modes=(False, 
             got = e.run(x_TB, record=True).record
             bad = first_divergence({n: v.cpu() for n, v in got.items()}, ref.record, ex.order)
             assert bad is None, f"reference on {dev} differs from CPU: {bad}"
-        best = _time_reference(e, x_TB, repeats)
-        res["reference"][dev] = {"run_s": best, "samples_per_s": S / best, "batch": S,
+        times = _time_reference(e, x_TB, repeats)
+        best = min(times)
+        res["reference"][dev] = {"run_s": best, "run_s_all": times, "run_s_median": float(np.median(times)),
+                                 "samples_per_s": S / best, "batch": S,
                                  "ratio_over_lava": {m: (S / best) / t["samples_per_s"] for m, t in lava.items()}}
     res["reference"]["cpu"]["build_s"] = build_ref
     return res
@@ -216,7 +218,7 @@ def chain_graph(depth: int, width: int, rng: np.random.Generator) -> nir.NIRGrap
 def per_step_scaling(depths, width: int = 64, T: int = 8, samples: int = 4, seed: int = 0,
                      repeats: int = 1, progress: bool = True) -> dict:
     """Lava ms/step for chains of each depth; rows ``{depth, processes, steps, ms_per_step, ...}`` and a
-    least-squares fit ``ms_per_step = slope * processes + intercept``.
+    least-squares fit ``ms_per_step = slope * processes + intercept`` (and the log-log exponent).
 
     Each depth runs ``repeats`` times; the fastest run counts (the least disturbed by other load)."""
     from tqdm import tqdm
@@ -237,8 +239,11 @@ def per_step_scaling(depths, width: int = 64, T: int = 8, samples: int = 4, seed
                      "spike_rate": sp / (d * samples * T * width)})
     fit = {}
     if len(rows) >= 2:
-        slope, icpt = np.polyfit([r["processes"] for r in rows], [r["ms_per_step"] for r in rows], 1)
-        fit = {"ms_per_process_per_step": float(slope), "intercept_ms": float(icpt)}
+        p, ms = np.array([r["processes"] for r in rows], float), np.array([r["ms_per_step"] for r in rows])
+        slope, icpt = np.polyfit(p, ms, 1)
+        expo = np.polyfit(np.log(p), np.log(ms), 1)[0]  # ms/step ~ processes**expo (1 = linear)
+        fit = {"ms_per_process_per_step": float(slope), "intercept_ms": float(icpt),
+               "loglog_exponent": float(expo)}
     return {"width": width, "T": T, "samples": samples, "repeats": repeats, "rows": rows, "fit": fit}
 
 
@@ -262,7 +267,8 @@ def print_tables(part1: dict | None, part2: dict) -> None:
         print(f"  {r['depth']:5d} {r['processes']:9d} {r['steps']:6d} {r['compile_s']:9.2f} {r['ms_per_step']:8.2f}")
     if part2["fit"]:
         f = part2["fit"]
-        print(f"  fit: {f['ms_per_process_per_step']:.3f} ms per process per step + {f['intercept_ms']:.2f} ms")
+        print(f"  fit: {f['ms_per_process_per_step']:.3f} ms per process per step + {f['intercept_ms']:.2f} ms; "
+              f"ms/step ~ processes^{f['loglog_exponent']:.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,7 +44,7 @@ def test_chain_process_count_and_table(sim_speed, tmp_path):
     # sequential schedule: a sample every T + depth steps (one synapse step per layer)
     assert [r["steps"] for r in res["rows"]] == [2 * (3 + d) for d in depths]
     assert all(0 < r["spike_rate"] < 1 and r["ms_per_step"] > 0 for r in res["rows"])  # neither silent nor saturated
-    assert set(res["fit"]) == {"ms_per_process_per_step", "intercept_ms"}
+    assert set(res["fit"]) == {"ms_per_process_per_step", "intercept_ms", "loglog_exponent"}
 
 
 def test_compare_backends_checks_equality(sim_speed):
