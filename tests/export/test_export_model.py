@@ -176,15 +176,15 @@ def test_cli_maps_onto_cores_and_writes_mapping(ckpt, tmp_path):
 
 
 def test_cli_refuses_a_model_that_cannot_fit(tmp_path, capsys):
-    # depth 2 -> 6 residual sources into the head: fan-in 64 * 16 tokens * 6 = 6,144 synapses per
-    # read-out neuron, over one core's 4,096 fan-in / synaptic memory budget for that neuron.
+    # embed_dim 640 needs more than one chip's 128 cores (wide layers are split over cores and
+    # chips, hardware/split.py): with the default --chips 1 it is refused before any evaluation.
     from ds2ta.checkpoint import save_checkpoint
     from ds2ta import DS2TA, make_config
     p = tmp_path / "deep" / "model.pt"
-    save_checkpoint(p, DS2TA(make_config("tiny", depth=2)).eval(),
+    save_checkpoint(p, DS2TA(make_config("tiny", embed_dim=640)).eval(),
                     {"name": "digits", "input_scale": 1 / 16, "encoding": "direct"},
                     {"test_accuracy": 0.1, "epochs": 0, "seconds": 0.0})
     out = tmp_path / "deep-export"
     assert main([str(p), "--out", str(out), "--max-eval", "8", "--calib-batches", "1", "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert "head" in err and not out.exists()
+    assert "does not fit" in err and "128 cores" in err and "--chips" in err and not out.exists()
