@@ -145,11 +145,13 @@ def _check_equal(run, ref, ex, T: int, S: int) -> list:
     if len(ref_rec) < 2:
         raise AssertionError(f"only {sorted(ref_rec)} of Lava's populations are reference nodes: nothing to compare")
     div = first_divergence(lava_rec, ref_rec, ex.order)
-    assert div is None, f"Lava and the reference differ: {div}"
+    if div is not None:
+        raise AssertionError(f"Lava and the reference differ: {div}")
     out_src = [a for a, b in ex.edges if b in ex.outputs and a in run.records]
-    assert out_src, "no recorded Lava population feeds the graph's Output: predictions cannot be compared"
-    assert np.array_equal(_prediction(run.records[out_src[0]]), ref.prediction.numpy()), \
-        "Lava and reference predictions differ"
+    if not out_src:
+        raise AssertionError("no recorded Lava population feeds the graph's Output: predictions cannot be compared")
+    if not np.array_equal(_prediction(run.records[out_src[0]]), ref.prediction.numpy()):
+        raise AssertionError("Lava and reference predictions differ")
     return sorted(ref_rec)
 
 
@@ -175,14 +177,15 @@ def compare_backends(graph: nir.NIRGraph, x_TB, repeats: int = 3, modes=(False, 
     spikes = {n: int(v.sum()) for n, v in runs[0][0].records.items() if v.dtype == np.uint8}
     lava = {("pipelined" if t["pipelined"] else "sequential"): t for _, t in runs}
     res = {"samples": S, "T": T, "compared_layers": layers, "spikes_per_layer": spikes,
-           "predictions_equal": True, "lava": lava, "reference": {}}
+           "predictions_equal": True, "predictions": ref.prediction.tolist(), "lava": lava, "reference": {}}
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for dev in devices:
         e = ex if dev == "cpu" else ReferenceExecutor(graph, dev)
         if dev != "cpu":
             got = e.run(x_TB, record=True).record
             bad = first_divergence({n: v.cpu() for n, v in got.items()}, ref.record, ex.order)
-            assert bad is None, f"reference on {dev} differs from CPU: {bad}"
+            if bad is not None:
+                raise AssertionError(f"reference on {dev} differs from CPU: {bad}")
         times = _time_reference(e, x_TB, repeats)
         best = min(times)
         res["reference"][dev] = {"run_s": best, "run_s_all": times, "run_s_median": float(np.median(times)),
@@ -251,7 +254,7 @@ def print_tables(part1: dict | None, part2: dict) -> None:
     """Human-readable summary on stdout."""
     if part1:
         print(f"\nPart 1: {part1['graph']} - {part1['samples']} samples, T={part1['T']}, "
-              f"{len(part1['compared_layers'])} layers equal spike for spike")
+              f"{len(part1['compared_layers'])} layers equal spike for spike, accuracy {part1.get('accuracy', float('nan')):.3f}")
         for mode, lv in part1["lava"].items():
             print(f"  Lava {mode}: {lv['processes']} processes, {lv['steps']} steps (period {lv['period']}), "
                   f"build+compile {lv['compile_s']:.2f} s, run {lv['run_s']:.2f} s = {lv['ms_per_step']:.1f} "
@@ -313,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
             x_TB, labels = load_samples(graph, args.dataset, size["samples"])
             part1 = {"graph": str(path), "dataset": args.dataset,
                      **compare_backends(graph, x_TB, size["repeats"], modes)}
+            part1["accuracy"] = float(np.mean(np.array(part1["predictions"]) == np.array(labels)))
         part2 = per_step_scaling(size["depths"], size["width"], size["chain_T"], size["chain_samples"],
                                  repeats=size["chain_repeats"])
     except ValueError as e:
