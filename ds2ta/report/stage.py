@@ -40,8 +40,30 @@ def report_stage(ctx) -> dict:
             m = check_fits(read_graph(nirs[0]), chips=int(getattr(ctx.args, "chips", 1) or 1))
             mapping = Path(write_mapping_json(m, out / "mapping.json"))
             cores = m.total_cores
+    energy = write_energy(out)
     rep = collect(out)
     paths = render(rep, str(out))
     print(f"[report] {paths['html']} (missing inputs: {', '.join(rep['missing']) or 'none'})")
     return {"report": paths["html"], "mapping": str(mapping) if mapping else None, "cores": cores,
-            "missing": rep["missing"]}
+            "energy": energy, "missing": rep["missing"]}
+
+
+def write_energy(out: Path) -> str | None:
+    """``OUT/energy.json`` priced from the run's mapping.json and simulation.json (the Lava backend's
+    counts of a ``--compare`` run), written atomically; None when either input is absent."""
+    from ds2ta.checkpoint import atomic_write_json
+    from ds2ta.hardware.energy import estimate
+
+    from .collect import _load, find_inputs, split_simulation
+
+    paths = find_inputs(out)
+    if paths["energy.json"] is not None:
+        return paths["energy.json"]
+    mapping, sim = _load(paths["mapping.json"]), split_simulation(_load(paths["simulation.json"]))[0]
+    if mapping is None or sim is None:
+        return None
+    rep = estimate(mapping, sim).to_dict()
+    rep["inputs"] = {"mapping": paths["mapping.json"], "simulation": paths["simulation.json"],
+                     "activity_backend": sim.get("backend")}
+    atomic_write_json(out / "energy.json", rep)
+    return str(out / "energy.json")
