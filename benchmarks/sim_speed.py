@@ -253,8 +253,9 @@ def per_step_scaling(depths, width: int = 64, T: int = 8, samples: int = 4, seed
 def print_tables(part1: dict | None, part2: dict) -> None:
     """Human-readable summary on stdout."""
     if part1:
+        acc = part1.get("accuracy", float("nan"))
         print(f"\nPart 1: {part1['graph']} - {part1['samples']} samples, T={part1['T']}, "
-              f"{len(part1['compared_layers'])} layers equal spike for spike, accuracy {part1.get('accuracy', float('nan')):.3f}")
+              f"{len(part1['compared_layers'])} layers equal spike for spike, accuracy {acc:.3f}")
         for mode, lv in part1["lava"].items():
             print(f"  Lava {mode}: {lv['processes']} processes, {lv['steps']} steps (period {lv['period']}), "
                   f"build+compile {lv['compile_s']:.2f} s, run {lv['run_s']:.2f} s = {lv['ms_per_step']:.1f} "
