@@ -1,0 +1,100 @@
+"""Must-show of issue 4: trained tiny DS2TA / Spikformer / STAtten, Lava vs the reference, 50 test samples.
+
+Usage::
+
+    python benchmarks/lava_match.py [--out runs/lava_match] [--epochs 20] [--samples 50] [--workers 1]
+
+For each attention: train ``tiny`` on the built-in digits (``ds2ta-train``; an existing
+``OUT/ATTN/train/model.pt`` is reused), export it (``ds2ta-export --target loihi2``), then run
+``ds2ta-sim --compare`` on the first N digits test samples. Prints one row per attention (match, spikes
+and synaptic ops per inference, accuracies, latency, Lava processes and time), writes
+``OUT/lava_match.json`` and, with ``--record``, docs/results/lava_match.json. Exits 1 when any
+attention does not match spike for spike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+ATTENTIONS = ("ds2ta", "spikformer", "statten")
+RECORD = Path(__file__).resolve().parents[1] / "docs" / "results" / "lava_match.json"
+
+
+def one(attn: str, out: Path, args) -> dict:
+    from ds2ta.cli.train import build_parser as train_parser, run as train_run
+    from ds2ta.export.cli import main as export_main
+    from ds2ta.sims.cli import main as sim_main
+
+    ckpt = out / "train" / "model.pt"
+    if not ckpt.exists():
+        train_run(train_parser().parse_args(["--preset", "tiny", "--dataset", "digits", "--attention", attn,
+                                             "--epochs", str(args.epochs), "--out", str(ckpt.parent),
+                                             "--seed", str(args.seed), "--no-progress"]))
+    graph = out / "export" / "model.nir"
+    if not graph.exists():
+        if export_main([str(ckpt), "--target", "loihi2", "--out", str(graph.parent), "--no-progress"]) != 0:
+            raise SystemExit(f"{attn}: export failed")
+    sim_args = [str(graph), "--compare", "--samples", str(args.samples), "--out", str(out / "sim")]
+    if args.workers > 1:
+        sim_args += ["--workers", str(args.workers)]
+    t0 = time.perf_counter()
+    rc = sim_main(sim_args)
+    wall = time.perf_counter() - t0
+    if rc not in (0, 1):
+        raise SystemExit(f"{attn}: ds2ta-sim failed with {rc}")
+    res = json.loads((out / "sim" / "simulation.json").read_text())
+    quant = json.loads((graph.parent / "quantization.json").read_text())
+    ref, lava = res["backends"]["reference"], res["backends"]["lava"]
+    n = res["samples"]
+    spiking = {k: c for k, c in lava["layers"].items() if c["spikes"]}
+    return {"attention": attn, "match": res["match"], "first_divergence": res["first_divergence"],
+            "samples": n, "T": res["T"], "latency_steps": res["checks"]["latency_steps"],
+            "spiking_layers": len(spiking), "spikes_per_inference": sum(c["spikes"] for c in spiking.values()) / n,
+            "synops_per_inference": sum(c["synops"] + c["graded_synops"] for c in lava["layers"].values()) / n,
+            "attention_ops_per_inference": sum(c["attention_ops"] for c in lava["layers"].values()) / n,
+            "accuracy": {"float_full_test": quant["accuracy"]["float"],
+                         "quantized_full_test": quant["accuracy"]["quantized"],
+                         "reference": ref["accuracy"], "lava": lava["accuracy"]},
+            "lava_processes": lava.get("lava", {}).get("processes"), "lava_s": lava["wall_s"],
+            "reference_s": ref["wall_s"], "wall_s": wall}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="runs/lava_match")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--samples", type=int, default=50)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--attentions", default=",".join(ATTENTIONS))
+    p.add_argument("--record", action="store_true", help=f"also write {RECORD}")
+    args = p.parse_args(argv)
+    from ds2ta.checkpoint import atomic_write_json
+
+    rows = [one(a, Path(args.out) / a, args) for a in args.attentions.split(",")]
+    print(f"\n{'attention':<11}{'match':>6}{'spk/inf':>10}{'synops/inf':>12}{'attn ops/inf':>13}"
+          f"{'acc ref':>9}{'acc lava':>9}{'latency':>8}{'procs':>6}{'lava s':>8}")
+    for r in rows:
+        print(f"{r['attention']:<11}{str(r['match']):>6}{r['spikes_per_inference']:>10.0f}"
+              f"{r['synops_per_inference']:>12.0f}{r['attention_ops_per_inference']:>13.0f}"
+              f"{r['accuracy']['reference']:>9.3f}{r['accuracy']['lava']:>9.3f}"
+              f"{r['latency_steps']['lava']:>8}{r['lava_processes'] or 0:>6}{r['lava_s']:>8.1f}")
+    import lava  # noqa: F401  (version for the record)
+    from importlib.metadata import version
+    doc = {"benchmark": "lava_match", "date": time.strftime("%Y-%m-%d"), "epochs": args.epochs,
+           "machine": {"python": platform.python_version(), "lava-nc": version("lava-nc"),
+                       "torch": version("torch"), "cpus": __import__("os").cpu_count()},
+           "rows": rows}
+    atomic_write_json(Path(args.out) / "lava_match.json", doc)
+    if args.record:
+        atomic_write_json(RECORD, doc)
+    return 0 if all(r["match"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
