@@ -124,17 +124,21 @@ def collect(root: str | os.PathLike, calibration: bool = True) -> dict:
            "inputs": {k: (p or MISSING) for k, p in paths.items()},
            "missing": [k for k, v in data.items() if v is None]}
 
-    rep["model"] = (_first(train, "config") or _first(quant, "config")
+    cfg, cfg_src = model_config(data, root)
+    rep["model"] = (cfg or _first(train, "config") or _first(quant, "config")
                     or ({k: quant[k] for k in ("target", "bits", "checkpoint", "latency_steps") if k in quant}
                         if quant else None) or MISSING)
-    rep["quantization"] = ({k: v for k, v in quant.items() if not isinstance(v, (list, dict)) or k in
-                            ("weight_bits", "layers", "summary")} if quant else MISSING)
+    rep["quantization"] = quantization_summary(quant) if quant else MISSING
     qacc = (quant or {}).get("accuracy") if isinstance((quant or {}).get("accuracy"), dict) else {}
     acc = {"float": _first(train, "test_accuracy") or qacc.get("float"),
            "quantized": qacc.get("quantized"),
            "reference": (backends.get("reference") or {}).get("accuracy"),
            "lava": (backends.get("lava") or {}).get("accuracy")}
     rep["accuracy"] = {k: (MISSING if v is None else v) for k, v in acc.items()}
+    qn = qacc.get("samples")
+    rep["accuracy_samples"] = {"float": f"{qn} test" if qn else MISSING, "quantized": f"{qn} test" if qn else MISSING,
+                               **{b: (f"{backends[b].get('samples')} simulated" if b in backends else MISSING)
+                                  for b in ("reference", "lava")}}
     if data["simulation.json"] and "backends" in data["simulation.json"]:
         rep["match"] = match_summary(data["simulation.json"])
     else:
@@ -150,7 +154,6 @@ def collect(root: str | os.PathLike, calibration: bool = True) -> dict:
         energy = estimate(mapping, sim).to_dict()
         derived.append("energy: computed by ds2ta-report from mapping.json + simulation.json")
     rep["energy"] = energy or MISSING
-    cfg, cfg_src = model_config(data, root)
     rep["model_config_source"] = cfg_src or MISSING
     rep["gpu_recorded"] = _gpu_recorded(energy, cfg)
     if mapping is not None and sim is not None:
@@ -173,6 +176,19 @@ def collect(root: str | os.PathLike, calibration: bool = True) -> dict:
     rep["calibration"] = _calibration() if calibration else MISSING
     rep["derived"] = derived
     return rep
+
+
+def quantization_summary(quant: dict) -> dict:
+    """The scalar facts of quantization.json (target, bits, calibration, warnings), not its per-layer dump."""
+    out = {k: v for k, v in quant.items() if not isinstance(v, (list, dict)) and k not in ("format", "format_version")}
+    cal = quant.get("calibration")
+    if isinstance(cal, dict):
+        out["calibration"] = f"{cal.get('samples')} samples of {cal.get('data')} (margin {cal.get('margin')})"
+    if isinstance(quant.get("layers"), dict):
+        out["quantized layers"] = len(quant["layers"])
+    if isinstance(quant.get("warnings"), list):
+        out["warnings"] = len(quant["warnings"])
+    return out
 
 
 def layer_table(mapping: dict | None, sim: dict | None, energy: dict | None) -> list[dict] | str:

@@ -25,7 +25,8 @@ Grades: M measured, S simulated (pre-silicon), V vendor claim, D derived here.</
 
 <h2>Accuracy</h2>
 <table><tr>{% for k in r.accuracy %}<th>{{ k }}</th>{% endfor %}</tr>
-<tr>{% for k, v in r.accuracy.items() %}<td>{{ v|num }}</td>{% endfor %}</tr></table>
+<tr>{% for k, v in r.accuracy.items() %}<td>{{ v|num }}</td>{% endfor %}</tr>
+<tr>{% for k in r.accuracy %}<td><small>{{ r.accuracy_samples[k] }}</small></td>{% endfor %}</tr></table>
 <h3>Reference vs Lava</h3>
 {% if r.match == "missing" %}<p class="missing">no --compare simulation found</p>{% else %}
 <p class="{{ 'ok' if r.match.match is true else 'bad' }}"><b>{{ r.match.line }}</b></p>
@@ -97,6 +98,7 @@ Folder `{{ r.folder }}`. Missing inputs: {{ r.missing|join(", ") or "none" }}.
 | {% for k in r.accuracy %}{{ k }} | {% endfor %}
 |{% for k in r.accuracy %}---|{% endfor %}
 | {% for v in r.accuracy.values() %}{{ v|num }} | {% endfor %}
+| {% for k in r.accuracy %}{{ r.accuracy_samples[k] }} | {% endfor %}
 
 Reference vs Lava: {% if r.match == "missing" %}missing (no --compare simulation.json){% else %}**{{ r.match.line }}**{% endif %}
 
