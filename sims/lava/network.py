@@ -63,12 +63,72 @@ def _scratch_dir() -> str:
 
 
 def _kill_runtime(runtime) -> None:
-    """Tear down a runtime whose processes failed: stop the messaging infrastructure (terminates the
-    forked processes and unlinks Lava's shared memory) without the stop handshake."""
-    try:
-        runtime._messaging_infrastructure.stop()
-    except Exception:  # noqa: BLE001
-        pass
+    """Tear down a runtime after a failure or an interrupt, without Lava's stop handshake (which waits
+    forever on a failed child) and without its messaging ``stop()`` (which joins children that are
+    still waiting for commands): terminate (then kill) every forked process, then shut down Lava's
+    shared-memory manager, which unlinks every channel's segment."""
+    import multiprocessing as mp
+
+    mi = getattr(runtime, "_messaging_infrastructure", None)
+    actors = list(getattr(mi, "_actors", []) or [])
+    for a in actors:
+        try:
+            if a.is_alive():
+                a.terminate()
+        except (OSError, ValueError, AssertionError):
+            pass
+    for a in actors:
+        try:
+            mp.Process.join(a, timeout=5)  # SystemProcess.join has no timeout
+            if a.is_alive():
+                a.kill()
+                mp.Process.join(a, timeout=5)
+        except (OSError, ValueError, AssertionError):
+            pass
+    smm = getattr(mi, "_smm", None)
+    if smm is not None:
+        try:
+            smm.shutdown()
+        except Exception:  # noqa: BLE001 - already down
+            pass
+    for flag in ("_is_running", "_is_started"):
+        if hasattr(runtime, flag):
+            setattr(runtime, flag, False)
+
+
+def _run_watched(proc, steps: int, poll_s: float = 0.05) -> None:
+    """``proc.run(RunSteps(steps))`` that returns an error instead of hanging when a Lava process dies.
+
+    lava-nc 0.10's runtime waits forever for the answer of a process model that raised (the parent
+    blocks in ``_get_resp_for_run``). The run therefore happens in a daemon thread while this thread
+    watches the forked processes: one that exited early raises ``RuntimeError`` with its traceback
+    (the caller then kills the runtime). Ctrl-C reaches this thread, not Lava's wait.
+    """
+    import threading
+
+    runtime = proc.runtime
+    actors = list(getattr(getattr(runtime, "_messaging_infrastructure", None), "_actors", []) or [])
+    done, err = threading.Event(), []
+
+    def target():
+        try:
+            proc.run(condition=RunSteps(num_steps=steps))
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            err.append(e)
+        finally:
+            done.set()
+    threading.Thread(target=target, daemon=True, name="lava-run").start()
+    if not actors:  # first call: the runtime forks its processes inside run()
+        while not done.wait(poll_s) and not actors:
+            actors = list(getattr(runtime._messaging_infrastructure, "_actors", []) or [])
+    while not done.wait(poll_s):
+        dead = [a for a in actors if not a.is_alive()]
+        if dead:
+            info = next((a.exception for a in dead if a.exception), None)
+            detail = f": {info[0]!r}\n{info[1]}" if info else f" (exit code {dead[0].exitcode})"
+            raise RuntimeError(f"a Lava process failed during the run{detail}")
+    if err:
+        raise err[0]
 
 
 class LavaNetwork:
@@ -215,7 +275,7 @@ class LavaNetwork:
             done = 0
             while done < steps:
                 n = min(per_call, steps - done)
-                rec.run(condition=RunSteps(num_steps=n))
+                _run_watched(rec, n)
                 done += n
                 if progress is not None:
                     progress(min(S, done // self.period) - min(S, (done - n) // self.period))

@@ -110,3 +110,36 @@ def test_delay_paths_keep_their_offset_and_large_biases_survive():
         net = LavaNetwork(g, T, pipelined=pipelined)
         assert net.latency_steps == 1  # one synapse layer; the Delay is computation, not pipeline
         np.testing.assert_array_equal(net.run(x).records["lif"], want)
+
+
+def _lava_leftovers():
+    import glob
+    import multiprocessing as mp
+    return (sorted(glob.glob("/dev/shm/ds2ta-lava-*")), len(mp.active_children()),
+            len(glob.glob("/dev/shm/psm_*")) + len(glob.glob("/dev/shm/lava*")))
+
+
+def test_interrupted_and_failed_runs_stop_processes_and_free_shared_memory(monkeypatch):
+    """Ctrl-C between runtime calls, and an exception inside a forked process model: both leave no
+    scratch folder, no child process and no shared-memory segment behind."""
+    from ds2ta.sims.lava import LavaNetwork
+    from ds2ta.sims.lava.procs.relay import models as relay_models
+    g, *_ = _recurrent_graph(np.random.default_rng(0))
+    x = np.random.default_rng(1).integers(0, 3, (4, 5, 4))
+    before = _lava_leftovers()
+
+    def interrupt(n):
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        LavaNetwork(g, 5).run(x, progress=interrupt, chunk=1)
+    assert _lava_leftovers() == before
+
+    def boom(self):
+        if self.time_step == 7:
+            raise RuntimeError("process model failed at step 7")
+        return original(self)
+    original = relay_models.PySpikeRelayModel.run_spk
+    monkeypatch.setattr(relay_models.PySpikeRelayModel, "run_spk", boom)  # inherited by the forked children
+    with pytest.raises(Exception):
+        LavaNetwork(g, 5).run(x)
+    assert _lava_leftovers() == before
