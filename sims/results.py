@@ -97,6 +97,9 @@ def merge(parts: Sequence[dict]) -> dict:
         add_counts(layers, p["layers"])
     out = result_dict(first["backend"], first.get("graph"), first["T"], first["latency_steps"], layers, rows,
                       wall_s=max(float(p.get("wall_s", 0.0)) for p in parts))
+    steps = {p.get("steps_per_inference") for p in parts}
+    if len(steps) == 1 and None not in steps:  # chip steps per sample (pipelined Lava runs: T)
+        out["steps_per_inference"] = steps.pop()
     out["shards"] = sum(int(p.get("shards", 1)) for p in parts)
     out["wall_s_sum"] = sum(float(p.get("wall_s_sum", p.get("wall_s", 0.0))) for p in parts)
     return out

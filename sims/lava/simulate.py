@@ -65,7 +65,7 @@ def simulate_lava(graph: Union[str, os.PathLike, nir.NIRGraph, LavaNetwork], x_i
     rows = sample_rows(first_index, list(labels), pred.tolist(), {k: v.tolist() for k, v in per_sample.items()})
     src = graph if isinstance(graph, (str, os.PathLike)) else None
     sim = result_dict("lava", None if src is None else str(src), net.T, net.latency_steps, totals, rows,
-                      time.perf_counter() - t0, lava={"processes": run.processes, "steps": run.steps,
+                      time.perf_counter() - t0, steps_per_inference=run.period, lava={"processes": run.processes, "steps": run.steps,
                                                       "period": run.period, "pipelined": net.pipelined,
                                                       "compile_s": run.compile_s, "run_s": run.run_s})
     return sim, run
