@@ -13,11 +13,13 @@ counting read the outputs only; they do not change what the network computes.
 
 from __future__ import annotations
 
+import copy
+
 import nir
 import numpy as np
 
 from ds2ta.sims.lava.graph import Schedule
-from ds2ta.sims.lava.ops import _pair, apply_linear, conv2d_int, input_shape
+from ds2ta.sims.lava.ops import apply_linear
 
 COUNT_KEYS = ("spikes", "synops", "graded_synops", "neuron_updates", "attention_ops", "neurons")
 SYNAPSE_TYPES = (nir.Affine, nir.Linear, nir.Conv2d, nir.SumPool2d)
@@ -29,6 +31,8 @@ class _Evaluator:
 
     def __init__(self, schedule: Schedule, records: dict, spiking: dict):
         self.sch, self.spiking = schedule, spiking
+        # the schedule's copies of the linear nodes carry the shapes it inferred (some writers omit them)
+        self.typed = {n: nd for p in schedule.projections for n, nd in p.ops}
         self.preds = {n: [] for n in schedule.nodes}
         for a, b in schedule.edges:
             self.preds[b].append(a)
@@ -51,18 +55,13 @@ class _Evaluator:
             return self.values[name]
         if name in self.sch.populations:
             raise ValueError(f"population {name!r} was not recorded")
-        node, x = self.sch.nodes[name], self.node_input(name)
+        node, x = self.node(name), self.node_input(name)
         if isinstance(node, nir.Delay):
             k = int(np.unique(np.asarray(node.delay))[0])
             y = np.zeros_like(x)
             if k < self.T:
                 y[k:] = x[:self.T - k]
-        elif isinstance(node, nir.SumPool2d):
-            C, H, W = self.in_chw(name)
-            kh, kw = _pair(node.kernel_size)
-            y = conv2d_int(x.reshape(self.T * self.S, C, H, W), np.ones((C, 1, kh, kw), np.int64), node.stride,
-                           node.padding, 1, C).reshape(self.T, self.S, -1)
-        elif isinstance(node, (nir.Affine, nir.Linear, nir.Conv2d, nir.Scale)):
+        elif isinstance(node, (nir.Affine, nir.Linear, nir.Conv2d, nir.SumPool2d, nir.Scale)):
             flat = apply_linear(name, node, x.reshape(self.T * self.S, -1))
             e = int(np.asarray(node.metadata.get("weight_exp", 0))) if isinstance(node.metadata, dict) else 0
             y = (flat << e if e >= 0 else flat >> -e).reshape(self.T, self.S, -1)
@@ -71,26 +70,9 @@ class _Evaluator:
         self.values[name] = y
         return y
 
-    def in_chw(self, name: str) -> tuple:
-        """``(C, H, W)`` input of a pooling node: its own type, else its nearest typed predecessor."""
-        try:
-            shape = input_shape(self.sch.nodes[name])
-            if len(shape) == 3:
-                return shape
-        except (TypeError, ValueError, StopIteration):
-            pass
-        stack, seen = list(self.preds[name]), set()
-        while stack:
-            p = stack.pop()
-            if p in seen:
-                continue
-            seen.add(p)
-            for t in self.sch.nodes[p].output_type.values():
-                a = np.asarray(t).reshape(-1)
-                if a.size == 3:
-                    return tuple(int(v) for v in a)
-            stack.extend(self.preds[p])
-        raise ValueError(f"node {name!r}: cannot tell its (C, H, W) input shape; write input_type")
+    def node(self, name: str):
+        """The node, typed by the schedule when it lies on a projection."""
+        return self.typed.get(name, self.sch.nodes[name])
 
     def from_spikes(self, name: str) -> bool:
         """Every path into ``name`` starts at a spiking population (through Delay/Flatten/identity)."""
@@ -109,25 +91,16 @@ class _Evaluator:
         return True
 
 
-def fanout_events(name: str, node, weight: np.ndarray, chw: tuple = ()) -> int:
-    """Sum over inputs of ``weight x`` the number of synapses that input reaches (structural fan-out)."""
+def fanout_events(name: str, node, weight: np.ndarray) -> int:
+    """Sum over inputs of ``weight x`` the number of synapses that input reaches (structural fan-out):
+    the node applied with every weight set to 1 and no bias, summed over its outputs."""
     T, S, n = weight.shape
-    w = weight.reshape(T * S, n)
-    if isinstance(node, (nir.Affine, nir.Linear)):
-        return int(w.sum()) * int(np.asarray(node.weight).shape[0])
-    if isinstance(node, nir.Conv2d):
-        kern = np.ones(np.asarray(node.weight).shape, dtype=np.int64)
-        H, W = _pair(node.input_shape)
-        y = conv2d_int(w.reshape(T * S, -1, H, W), kern, node.stride, node.padding, node.dilation,
-                       int(node.groups))
-        return int(y.sum())
-    if isinstance(node, nir.SumPool2d):
-        C, H, W = chw
-        kh, kw = _pair(node.kernel_size)
-        y = conv2d_int(w.reshape(T * S, C, H, W), np.ones((C, 1, kh, kw), np.int64), node.stride,
-                       node.padding, 1, C)
-        return int(y.sum())
-    raise ValueError(f"{name}: {type(node).__name__} is not a synapse node")
+    unit = copy.copy(node)
+    if getattr(node, "weight", None) is not None:
+        unit.weight = np.ones(np.asarray(node.weight).shape, dtype=np.int64)
+    if getattr(node, "bias", None) is not None:
+        unit.bias = np.zeros(np.asarray(node.bias).shape, dtype=np.int64)
+    return int(apply_linear(name, unit, weight.reshape(T * S, n)).sum())
 
 
 def count_layers(schedule: Schedule, records: dict, extra: dict, T: int) -> tuple[dict, dict]:
@@ -164,10 +137,9 @@ def count_layers(schedule: Schedule, records: dict, extra: dict, T: int) -> tupl
             c["attention_ops"] = int(np.asarray(extra[name], dtype=np.int64).sum())
         if isinstance(node, SYNAPSE_TYPES) and pop is None:
             inp = ev.node_input(name)
-            chw = ev.in_chw(name) if isinstance(node, nir.SumPool2d) else ()
             if ev.from_spikes(name):
-                c["synops"] = fanout_events(name, node, np.abs(inp), chw)
+                c["synops"] = fanout_events(name, ev.node(name), np.abs(inp))
             else:
-                c["graded_synops"] = fanout_events(name, node, (inp != 0).astype(np.int64), chw)
+                c["graded_synops"] = fanout_events(name, ev.node(name), (inp != 0).astype(np.int64))
         totals[name] = c
     return totals, per_sample

@@ -161,9 +161,8 @@ class LavaNetwork:
 
     # -- build ------------------------------------------------------------------------------------
     def _build(self, samples: int, workdir: str, x_path: str):
-        sch, ctx = self.schedule, None
-        ctx = BuildContext(T=self.T, period=self.period, workdir=workdir,
-                           samples=samples)
+        sch = self.schedule
+        ctx = BuildContext(T=self.T, period=self.period, workdir=workdir, samples=samples)
         procs, models, outs = {}, {}, {}
         for name, pop in sch.populations.items():
             t = type(pop.node).__name__

@@ -186,3 +186,24 @@ def lif_fixed_step(u, v, a, du, dv, bias, vth):
         return np.zeros(v.shape, dtype=bool), u, v
     s = v > (np.asarray(vth, np.int64) << ACT_SHIFT)
     return s, u, np.where(s, 0, v)
+
+
+class WindowedLIFState:
+    """Mixin for numpy ProcessModels of a fixed-point LIF population (``lif_fixed_step``) whose state
+    resets at its window start (``(time_step - 1 - depth) % period == 0``), as ``LIFReset`` does.
+    Call ``init_lif(proc_params)`` in ``__init__`` and ``lif_step(a)`` in ``run_spk``."""
+
+    def init_lif(self, p, threshold: bool = True) -> None:
+        self.du, self.dv, self.bias = (np.asarray(p[k], np.int64) for k in ("du", "dv", "bias"))
+        self.vth = np.asarray(p["vth"], np.int64) if threshold else None  # None: never spikes
+        self.period, self.depth = p["period"], p["depth"]
+        self.u = np.zeros(p["shape"], dtype=np.int64)
+        self.v = np.zeros(p["shape"], dtype=np.int64)
+
+    def lif_step(self, a: np.ndarray) -> np.ndarray:
+        """One step on synaptic input ``a``; returns the spikes (all False without a threshold)."""
+        if (self.time_step - 1 - self.depth) % self.period == 0:  # window start: new sample
+            self.u[:] = 0
+            self.v[:] = 0
+        s, self.u, self.v = lif_fixed_step(self.u, self.v, a, self.du, self.dv, self.bias, self.vth)
+        return s

@@ -10,14 +10,14 @@ from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from ds2ta.sims.lava.ops import lif_fixed_step
+from ds2ta.sims.lava.ops import WindowedLIFState
 from ds2ta.sims.lava.procs.lif.process import PerNeuronLIF
 
 
 @implements(proc=PerNeuronLIF, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("fixed_pt")
-class PyPerNeuronLIFModel(PyLoihiProcessModel):
+class PyPerNeuronLIFModel(WindowedLIFState, PyLoihiProcessModel):
     """u, v: 24-bit registers (int64 here, wrapped/saturated as on the chip); a_in is int16 as in Lava."""
 
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int16, precision=16)
@@ -25,16 +25,7 @@ class PyPerNeuronLIFModel(PyLoihiProcessModel):
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
-        p = proc_params
-        self.du, self.dv, self.vth, self.bias = (np.asarray(p[k], np.int64) for k in ("du", "dv", "vth", "bias"))
-        self.period, self.depth = p["period"], p["depth"]
-        self.u = np.zeros(p["shape"], dtype=np.int64)
-        self.v = np.zeros(p["shape"], dtype=np.int64)
+        self.init_lif(proc_params)
 
     def run_spk(self):
-        a = self.a_in.recv()
-        if (self.time_step - 1 - self.depth) % self.period == 0:  # window start: new sample
-            self.u[:] = 0
-            self.v[:] = 0
-        s, self.u, self.v = lif_fixed_step(self.u, self.v, a, self.du, self.dv, self.bias, self.vth)
-        self.s_out.send(s.astype(np.int32))
+        self.s_out.send(self.lif_step(self.a_in.recv()).astype(np.int32))

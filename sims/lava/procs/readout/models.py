@@ -10,14 +10,14 @@ from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from ds2ta.sims.lava.ops import lif_fixed_step
+from ds2ta.sims.lava.ops import WindowedLIFState
 from ds2ta.sims.lava.procs.readout.process import Readout
 
 
 @implements(proc=Readout, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("fixed_pt")
-class PyReadoutModel(PyLoihiProcessModel):
+class PyReadoutModel(WindowedLIFState, PyLoihiProcessModel):
     """u, v: 24-bit registers (int64 here, wrapped/saturated as on the chip)."""
 
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
@@ -25,16 +25,8 @@ class PyReadoutModel(PyLoihiProcessModel):
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
-        p = proc_params
-        self.du, self.dv, self.bias = p["du"], p["dv"], np.asarray(p["bias"], np.int64)
-        self.period, self.depth = p["period"], p["depth"]
-        self.u = np.zeros(p["shape"], dtype=np.int64)
-        self.v = np.zeros(p["shape"], dtype=np.int64)
+        self.init_lif(proc_params, threshold=False)  # reports v
 
     def run_spk(self):
-        a = self.a_in.recv()
-        if (self.time_step - 1 - self.depth) % self.period == 0:  # window start: new sample
-            self.u[:] = 0
-            self.v[:] = 0
-        _, self.u, self.v = lif_fixed_step(self.u, self.v, a, self.du, self.dv, self.bias, None)
+        self.lif_step(self.a_in.recv())
         self.v_out.send(self.v.astype(np.int32))
