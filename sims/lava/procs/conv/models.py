@@ -24,17 +24,21 @@ from ds2ta.sims.lava.ops import conv2d_int
 @requires(CPU)
 @tag("fixed_pt", "ds2ta_numpy")
 class PyConvModelNumpy(PyLoihiProcessModel):
-    """Input ``(W, H, C)``, weight ``(C_out, kW, kH, C_in)`` flipped (Lava's layout), output ``(W', H', C')``."""
+    """Input ``(W, H, C)``, weight ``(C_out, kW, kH, C_in)`` flipped (Lava's layout), output ``(W', H', C')``.
+
+    Geometry Vars (kernel size, stride, padding, dilation, groups) are int32: lava-nc's own model
+    declares them int8, so a depthwise conv of 192 channels read back ``groups = -64`` (paper scale).
+    """
 
     s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     a_buf: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     weight: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=8)
-    kernel_size: np.ndarray = LavaPyType(np.ndarray, np.int8, precision=8)
-    stride: np.ndarray = LavaPyType(np.ndarray, np.int8, precision=8)
-    padding: np.ndarray = LavaPyType(np.ndarray, np.int8, precision=8)
-    dilation: np.ndarray = LavaPyType(np.ndarray, np.int8, precision=8)
-    groups: np.ndarray = LavaPyType(np.ndarray, np.int8, precision=8)
+    kernel_size: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=16)
+    stride: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=16)
+    padding: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=16)
+    dilation: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=16)
+    groups: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=16)
     num_message_bits: np.ndarray = LavaPyType(np.ndarray, np.int8, precision=5)
     weight_exp: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=8)
     num_weight_bits: np.ndarray = LavaPyType(np.ndarray, np.int8, precision=5)
