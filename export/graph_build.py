@@ -41,6 +41,14 @@ def float_lif(shape, tau: float, theta: float, bias: np.ndarray | None = None) -
                        w_in=np.ones(shape))
 
 
+def graded_relay(shape) -> nir.LI:
+    """A non-spiking population that re-emits its summed input each step: ``LI`` with ``tau = dt = 1``,
+    ``r = 1``, ``v_leak = 0`` (Euler: ``v[t] = v + (0 - v + x) = x[t]``); on the chip a graded-spike
+    relay (Lava: ``du = 4095, dv = 4096``, so ``v = a << 6``, sent as a 24-bit graded message)."""
+    shape = tuple(int(s) for s in shape)
+    return nir.LI(tau=np.ones(shape), r=np.ones(shape), v_leak=np.zeros(shape))
+
+
 def conv_node(w: np.ndarray, hw, padding: int) -> nir.Conv2d:
     return nir.Conv2d(input_shape=tuple(int(v) for v in hw), weight=w.astype(np.float64), stride=1,
                       padding=padding, dilation=1, groups=1, bias=np.zeros(w.shape[0]))
@@ -111,12 +119,17 @@ def build_float_graph(model, input_scale: float) -> nir.NIRGraph:
         stream = stream + [o]
         h1 = projection(f"blocks.{bi}.mlp.fc1", blk.mlp.fc1, stream, {})
         stream = stream + [projection(f"blocks.{bi}.mlp.fc2", blk.mlp.fc2, [h1], {})]
-    flat = b.add("head.flatten", nir.Flatten(input_type={"input": np.array([D, g, g])}, start_dim=0,
-                                             end_dim=-1), stream)
+    # Token-pooling head: each channel's spikes summed over the tokens on the chip (SumPool2d over the
+    # whole grid into a graded relay LI with tau = dt, i.e. v[t] = input[t]), then W over channels.
+    # The model's mean over tokens and time is the 1/(N T) of the head weights; the quantizer folds it
+    # into the read-out scale with a weight exponent, so W keeps its full 8-bit precision.
     N, T = g * g, cfg.T
+    pool = b.add("head.pool", nir.SumPool2d(np.array([g, g]), np.array([g, g]), np.array([0, 0])), stream)
+    relay = b.add("head.pool_li", graded_relay((D, 1, 1)), [pool])
+    flat = b.add("head.flatten", nir.Flatten(input_type={"input": np.array([D, 1, 1])}, start_dim=0,
+                                             end_dim=-1), [relay])
     wh, bh = _np(model.head.weight), _np(model.head.bias)
-    w_tok = np.repeat(wh[:, :, None], N, axis=2).reshape(wh.shape[0], D * N) / (N * T)  # (classes, D*g*g)
-    fc = b.add("head.fc", nir.Affine(weight=w_tok, bias=bh / T), [flat])
+    fc = b.add("head.fc", nir.Affine(weight=wh / (N * T), bias=bh / T), [flat])  # (classes, D)
     ro = b.add("head.readout", nir.I(r=np.ones(wh.shape[0])), [fc])
     b.add("output", nir.Output(np.array([wh.shape[0]])), [ro])
     return nir.NIRGraph(nodes=b.nodes, edges=b.edges, type_check=False)

@@ -47,7 +47,9 @@ def neuron_constants(node, dt: float) -> dict:
     elif t in ("LIF", "LI"):
         tau = _arr(node, "tau")
         gain, du = _arr(node, "r") * dt / tau, np.full(tau.shape, 4095.0)
-        dv, leak = np.clip(np.round(4096 * dt / tau), 0, 4095), dt / tau * _arr(node, "v_leak")
+        # tau = dt on a non-spiking LI is a graded relay (v = input each step): dv = 4096 forgets all
+        dv_max = np.where((tau == dt) & (t == "LI"), 4096, 4095)
+        dv, leak = np.clip(np.round(4096 * dt / tau), 0, dv_max), dt / tau * _arr(node, "v_leak")
     elif t in ("IF", "I"):
         r = _arr(node, "r")
         gain, du, dv, leak = r * dt, np.full(r.shape, 4095.0), np.zeros(r.shape), np.zeros(r.shape)
@@ -86,6 +88,7 @@ class _Q:
         self.dt, self.bits, self.calib = dt, bits, calib or {}
         self.report: Dict[str, dict] = {}
         self.fixed_scale: Dict[str, float] = {}  # attention node -> S of the neuron it feeds
+        self.scales: Dict[str, np.ndarray] = {}  # neuron node -> per-channel S (once quantized)
 
     def type(self, n):
         return type(self.nodes[n]).__name__
@@ -106,7 +109,7 @@ class _Q:
             if self.type(n) in ATTENTION:
                 self.attention(n)
         for n in list(self.nodes):
-            if self.type(n) in SPIKING + NON_SPIKING:
+            if self.type(n) in SPIKING + NON_SPIKING and n not in self.scales:
                 self.neuron(n)
             elif self.type(n) in ("Output", "Threshold"):
                 prods = [p for p in self.producers(n) if self.type(p) in WEIGHT_TYPES]
@@ -187,8 +190,9 @@ class _Q:
                 bad = int(np.argmin(S))
                 warnings.warn(f"{n}: channel {bad} threshold is below one weight step; using vth = 1")
                 S = np.where(S > 0, S, 1.0 / th_c)
+            exp = self.readout_exponent(prods, S * gain_c) if theta is None else 0
             for p in prods:
-                self.quantize_weights(p, S * gain_c)
+                self.quantize_weights(p, S * gain_c, exp)
         elif kind == "att":
             S = np.full_like(gain_c, self.fixed_scale[prods[0]] / gain_c.max())
         else:
@@ -219,6 +223,7 @@ class _Q:
         warn_lossy(n, "bias", err_b)
         lava = {k: v.astype(np.int32) for k, v in lava.items()}
         self.nodes[n] = self.integer_node(node, lava, S)
+        self.scales[n] = np.asarray(S, dtype=np.float64)
         self.report[n] = {"type": t, "kind": kind, "scale_min": float(S.min()), "scale_max": float(S.max()),
                           "vth": [int(lava["vth"].min()), int(lava["vth"].max())] if "vth" in lava else None,
                           "du": sorted({int(v) for v in np.unique(du)}), "dv": sorted({int(v) for v in np.unique(dv)}),
@@ -247,26 +252,62 @@ class _Q:
             return nir.IF(r=np.ones(sh), v_threshold=vth, v_reset=np.zeros(sh), metadata=meta)
         return nir.I(r=np.ones(sh), metadata=meta)
 
-    def quantize_weights(self, p, scale_c):
+    def source_scale(self, p) -> float:
+        """Integer units per float unit of what weight node ``p`` receives: 1 for spikes and the graph
+        input (``x_int``), ``64 S`` for a non-spiking neuron (it emits ``v``, MSB-aligned by 6 bits)."""
+        graded = [q for q in self.producers(p) if self.type(q) in NON_SPIKING]
+        if not graded:
+            return 1.0
+        if len(graded) != len(self.producers(p)):
+            raise ValueError(f"weight node {p!r} mixes spikes and graded neuron outputs; not supported")
+        scales = set()
+        for q in graded:
+            if q not in self.scales:
+                self.neuron(q)
+            scales.update(np.unique(self.scales[q]).tolist())
+        if len(scales) != 1:
+            raise ValueError(f"weight node {p!r}: its graded sources {graded} have per-channel scales "
+                             f"{sorted(scales)[:4]}; one scale per source is supported")
+        return 64.0 * scales.pop()
+
+    def readout_exponent(self, prods, scale_c) -> int:
+        """Weight exponent ``e <= 0`` of a read-out's dense synapses: the read-out scale (capped by the
+        int16 input and the 24-bit accumulator) can leave the ideal weights far below the 8-bit range;
+        ``W_int = round(ideal * 2^-e)`` with ``a = (W_int x) >> -e`` keeps the full mantissa. Lava's
+        ``Dense`` applies ``weight_exp``; its ``Conv`` ignores it, so conv read-outs keep ``e = 0``."""
+        if not all(self.type(p) in ("Affine", "Linear") for p in prods):
+            return 0
+        hi = weight_levels(self.bits)[2]
+        top = max(float(np.abs(np.asarray(self.nodes[p].weight, dtype=np.float64)
+                               * np.asarray(scale_c).reshape(-1, 1)).max(initial=0.0)) / self.source_scale(p)
+                  for p in prods)
+        if top <= 0 or top >= hi / 2:
+            return 0
+        return -min(int(math.floor(math.log2(hi / top))), 16)
+
+    def quantize_weights(self, p, scale_c, exp: int = 0):
+        """Weights of node ``p`` for consumer scale ``scale_c``: ``W_int = round(W S / src 2^exp)``;
+        a bias is stored pre-shift as a multiple of ``2^-exp`` so ``(W x + b) >> -exp`` adds it exactly."""
         node = self.nodes[p]
         w = np.asarray(node.weight, dtype=np.float64)
         if "weight_scale" in node.metadata:
             raise ValueError(f"weight node {p!r} feeds more than one neuron node; give each its own weights")
-        sc = np.asarray(scale_c, dtype=np.float64).reshape((-1,) + (1,) * (w.ndim - 1))
-        ideal = w * sc
+        sc = np.asarray(scale_c, dtype=np.float64).reshape((-1,) + (1,) * (w.ndim - 1)) / self.source_scale(p)
+        ideal = w * sc * 2.0 ** -exp
         w_int, clipped = round_weights(ideal, self.bits)
         err = relative_error(ideal, w_int)
         warn_lossy(p, f"{self.bits}-bit weights", err)
         node.weight = w_int.astype(np.int16)
         bias = getattr(node, "bias", None)
         if bias is not None:
-            b = np.broadcast_to(np.asarray(bias, dtype=np.float64), (w.shape[0],)) * sc.reshape(-1)
-            node.bias = np.round(b).astype(np.int32)
-        node.metadata = {**(node.metadata or {}), "weight_scale": sc.reshape(-1).copy(), "weight_exp": 0,
+            b = np.broadcast_to(np.asarray(bias, dtype=np.float64), (w.shape[0],)) * sc.reshape(-1) \
+                * self.source_scale(p)
+            node.bias = (np.round(b).astype(np.int64) << -exp).astype(np.int32)
+        node.metadata = {**(node.metadata or {}), "weight_scale": sc.reshape(-1).copy(), "weight_exp": exp,
                          "num_weight_bits": self.bits}
         step = weight_levels(self.bits)[0]
-        self.report[p] = {"type": type(node).__name__, "format": f"{self.bits}-bit mantissa, step {step}, exp 0",
-                          "weight_exp": 0, "clipped": clipped, "rel_error": err,
+        self.report[p] = {"type": type(node).__name__, "format": f"{self.bits}-bit mantissa, step {step}, exp {exp}",
+                          "weight_exp": exp, "clipped": clipped, "rel_error": err,
                           "scale_min": float(sc.min()), "scale_max": float(sc.max())}
 
     def weights_only(self, n, prods):

@@ -16,6 +16,7 @@ import numpy as np
 from .layers import LayerSpec
 
 NEURONS = {"CubaLIF", "LIF", "IF", "LI", "I", "CubaLI"}
+GRADED_NEURONS = {"LI", "I", "CubaLI"}  # non-spiking: emit v as a graded message (token-pooling relay)
 ROUTING = {"Delay", "Flatten"}
 IGNORED = {"Output"}
 
@@ -141,7 +142,7 @@ def layers_from_nir(graph) -> list[LayerSpec]:
             padding=info.get("padding", (0, 0)), shared_weights=info["shared"] and first_src is not None,
             replicas=len(syn) if info["kind"] in ("conv", "dense") else 1,
             rewritten_entries_per_neuron=info.get("rewritten", 0), weight_bits=min(8, info["bits"]),
-            graded_input=any(kinds[s] == "Input" for s in all_src),
+            graded_input=any(kinds[s] == "Input" or kinds[s] in GRADED_NEURONS for s in all_src),
             meta={"synapse_nodes": syn})
     return [specs[n] for n in order if n in specs]
 

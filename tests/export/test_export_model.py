@@ -54,13 +54,17 @@ def test_graph_structure_tiny():
     into = lambda n: sorted(a for a, b in g.edges if b == n)
     # residual stream: fc1 reads SPS output, RPE and the attention output; head reads all four sources
     assert into("blocks.0.mlp.fc1.conv0") == ["blocks.0.attn.o.lif", "sps.3.pool_lif", "sps.rpe.lif"]
-    assert into("head.flatten") == ["blocks.0.attn.o.lif", "blocks.0.mlp.fc2.lif", "sps.3.pool_lif", "sps.rpe.lif"]
+    assert into("head.pool") == ["blocks.0.attn.o.lif", "blocks.0.mlp.fc2.lif", "sps.3.pool_lif", "sps.rpe.lif"]
+    assert into("head.pool_li") == ["head.pool"] and into("head.flatten") == ["head.pool_li"]
+    assert np.asarray(g.nodes["head.fc"].weight).shape == (10, 64)  # W over channels, not tokens
     assert into("blocks.0.attn.q.conv2") == ["blocks.0.attn.delay2"]
     for n, node in g.nodes.items():  # every weight is on the Lava-safe 8-bit grid
         if hasattr(node, "weight") and type(node).__name__ in ("Conv2d", "Affine"):
             w = np.asarray(node.weight).astype(int)
             assert w.min() >= -256 and w.max() <= 254 and np.all(w % 2 == 0), n
-    assert ReferenceExecutor(g).latency_steps == 12
+    # synapse layers on the longest path: 4 SPS convs, the SPS pool, the RPE conv, q, the core's buffer,
+    # o, fc1, fc2, the head's token pool and head.fc
+    assert ReferenceExecutor(g).latency_steps == 4 + 1 + 1 + 1 + 1 + 1 + 2 + 2
 
 
 def test_first_layer_current_matches_float_model():
@@ -188,3 +192,24 @@ def test_cli_refuses_a_model_that_cannot_fit(tmp_path, capsys):
     assert main([str(p), "--out", str(out), "--max-eval", "8", "--calib-batches", "1", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "does not fit" in err and "128 cores" in err and "--chips" in err and not out.exists()
+
+
+def test_pooled_head_keeps_8bit_weights_and_the_float_logits():
+    """The token-pooling head stores W (not W / N per token) at full 8-bit precision with a weight
+    exponent, and the read-out's final ``v`` equals ``64 S (W mean_{t,n}(x) + b)`` computed in float
+    from the integer run's own residual spikes (independent of the head's integer path)."""
+    model = _model()
+    g, rep, _ = _quant(model)
+    assert rep["head.fc"]["weight_exp"] < 0 and rep["head.fc"]["rel_error"] < 0.01
+    w = np.asarray(g.nodes["head.fc"].weight)
+    assert np.abs(w).max() >= 128  # the mantissa uses the top bit of the 8-bit range
+    x = _x(8)
+    res = ReferenceExecutor(g).run(encode_int(model.cfg, x), record=True)
+    srcs = sorted(a for a, b in g.edges if b == "head.pool")
+    stream = sum(res.record[s].double() for s in srcs)             # (T, B, D, g, g) spike counts
+    pooled = stream.flatten(3).mean(3).mean(0)                      # (B, D): mean over tokens and time
+    logits = pooled @ model.head.weight.double().T + model.head.bias.double()
+    S = float(np.asarray(g.nodes["head.readout"].metadata["scale"]).reshape(-1)[0])
+    v_final = res.record["head.readout"][-1].double() / (64 * S)
+    err = (v_final - logits).abs().max() / logits.abs().max()
+    assert err < 0.02, err

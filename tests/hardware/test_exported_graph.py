@@ -36,8 +36,10 @@ def test_tiny_graph_maps_with_expected_layers(exported):
     q = L["blocks.0.attn.q.lif"]
     assert q.replicas == cfg.taw and q.fan_in == D * 2            # two residual sources after the SPS
     assert L["blocks.0.attn.attn_lif"].kind == "attention"
-    # head: one Affine over D*N inputs from the 4 residual sources of a 1-block model
-    assert L["head.readout"].fan_in == D * N * 4
+    # head: each channel's tokens of the 4 residual sources (1-block model) pooled into one relay,
+    # then one Affine over the D relays (graded messages)
+    assert L["head.pool_li"].kind == "pool" and L["head.pool_li"].fan_in == N * 4
+    assert L["head.readout"].fan_in == D and L["head.readout"].graded_input
     assert m.total_cores == len(L)                                 # tiny: every layer fits one core
 
 

@@ -1,11 +1,11 @@
-"""The large presets' exported graphs map onto Loihi-2 cores once the head's fan-in is split.
+"""The large presets' exported graphs map onto Loihi-2 cores with the token-pooling head.
 
-Head layouts by hand (vendor limits: 4,096 axons, 65,536 entries of 16 bits per core):
-- cifar10: fan-in 384 x 64 tokens x 10 residual sources = 245,760 = 60 x 4,096 -> 60 groups;
-  10 outputs x 4,096 = 40,960 entries fit one core per group -> 60 partial + 1 merge = 61 cores.
-- dvs: 256 x 64 x 6 = 98,304 = 24 x 4,096; 11 x 4,096 fit one core -> 24 + 1 = 25 cores.
-- cifar100: 100 outputs x 245,760 entries need >= ceil(24,576,000 / 65,536) = 375 partial cores;
-  the 60-group layout would take 60 x ceil(100 / 16) + 2 = 422: the mapper must land in between.
+Head layouts by hand (vendor limits: 4,096 axons, 65,536 entries, 8,192 neurons per core):
+- head.pool_li (SumPool2d over the g x g grid of every residual source, one graded relay per channel):
+  a channel's kernel has N x sources entries: cifar10/cifar100 64 x 10 = 640 -> 65,536 // 640 = 102
+  channels per core -> ceil(384 / 102) = 4 cores; dvs 64 x 6 = 384 -> 170 per core -> ceil(256 / 170) = 2.
+- head.readout: fan-in D (one synapse per channel), classes x D entries: cifar10 3,840, cifar100 38,400,
+  dvs 2,816 -> 1 core each, no fan-in split (the per-token head needed 61 / 377-422 / 25 cores).
 """
 
 import warnings
@@ -28,17 +28,14 @@ def _graph(preset):
     return graph
 
 
-@pytest.mark.parametrize("preset,head_cores", [("cifar10", (61, 61)), ("dvs", (25, 25)), ("cifar100", (377, 422))])
-def test_preset_maps_with_split_head(preset, head_cores):
+@pytest.mark.parametrize("preset,pool_cores", [("cifar10", 4), ("dvs", 2), ("cifar100", 4)])
+def test_preset_maps_with_pooled_head(preset, pool_cores):
     from ds2ta.hardware import MappingError, check_fits
 
     g = _graph(preset)
-    with pytest.raises(MappingError, match="head.readout"):
-        check_fits(g, chips=64, split_fan_in=False)
-    m = check_fits(g, chips=64)
-    head = m.layer_cores("head.readout")
-    assert head_cores[0] <= len(head) <= head_cores[1]
-    assert m.merge_latency_steps == 1 and list(m.splits) == ["head.readout"]
+    m = check_fits(g, chips=64, split_fan_in=False)  # no layer needs the fan-in split any more
+    assert len(m.layer_cores("head.readout")) == 1 and len(m.layer_cores("head.pool_li")) == pool_cores
+    assert m.merge_latency_steps == 0 and not m.splits
     need = -(-m.total_cores // 128)
     assert m.chips == need
     with pytest.raises(MappingError, match=f"--chips {need}"):

@@ -35,7 +35,7 @@ def test_simulate_shape_and_totals(graph):
     labels = [0, 1, 2, 3, 4, 5]
     sim = simulate(g, x, labels, batch_size=4)
     assert sim["backend"] == "reference" and sim["samples"] == 6 and sim["T"] == 4
-    assert sim["latency_steps"] == 12 and 0.0 <= sim["accuracy"] <= 1.0
+    assert sim["latency_steps"] == 13 and 0.0 <= sim["accuracy"] <= 1.0
     assert set(sim["layers"]["sps.0.lif"]) == set(COUNT_KEYS)
     assert len(sim["per_sample"]) == 6 and sim["per_sample"][0]["label"] == 0
     # totals are the sums of per-sample spikes (batches of 4 + 2 were accumulated)
