@@ -3,17 +3,58 @@
     image -> SPS -> depth x [x = x + Attn(x); x = x + MLP(x)] -> mean over tokens -> Linear -> mean over T
 
 The residual stream holds integer spike counts (sums of binary spike tensors).
+
+Activation checkpointing (``checkpoint_activations``) trades compute for memory in training: the SPS
+and each encoder block keep only their input for backward and run their forward again when the
+gradient reaches them. Nothing in the forward is random and every LIF starts from ``v = 0`` on each
+call over the whole ``(T, ...)`` sequence, so the second run recomputes the same spikes; BatchNorm
+normalises with the same batch statistics but must not update its running statistics twice, so they
+are put back after the recomputation (:func:`restored_bn_statistics`).
 """
 
 from __future__ import annotations
 
+import contextlib
+from typing import Callable, Iterator
+
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.utils.checkpoint import checkpoint
 
 from ds2ta.attention import SpikingAttention
 from ds2ta.config import DS2TAConfig
 from ds2ta.patchify import SPS
 from ds2ta.tasa import SpikingProjection
+
+
+@contextlib.contextmanager
+def restored_bn_statistics(module: nn.Module) -> Iterator[None]:
+    """Put the running statistics of every BatchNorm in ``module`` back as they were on entry.
+
+    Wraps the recomputation of a checkpointed segment: a training-mode BN normalises by the batch
+    statistics (the same as in the first run) and would also update its running mean, variance and
+    batch count a second time. Switching the tracking off instead would change what BN saves for
+    backward, which the recomputation check rejects.
+    """
+    bns = [m for m in module.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+    names = ("running_mean", "running_var", "num_batches_tracked")
+    before = [[getattr(m, n).clone() for n in names] for m in bns]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for m, values in zip(bns, before):
+                for n, v in zip(names, values):
+                    getattr(m, n).copy_(v)
+
+
+def run_checkpointed(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``module(x)`` keeping only ``x`` for backward; the recomputation restores BN running statistics."""
+    def contexts():
+        return contextlib.nullcontext(), restored_bn_statistics(module)
+
+    return checkpoint(module, x, use_reentrant=False, context_fn=contexts)
 
 
 class MLP(nn.Module):
@@ -44,11 +85,18 @@ class Block(nn.Module):
 
 
 class DS2TA(nn.Module):
-    """Classifier. Input: direct ``(B, C, H, W)`` or events ``(B, T, C, H, W)``; output logits ``(B, classes)``."""
+    """Classifier. Input: direct ``(B, C, H, W)`` or events ``(B, T, C, H, W)``; output logits ``(B, classes)``.
 
-    def __init__(self, cfg: DS2TAConfig):
+    Attributes:
+        checkpoint_activations: in training, recompute the SPS and every block in backward instead
+            of storing their activations (less memory, same gradients, about one more forward of
+            compute). A run-time switch, not part of ``cfg``: weights and checkpoints are unchanged.
+    """
+
+    def __init__(self, cfg: DS2TAConfig, checkpoint_activations: bool = False):
         super().__init__()
         self.cfg = cfg
+        self.checkpoint_activations = checkpoint_activations
         self.sps = SPS(cfg)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
         self.head = nn.Linear(cfg.embed_dim, cfg.num_classes)
@@ -66,11 +114,18 @@ class DS2TA(nn.Module):
                              f"{c.img_size}), got {tuple(x.shape)}")
         return x.transpose(0, 1)  # (B, T, C, H, W) -> (T, B, C, H, W)
 
+    def segment_runner(self) -> Callable[[nn.Module, torch.Tensor], torch.Tensor]:
+        """How SPS and blocks are called: checkpointed when switched on and a gradient is recorded."""
+        if self.checkpoint_activations and self.training and torch.is_grad_enabled():
+            return run_checkpointed
+        return nn.Module.__call__
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Residual stream after the last block, (T, B, N, D)."""
-        x = self.sps(self.encode(x))  # (T, B, N, D)
+        run = self.segment_runner()
+        x = run(self.sps, self.encode(x))  # (T, B, C, H, W) -> (T, B, N, D)
         for blk in self.blocks:
-            x = blk(x)
+            x = run(blk, x)  # (T, B, N, D)
         return x
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
