@@ -32,6 +32,9 @@ class TrainConfig:
         num_workers: DataLoader workers.
         eval_every: evaluate on the test split every N epochs (and always after the last one).
         progress: show tqdm bars (rank 0 only).
+        checkpoint_activations: recompute the SPS and each encoder block in backward instead of
+            storing their activations (:class:`ds2ta.DS2TA` only): less memory, same gradients,
+            one more forward pass per step (docs/training.md, "Memory").
     """
 
     epochs: int = 30
@@ -48,6 +51,7 @@ class TrainConfig:
     num_workers: int = 0
     eval_every: int = 1
     progress: bool = True
+    checkpoint_activations: bool = False
 
     def __post_init__(self) -> None:
         checks = [(self.epochs >= 1, "epochs must be >= 1"),

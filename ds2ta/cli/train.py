@@ -7,6 +7,7 @@ Examples::
     ds2ta-train --preset cifar10 --dataset cifar10 --data-dir ~/data --out runs/c10 --device cuda
     torchrun --nproc_per_node 4 -m ds2ta.cli.train --preset cifar10 --dataset cifar10 ...
     ds2ta-train ... --resume runs/c10/model.pt        # continue an interrupted run
+    ds2ta-train --preset cifar10 --dataset digits32 --batch-size 32 --checkpoint-activations ...
 
 Recipe options left unset take the dataset's defaults from :data:`RECIPES`.
 """
@@ -70,6 +71,9 @@ def build_parser(prog: str = "ds2ta-train") -> argparse.ArgumentParser:
     p.add_argument("--eval-every", type=int, default=1)
     p.add_argument("--resume", default=None, help="checkpoint (OUT/model.pt) to continue from")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--checkpoint-activations", action="store_true",
+                   help="recompute SPS and block activations in backward: less memory, same "
+                        "gradients, slower steps (docs/training.md, Memory)")
     return p
 
 
@@ -85,7 +89,8 @@ def recipe_from_args(args: argparse.Namespace):
             r[k] = v
     return TrainConfig(**r, seed=args.seed, device=args.device, amp=not args.no_amp,
                        num_workers=args.workers, eval_every=args.eval_every,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress,
+                       checkpoint_activations=args.checkpoint_activations)
 
 
 def run(args: argparse.Namespace) -> dict:

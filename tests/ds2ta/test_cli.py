@@ -41,6 +41,9 @@ def test_recipe_defaults_and_overrides():
     args = train.build_parser().parse_args(["--dataset", "cifar10", "--out", "x", "--lr", "0.01"])
     r = train.recipe_from_args(args)
     assert r.lr == 0.01 and r.batch_size == 128 and r.weight_decay == 0.06 and r.mixup == 0.5
+    assert r.checkpoint_activations is False
+    args = train.build_parser().parse_args(["--out", "x", "--checkpoint-activations"])
+    assert train.recipe_from_args(args).checkpoint_activations is True
 
 
 def test_missing_cifar_dir_is_an_error_not_a_traceback(tmp_path, capsys):

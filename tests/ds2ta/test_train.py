@@ -65,6 +65,25 @@ def test_build_model_takes_io_from_dataset():
         build_model("cifar10", dict(info, img_size=6))
 
 
+def test_activation_checkpointing_trains_to_the_same_weights(digits_small):
+    train, test, info = digits_small
+    states = []
+    for on in (False, True):
+        m = build_model("tiny", info, seed=5, **SMALL)
+        fit(m, train, test, info, _tcfg(epochs=1, checkpoint_activations=on))
+        assert m.checkpoint_activations is on
+        states.append(m.state_dict())
+    for k in states[0]:  # weights, BN running statistics and batch counts
+        torch.testing.assert_close(states[0][k], states[1][k], rtol=0, atol=0, msg=k)
+
+
+def test_activation_checkpointing_needs_a_ds2ta_model(digits_small):
+    train, test, info = digits_small
+    with pytest.raises(ValueError, match="checkpoint_activations=True needs a ds2ta.DS2TA model"):
+        fit(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)), train, test, info,
+            _tcfg(epochs=1, checkpoint_activations=True))
+
+
 def test_same_seed_same_weights(digits_small):
     train, test, info = digits_small
     states = []
