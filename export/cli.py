@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bits", type=int, default=8, help="weight bits (8: even values in [-256, 254])")
     p.add_argument("--calib-batches", type=int, default=4, help="batches of 64 used for calibration")
     p.add_argument("--qat-epochs", type=int, default=0, help="quantization-aware fine-tune epochs (0 = PTQ)")
-    p.add_argument("--batch-size", type=int, default=128, help="batch of the accuracy evaluation")
+    p.add_argument("--batch-size", type=int, default=16,
+                   help="batch of the accuracy evaluation (memory grows with it: ~55 MB per cifar10 sample)")
     p.add_argument("--device", default="cpu", help="device of the integer reference (cpu, cuda)")
     p.add_argument("--max-eval", type=int, default=None, help="evaluate at most this many test samples")
     p.add_argument("--no-progress", action="store_true")
@@ -63,8 +64,12 @@ def check_out_dir(out: pathlib.Path) -> None:
                 raise ValueError(f"--out {out}: quantization.json is not a ds2ta export; choose another folder")
 
 
-def load_data(name_or_dir: str, ckpt: dict, data_dir: Optional[str]):
-    """``(train_x_int, train_y, test_x_int, test_y, input_scale)`` as integer tensors."""
+def load_data(name_or_dir: str, ckpt: dict, data_dir: Optional[str], train_limit: Optional[int] = None,
+              test_limit: Optional[int] = None):
+    """``(train_x_int, train_y, test_x_int, test_y, input_scale)`` as int32 tensors.
+
+    ``train_limit`` / ``test_limit`` read only the first samples of each split (the calibration needs
+    a few batches; a whole CIFAR training split as int64 would take over a gigabyte)."""
     info = ckpt.get("dataset", {})
     scale = float(info.get("input_scale", 1.0))
     path = pathlib.Path(name_or_dir)
@@ -72,17 +77,18 @@ def load_data(name_or_dir: str, ckpt: dict, data_dir: Optional[str]):
         x, y = path / "x_int.npy", path / "labels.npy"
         if not (x.exists() and y.exists()):
             raise ValueError(f"--calib-data {path}: expected x_int.npy and labels.npy in the folder")
-        xi, yi = torch.from_numpy(np.load(x)).long(), torch.from_numpy(np.load(y)).long()
-        return xi, yi, xi, yi, scale
+        xi, yi = torch.from_numpy(np.load(x)).int(), torch.from_numpy(np.load(y)).long()
+        return xi[:train_limit], yi[:train_limit], xi[:test_limit], yi[:test_limit], scale
     from ds2ta.data import get_dataset
     tr, te, dinfo = get_dataset(name_or_dir, data_dir=data_dir, T=info.get("T"), augment=False)
     scale = float(dinfo.get("input_scale", scale))
 
-    def ints(ds):
-        x = torch.stack([ds[i][0] for i in range(len(ds))])
-        y = torch.tensor([int(ds[i][1]) for i in range(len(ds))])
-        return (x / scale).round().long(), y
-    return (*ints(tr), *ints(te), scale)
+    def ints(ds, limit):
+        n = len(ds) if limit is None else min(len(ds), limit)
+        x = torch.stack([(ds[i][0] / scale).round().int() for i in range(n)])
+        y = torch.tensor([int(ds[i][1]) for i in range(n)])
+        return x, y
+    return (*ints(tr, train_limit), *ints(te, test_limit), scale)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -96,7 +102,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def run(args) -> int:
     from ds2ta.checkpoint import atomic_write_json, load_checkpoint
-    from ds2ta.export.model_quant import encode_int, float_spikes, graph_metadata, spike_agreement
+    from ds2ta.export.model_quant import batched_accuracy, batched_spike_agreement, encode_int, graph_metadata
     from ds2ta.export.nir_io import write_graph
     from ds2ta.export.qat import qat_finetune
     from ds2ta.sims.reference import ReferenceExecutor  # evaluation of the integer graph
@@ -111,17 +117,17 @@ def run(args) -> int:
     model, ckpt = load_checkpoint(ck)
     cfg = model.cfg
     name = args.calib_data or ckpt.get("dataset", {}).get("name", "digits")
-    xtr, ytr, xte, yte, scale = load_data(name, ckpt, args.data_dir)
-    if args.max_eval:
-        xte, yte = xte[:args.max_eval], yte[:args.max_eval]
+    xtr, ytr, xte, yte, scale = load_data(name, ckpt, args.data_dir,
+                                          None if args.qat_epochs > 0 else 64 * args.calib_batches,
+                                          args.max_eval or None)
     calib_x = xtr[: 64 * args.calib_batches].float() * scale
-    with torch.no_grad():
-        float_acc = float((model(xte.float() * scale).argmax(-1) == yte).double().mean())
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size {args.batch_size}: give at least 1")
+    float_acc = batched_accuracy(model, xte.float() * scale, yte, args.batch_size)
     if args.qat_epochs > 0:
         qat_finetune(model, xtr.float() * scale, ytr, args.qat_epochs, bits=args.bits,
                      progress=not args.no_progress)
-        with torch.no_grad():
-            float_acc_qat = float((model(xte.float() * scale).argmax(-1) == yte).double().mean())
+        float_acc_qat = batched_accuracy(model, xte.float() * scale, yte, args.batch_size)
     meta = graph_metadata(model, ckpt, ck, target.name, scale)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -146,8 +152,7 @@ def run(args) -> int:
         warnings.warn(f"synaptic input beyond int16 (Lava LIF a_in) on the test data: {over}")
     int_acc = float((torch.cat(preds) == yte).double().mean())
     nb = min(64, xte.shape[0])
-    agree = spike_agreement(float_spikes(model, xte[:nb].float() * scale),
-                            ex.run(encode_int(cfg, xte[:nb]), record=True).record)
+    agree = batched_spike_agreement(model, ex, xte[:nb], scale, args.batch_size)
     summary = {
         "format": REPORT_FORMAT, "format_version": 1, "target": target.name, "bits": args.bits,
         "checkpoint": str(ck), "calibration": {"data": name, "samples": int(calib_x.shape[0]), "margin": 1.5},

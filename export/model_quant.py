@@ -37,7 +37,7 @@ def _channel_max(x: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def calibrate(model, x_float: torch.Tensor, batch_size: int = 128, margin: float = 1.5) -> Dict[str, np.ndarray]:
+def calibrate(model, x_float: torch.Tensor, batch_size: int = 32, margin: float = 1.5) -> Dict[str, np.ndarray]:
     """``{neuron_node: per-channel max |current|}`` (float units) over ``x_float`` batches, times ``margin``."""
     model.eval()
     stats: Dict[str, np.ndarray] = {}
@@ -123,8 +123,36 @@ def encode_int(cfg, x_int: torch.Tensor) -> torch.Tensor:
 
 def spike_agreement(float_rec: Dict[str, torch.Tensor], int_rec: Dict[str, torch.Tensor]) -> Dict[str, float]:
     """Fraction of equal spike entries per layer (float model vs integer reference)."""
+    return {k: e / n for k, (e, n) in _agreement_counts(float_rec, int_rec).items()}
+
+
+def _agreement_counts(float_rec, int_rec) -> Dict[str, Tuple[int, int]]:
     out = {}
     for k, v in float_rec.items():
         if k in int_rec and int_rec[k].shape == v.shape:
-            out[k] = float((int_rec[k].cpu().long() == v.cpu().long()).double().mean())
+            out[k] = (int((int_rec[k].cpu().long() == v.cpu().long()).sum()), v.numel())
     return out
+
+
+@torch.no_grad()
+def batched_accuracy(model, x_float: torch.Tensor, y: torch.Tensor, batch_size: int = 32) -> float:
+    """Float model accuracy over ``x_float`` in batches (a whole CIFAR split at once needs tens of GB)."""
+    model.eval()
+    hits = sum(int((model(x_float[lo:lo + batch_size]).argmax(-1) == y[lo:lo + batch_size]).sum())
+               for lo in range(0, x_float.shape[0], batch_size))
+    return hits / max(1, x_float.shape[0])
+
+
+def batched_spike_agreement(model, executor, x_int: torch.Tensor, input_scale: float,
+                            batch_size: int = 16) -> Dict[str, float]:
+    """``spike_agreement`` over ``x_int`` in batches: only the compared layers are recorded."""
+    total: Dict[str, list] = {}
+    for lo in range(0, x_int.shape[0], batch_size):
+        xb = x_int[lo:lo + batch_size]
+        fr = float_spikes(model, xb.float() * input_scale)
+        ir = executor.run(encode_int(model.cfg, xb), record=set(fr)).record
+        for k, (e, n) in _agreement_counts(fr, ir).items():
+            acc = total.setdefault(k, [0, 0])
+            acc[0] += e
+            acc[1] += n
+    return {k: e / n for k, (e, n) in total.items()}

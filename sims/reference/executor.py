@@ -101,25 +101,44 @@ class ReferenceExecutor:
             depth[n] = d + getattr(k, "latency", 1 if k.kind in ("synapse", "attention") else 0)
         return max(depth.values(), default=0)
 
-    def run(self, x: torch.Tensor, record: bool = False) -> RunResult:
-        """Run the graph on integer input ``x`` (T, B, *input_shape); see ``RunResult``."""
+    def run(self, x: torch.Tensor, record: Union[bool, Set[str]] = False) -> RunResult:
+        """Run the graph on integer input ``x`` (T, B, *input_shape); see ``RunResult``.
+
+        ``record``: True records every node's output, a set of names records those nodes, False none.
+        Acyclic graphs stream: each node's counts are taken right after it runs and its output is
+        freed once its last consumer has run (spikes are held as uint8), so memory stays near the
+        largest layer's working set instead of the sum of all activations.
+        """
         if x.dtype.is_floating_point and not torch.equal(x, x.round()):
             raise ValueError("reference input must be integers (x_int; the float model sees x_int * input_scale)")
         x = x.to(self.device).long()
+        keep = set(self.order) if record is True else set(record or ())
         if self.delayed:
             outs = self._run_steps(x)
-        else:
-            outs = {}
+            tally = _Tally(x.shape[:2])
             for n in self.order:
-                inp = x if n in self.inputs else self._sum_inputs(n, outs, x)
-                outs[n] = self.kernels[n].forward(inp, outs)
-        return self._result(x, outs, record)
+                self._count(n, outs, x, tally)
+            return self._result(outs, tally, {n: outs[n] for n in keep})
+        tally = _Tally(x.shape[:2])
+        left = {n: sum(1 for a, _ in self.edges if a == n) for n in self.order}
+        outs: Dict[str, torch.Tensor] = {}
+        for n in self.order:
+            inp = x if n in self.inputs else self._sum_inputs(n, outs, x)
+            y = self.kernels[n].forward(inp, outs)
+            outs[n] = y.to(torch.uint8) if self.kernels[n].spiking else y
+            self._count(n, outs, x, tally, inp)
+            del inp
+            for p in set(self.preds[n]):
+                left[p] -= sum(1 for a in self.preds[n] if a == p)
+                if left[p] == 0 and p not in keep and p not in self.outputs:
+                    del outs[p]
+        return self._result(outs, tally, {n: outs[n] for n in keep})
 
     def _sum_inputs(self, n, outs, x):
         srcs = self.preds[n]
         if not srcs:
             raise ValueError(f"node {n!r} has no input edge")
-        total = outs[srcs[0]]
+        total = outs[srcs[0]].long()  # spikes are held as uint8: sum in int64
         for s in srcs[1:]:
             total = total + outs[s]
         return total
@@ -154,42 +173,43 @@ class ReferenceExecutor:
             raise ValueError(f"node {n!r}: cannot infer its input shape at t=0 in a recurrent graph")
         return torch.zeros((x.shape[1], *[int(s) for s in shape]), dtype=torch.long, device=x.device)
 
-    def _result(self, x, outs, record) -> RunResult:
-        T, B = x.shape[:2]
-        counts, per_sample, max_in = {}, {}, {}
-        spike_src = {n: self.kernels[n].spiking for n in self.order}
-        for n in self.order:
-            k = self.kernels[n]
-            c = dict.fromkeys(COUNT_KEYS, 0)
-            if k.kind == "neuron" or k.spiking:
-                c["neurons"] = k.neurons
-                c["neuron_updates"] = k.neurons * T * B
-            if k.spiking:
-                c["spikes"] = int(outs[n].sum())
-                per_sample[n] = outs[n].reshape(T, B, -1).sum((0, 2)).cpu()
-            if k.kind == "synapse":
-                inp = self._sum_inputs(n, outs, x)
-                srcs = self._spike_sources(n, spike_src)
-                if srcs:  # every event of every spike source drives its fan-out
-                    c["synops"] = int(k.fanout(inp.double().abs()))
-                else:      # graded payloads: one synaptic op per nonzero value and synapse
-                    c["graded_synops"] = int(k.fanout((inp != 0).double()))
-            if k.kind == "neuron":
-                max_in[n] = int(self._sum_inputs(n, outs, x).abs().max())
-            if k.kind == "attention":
-                c["attention_ops"] = int(k.ops(outs))
-            counts[n] = c
+    def _count(self, n, outs, x, tally: "_Tally", inp: Optional[torch.Tensor] = None) -> None:
+        """Counts of node ``n`` (docs/simulation.md: counting rules) from its input and output."""
+        T, B = tally.shape
+        k = self.kernels[n]
+        c = dict.fromkeys(COUNT_KEYS, 0)
+        if k.kind == "neuron" or k.spiking:
+            c["neurons"] = k.neurons
+            c["neuron_updates"] = k.neurons * T * B
+        if k.spiking:
+            c["spikes"] = int(outs[n].sum(dtype=torch.int64))
+            tally.per_sample[n] = outs[n].reshape(T, B, -1).sum((0, 2), dtype=torch.int64).cpu()
+        if k.kind in ("synapse", "neuron") and inp is None:
+            inp = self._sum_inputs(n, outs, x)
+        if k.kind == "synapse":
+            if self._spike_sources(n):  # every event of every spike source drives its fan-out
+                c["synops"] = int(k.fanout(inp.double().abs()))
+            else:      # graded payloads: one synaptic op per nonzero value and synapse
+                c["graded_synops"] = int(k.fanout((inp != 0).double()))
+        if k.kind == "neuron":
+            tally.max_in[n] = int(inp.abs().max())
+        if k.kind == "attention":
+            c["attention_ops"] = int(k.ops(outs))
+        tally.counts[n] = c
+
+    def _result(self, outs, tally: "_Tally", rec: Dict[str, torch.Tensor]) -> RunResult:
+        T, B = tally.shape
         final = {o: outs[o] for o in self.outputs}
         last = final[self.outputs[0]] if self.outputs else outs[self.order[-1]]
         pred_src = last.reshape(T, B, -1)
         pred = (pred_src.sum(0) if self._is_spiking_output() else pred_src[-1]).argmax(-1)
-        rec = {n: (outs[n].to(torch.int8) if self.kernels[n].spiking else outs[n]) for n in self.order} \
-            if record else {}
-        return RunResult(final, pred.cpu(), counts, per_sample, rec, max_in)
+        rec = {n: (v.to(torch.int8) if self.kernels[n].spiking else v) for n, v in rec.items()}
+        return RunResult(final, pred.cpu(), tally.counts, tally.per_sample, rec, tally.max_in)
 
-    def _spike_sources(self, n, spike_src) -> bool:
+    def _spike_sources(self, n) -> bool:
         """True when every path into ``n`` starts at spiking nodes (through Delay/Flatten and a
         subgraph's Input/Output identity nodes)."""
+        spike_src = {m: self.kernels[m].spiking for m in self.order}
         stack, seen = list(self.preds[n]), set()
         while stack:
             p = stack.pop()
@@ -209,6 +229,16 @@ class ReferenceExecutor:
             return False
         srcs = self.preds[self.outputs[0]]
         return bool(srcs) and all(self.kernels[s].spiking for s in srcs)
+
+
+@dataclass
+class _Tally:
+    """Counts gathered node by node during one run."""
+
+    shape: Tuple[int, int]  # (T, B)
+    counts: Dict[str, Dict[str, int]] = field(default_factory=dict)
+    per_sample: Dict[str, torch.Tensor] = field(default_factory=dict)
+    max_in: Dict[str, int] = field(default_factory=dict)
 
 
 def is_integer_graph(graph: nir.NIRGraph) -> bool:

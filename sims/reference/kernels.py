@@ -99,8 +99,10 @@ class Conv2dK(Kernel):
 
     def forward(self, x, env):
         _check_exact(self.name, self.row, x)
-        y = self._conv(x, self.w) + self.b.view(-1, 1, 1)
-        return _wrap24(y.round().long())  # Lava's Conv result wraps at 24 bits
+        y = self._conv(x, self.w)
+        y += self.b.view(-1, 1, 1)
+        y = y.round_().long()  # in place where possible: layers at paper scale are large
+        return y.add_(2 ** 23).remainder_(2 ** 24).sub_(2 ** 23)  # Lava's Conv result wraps at 24 bits
 
     def fanout(self, cnt):
         ones = torch.ones((self.w.shape[0], *self.w.shape[1:]), dtype=torch.float64, device=cnt.device)

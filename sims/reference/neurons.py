@@ -49,19 +49,41 @@ class LavaLIFParams:
     bias: torch.Tensor
     vth: Optional[torch.Tensor]
 
+    def __post_init__(self) -> None:
+        self.decay_u = 4096 - (self.du + 1)          # u's decay factor (of 4096)
+        self.decay_v = 4096 - self.dv                # v's decay factor (of 4096)
+        self.no_current_memory = bool(torch.all(self.du == 4095))  # u = a << 6 each step
+        self.has_bias = bool(torch.any(self.bias != 0))
+        self.vth_v = None if self.vth is None else self.vth << 6   # threshold in v units
+
     def to(self, device) -> "LavaLIFParams":
         return LavaLIFParams(self.du.to(device), self.dv.to(device), self.bias.to(device),
                              None if self.vth is None else self.vth.to(device))
 
 
+def _decay(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """``trunc0(x * factor)`` as one integer division toward zero (exact in int64)."""
+    return torch.div(x * factor, 4096, rounding_mode="trunc")
+
+
 def lif_step(a: torch.Tensor, u: torch.Tensor, v: torch.Tensor, p: LavaLIFParams):
-    """One step for int64 input ``a`` (B, *shape); returns ``(out, u, v)``: spikes (int64 0/1) or v."""
-    u = wrap24(trunc0(u * (4096 - (p.du + 1))) + (a << 6))
-    v = (trunc0(v * (4096 - p.dv)) + u + p.bias).clamp(-V_LIMIT, V_LIMIT)
+    """One step for int64 input ``a`` (B, *shape); returns ``(out, u, v)``: spikes (int64 0/1) or v.
+
+    Same arithmetic as the module docstring; the common cases (``du = 4095``: no current memory,
+    ``u`` inside 24 bits, zero bias) skip work that cannot change the result.
+    """
+    u = (a << 6) if p.no_current_memory else _decay(u, p.decay_u) + (a << 6)
+    if bool((u > U_MAX).any() or (u <= -U_MAX).any()):
+        u = wrap24(u)
+    v = _decay(v, p.decay_v)
+    v += u
+    if p.has_bias:
+        v += p.bias
+    v.clamp_(-V_LIMIT, V_LIMIT)
     if p.vth is None:
-        return v, u, v
-    s = v > (p.vth << 6)
-    v = torch.where(s, torch.zeros_like(v), v)
+        return v, u, v  # the next step builds a new v: this output is never written again
+    s = v > p.vth_v
+    v.masked_fill_(s, 0)
     return s.long(), u, v
 
 
