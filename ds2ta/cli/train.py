@@ -29,6 +29,9 @@ RECIPES: dict[str, dict] = {
                    mixup=0.0, label_smoothing=0.1),
     "digits-events": dict(epochs=20, batch_size=64, lr=2e-3, weight_decay=0.01, warmup_epochs=1,
                           mixup=0.0, label_smoothing=0.1),
+    # The dvs preset at DVS size on generated events; DVS-like recipe, untuned.
+    "digits-events128": dict(epochs=20, batch_size=16, lr=1e-3, weight_decay=0.06, warmup_epochs=1,
+                             mixup=0.0, label_smoothing=0.1),
     "digits32": dict(epochs=10, batch_size=64, lr=1e-3, weight_decay=0.06, warmup_epochs=1,
                      mixup=0.0, label_smoothing=0.1),
     "cifar10": dict(epochs=300, batch_size=128, lr=5e-4, weight_decay=0.06, warmup_epochs=20,
@@ -40,7 +43,8 @@ RECIPES: dict[str, dict] = {
     "cifar10-dvs": dict(epochs=200, batch_size=16, lr=1e-3, weight_decay=0.06, warmup_epochs=10,
                         mixup=0.0, label_smoothing=0.1),
 }
-DEFAULT_PRESET = {"digits": "tiny", "digits-events": "tiny-dvs", "digits32": "cifar10",
+DEFAULT_PRESET = {"digits": "tiny", "digits-events": "tiny-dvs", "digits-events128": "dvs",
+                  "digits32": "cifar10",
                   "cifar10": "cifar10",
                   "cifar100": "cifar100", "dvs-gesture": "dvs", "cifar10-dvs": "dvs"}
 

@@ -4,24 +4,26 @@ Samples are batch-first float tensors equal to ``x_int * info["input_scale"]``: 
 ``(C, H, W)`` or event frames ``(T, C, H, W)``; labels are ints. ``info`` is the ``"dataset"`` entry
 of a checkpoint (name, input_scale, encoding, num_classes, in_channels, img_size, ...).
 
-=============  ==========================  ===========  ===============  ===============
-name           source                      sample       input_scale      preset
-=============  ==========================  ===========  ===============  ===============
-digits         scikit-learn (bundled)      (1, 8, 8)    1/16             tiny
-digits-events  generated from digits       (T,2,16,16)  1                tiny-dvs
-digits32       digits as 32x32 RGB         (3, 32, 32)  1/255            cifar10 (GPU smoke)
-cifar10        --data-dir, torchvision     (3, 32, 32)  1/255            cifar10
-cifar100       --data-dir, torchvision     (3, 32, 32)  1/255            cifar100
-dvs-gesture    --data-dir, spikingjelly    (T,2,128,128) 1               dvs
-cifar10-dvs    --data-dir, spikingjelly    (T,2,128,128) 1               dvs (10 classes)
-=============  ==========================  ===========  ===============  ===============
+================  ========================  =============  ===========  ===================
+name              source                    sample         input_scale  preset
+================  ========================  =============  ===========  ===================
+digits            scikit-learn (bundled)    (1, 8, 8)      1/16         tiny
+digits-events     generated from digits     (T,2,16,16)    1            tiny-dvs
+digits-events128  digits, made per item     (T,2,128,128)  1            dvs (10 classes)
+digits32          digits as 32x32 RGB       (3, 32, 32)    1/255        cifar10 (GPU smoke)
+cifar10           --data-dir, torchvision   (3, 32, 32)    1/255        cifar10
+cifar100          --data-dir, torchvision   (3, 32, 32)    1/255        cifar100
+dvs-gesture       --data-dir, spikingjelly  (T,2,128,128)  1            dvs
+cifar10-dvs       --data-dir, spikingjelly  (T,2,128,128)  1            dvs (10 classes)
+================  ========================  =============  ===========  ===================
 """
 
 from __future__ import annotations
 
 import os
 
-DATASETS = ("digits", "digits-events", "digits32", "cifar10", "cifar100", "dvs-gesture", "cifar10-dvs")
+DATASETS = ("digits", "digits-events", "digits-events128", "digits32", "cifar10", "cifar100",
+            "dvs-gesture", "cifar10-dvs")
 ALIASES = {"dvsgesture": "dvs-gesture", "dvs128-gesture": "dvs-gesture", "cifar10dvs": "cifar10-dvs"}
 
 
@@ -34,7 +36,7 @@ def get_dataset(name: str, data_dir: str | os.PathLike | None = None, T: int | N
         data_dir: folder with the files for CIFAR and DVS data (never downloaded).
         T: time steps for event datasets (default 10); ignored by static images.
         augment: training augmentation (CIFAR only).
-        seed: event-generation seed for ``digits-events``.
+        seed: event-generation seed for ``digits-events`` and ``digits-events128``.
         verify_md5: check CIFAR md5 sums.
 
     Returns:
@@ -54,6 +56,9 @@ def get_dataset(name: str, data_dir: str | os.PathLike | None = None, T: int | N
     if key == "digits-events":
         from ds2ta.data.digits import load_digits_events
         return load_digits_events(T=T or 10, seed=seed)
+    if key == "digits-events128":
+        from ds2ta.data.digit_events128 import load_digits_events128
+        return load_digits_events128(T=T or 10, seed=seed)
     if key == "digits32":
         from ds2ta.data.digits import load_digits32
         return load_digits32()

@@ -52,19 +52,23 @@ def load_digits_static() -> tuple[TensorDataset, TensorDataset, dict]:
     return ds(xtr, ytr), ds(xte, yte), info
 
 
-def random_walks(n: int, T: int, max_offset: int, rng: np.random.Generator) -> np.ndarray:
+def random_walks(n: int, T: int, max_offset: int, rng: np.random.Generator, step: int = 1) -> np.ndarray:
     """Saccade paths: ``(n, T + 1, 2)`` integer (row, col) offsets in ``[0, max_offset]``.
 
-    Each step moves one pixel to one of the 8 neighbours; a move that would leave the canvas is
-    reflected, so every step changes the position and produces events.
+    Each step moves ``step`` pixels towards one of the 8 neighbours; a move that would leave the
+    canvas is reflected, so every step changes the position and produces events.
     """
+    if step < 1 or max_offset < 2 * step - 1:
+        raise ValueError(f"random walk with {step}-pixel steps needs step >= 1 and max_offset >= "
+                         f"{2 * step - 1} (got {max_offset}): use a larger canvas, a smaller digit "
+                         "or a smaller step")
     pos = np.empty((n, T + 1, 2), dtype=np.int64)
     pos[:, 0] = rng.integers(0, max_offset + 1, size=(n, 2))
     for t in range(T):
-        step = MOVES[rng.integers(0, len(MOVES), size=n)]
-        nxt = pos[:, t] + step
+        move = step * MOVES[rng.integers(0, len(MOVES), size=n)]
+        nxt = pos[:, t] + move
         out = (nxt < 0) | (nxt > max_offset)
-        nxt = np.where(out, pos[:, t] - step, nxt)  # reflect at the border
+        nxt = np.where(out, pos[:, t] - move, nxt)  # reflect at the border
         pos[:, t + 1] = nxt
     return pos
 
@@ -97,14 +101,19 @@ def events_from_frames(frames: torch.Tensor, contrast: float) -> torch.Tensor:
     return torch.stack([on, off], dim=2).to(torch.uint8)  # (n, T, 2, H, W)
 
 
+def upsample_digits(x_int: np.ndarray, size: int) -> torch.Tensor:
+    """Digits ``(n, 8, 8)`` in 0..16 -> intensities ``(n, size, size)`` in 0..1 on the 1/16 grid (bilinear)."""
+    img = torch.from_numpy(x_int).float().unsqueeze(1) / 16.0  # (n, 1, 8, 8) in 0..1
+    img = F.interpolate(img, size=(size, size), mode="bilinear", align_corners=False)[:, 0]
+    return torch.round(img * 16) / 16  # keep intensities on the digits' 1/16 grid
+
+
 def make_digit_events(x_int: np.ndarray, T: int, seed: int, canvas: int = 16, size: int = 12,
                       contrast: float = 0.25) -> torch.Tensor:
     """Event frames ``(n, T, 2, canvas, canvas)`` (uint8) for digits ``x_int`` ``(n, 8, 8)`` in 0..16."""
     if size > canvas:
         raise ValueError(f"digit size {size} does not fit the {canvas}x{canvas} canvas")
-    img = torch.from_numpy(x_int).float().unsqueeze(1) / 16.0  # (n, 1, 8, 8) in 0..1
-    img = F.interpolate(img, size=(size, size), mode="bilinear", align_corners=False)[:, 0]
-    img = torch.round(img * 16) / 16  # keep intensities on the digits' 1/16 grid
+    img = upsample_digits(x_int, size)
     paths = random_walks(len(img), T, canvas - size, np.random.default_rng(seed))
     return events_from_frames(render(img, paths, canvas), contrast)
 

@@ -46,6 +46,15 @@ def test_recipe_defaults_and_overrides():
     assert train.recipe_from_args(args).checkpoint_activations is True
 
 
+def test_every_dataset_has_a_recipe_and_a_preset():
+    from ds2ta.config import PRESETS
+    from ds2ta.data import DATASETS
+
+    assert set(train.RECIPES) == set(DATASETS) == set(train.DEFAULT_PRESET)
+    assert set(train.DEFAULT_PRESET.values()) <= set(PRESETS)
+    assert train.DEFAULT_PRESET["digits-events128"] == "dvs"
+
+
 def test_missing_cifar_dir_is_an_error_not_a_traceback(tmp_path, capsys):
     rc = train.main(["--dataset", "cifar10", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o")])
     assert rc == 2

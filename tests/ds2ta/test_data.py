@@ -192,3 +192,92 @@ def test_digits32_is_cifar_shaped_digits():
     orig = to_int(test8[4][0], info8)[0] / 16 * 255  # (8, 8) on the 0..255 scale
     pooled = torch.nn.functional.avg_pool2d(xi[:1], 4)[0]
     assert torch.corrcoef(torch.stack([pooled.ravel(), orig.ravel()]))[0, 1] > 0.95
+
+
+def test_random_walks_with_longer_saccades():
+    p = random_walks(300, 10, 88, np.random.default_rng(4), step=3)
+    assert p.min() >= 0 and p.max() <= 88
+    step = np.abs(np.diff(p, axis=1))  # (n, T, 2): each axis moves 0 or 3, at least one moves
+    assert set(np.unique(step)) == {0, 3} and np.all(step.max(-1) == 3)
+    with pytest.raises(ValueError, match="max_offset >= 5"):
+        random_walks(1, 3, 4, np.random.default_rng(0), step=3)
+
+
+def _events_oracle(digit: np.ndarray, path: np.ndarray, canvas: int, size: int) -> np.ndarray:
+    """Independent rendering: the upsampled digit pasted at each corner, ON/OFF = floor(+-diff / 0.25)."""
+    img = torch.nn.functional.interpolate(torch.tensor(digit, dtype=torch.float32)[None, None] / 16,
+                                          size=(size, size), mode="bilinear", align_corners=False)
+    img = (img[0, 0] * 16).round().numpy() / 16
+    frames = np.zeros((len(path), canvas, canvas))
+    for t, (r, c) in enumerate(path):
+        frames[t, r:r + size, c:c + size] = img
+    d = np.diff(frames, axis=0)
+    return np.stack([np.floor(np.maximum(d, 0) * 4 + 1e-6), np.floor(np.maximum(-d, 0) * 4 + 1e-6)], 1)
+
+
+def test_digit_events128_matches_an_independent_rendering():
+    from ds2ta.data.digit_events128 import DigitEvents
+
+    x = np.random.default_rng(0).integers(0, 17, size=(3, 8, 8)).astype(np.uint8)
+    ds = DigitEvents(x, np.array([4, 5, 6]), T=6, seed=11)
+    for i in range(3):
+        ev, label = ds[i]
+        path = ds.path(i)
+        assert ev.shape == (6, 2, 128, 128) and ev.dtype == torch.float32 and label == 4 + i
+        assert path.shape == (7, 2) and path.min() >= 0 and path.max() <= 128 - 40
+        assert np.all(np.abs(np.diff(path, axis=0)).max(-1) == 3)  # 3-pixel saccades
+        np.testing.assert_array_equal(ev.numpy(), _events_oracle(x[i], path, 128, 40))
+
+
+def test_digit_events128_events_sit_where_the_digit_moves():
+    train, _, _ = get_dataset("digits-events128", T=10)
+    for i in (0, 1, 2, 500):
+        ev, _ = train[i]
+        assert torch.equal(ev, ev.round()) and ev.min() >= 0 and ev.max() <= 4
+        path = train.path(i)
+        for t in range(10):
+            active = ev[t].sum(0).nonzero()  # (k, 2) row, col of pixels with events
+            assert len(active) > 0  # every step moves the digit, so every frame has events
+            # all inside the box swept by the digit from position t to t+1 (40 px digit, 3 px step)
+            lo = np.minimum(path[t], path[t + 1])
+            hi = np.maximum(path[t], path[t + 1]) + 40
+            assert (active.min(0).values >= torch.tensor(lo)).all()
+            assert (active.max(0).values < torch.tensor(hi)).all()
+            # path-free: the events of one step span at most 40 + 3 pixels per axis
+            assert ((active.max(0).values - active.min(0).values) < 43).all()
+        # 128 x 128 frame, the digit covers a small part of it: most pixels never see an event
+        assert (ev.sum((0, 1)) > 0).float().mean() < 0.25
+
+
+def test_digit_events128_is_deterministic_per_sample():
+    from ds2ta.data.digit_events128 import DigitEvents
+
+    train, test, info = get_dataset("digits-events128", T=4, seed=3)
+    again, _, _ = get_dataset("digits-events128", T=4, seed=3)
+    other, _, _ = get_dataset("digits-events128", T=4, seed=4)
+    a = train[7][0]
+    assert torch.equal(again[7][0], a)  # another instance, same seed
+    fresh, _, _ = get_dataset("digits-events128", T=4, seed=3)
+    fresh[8], fresh[6]  # generated in another order first
+    assert torch.equal(fresh[7][0], a)
+    assert not torch.equal(other[7][0], a)
+    assert not np.array_equal(train.path(0), test.path(0))  # test split uses seed + 1
+    # lazy: only the upsampled uint8 digits are held, not the events
+    assert train.digits.dtype == torch.uint8 and train.digits.shape == (len(train), 40, 40)
+    assert info["x_int_range"] == [0, 4] and info["num_classes"] == 10
+    with pytest.raises(ValueError, match="canvas of at least 45"):
+        DigitEvents(np.zeros((1, 8, 8), np.uint8), np.zeros(1), T=2, seed=0, canvas=44)
+    with pytest.raises(IndexError):
+        train[len(train)]
+
+
+def test_digit_events128_feeds_the_dvs_preset_with_ten_classes():
+    from ds2ta.training import build_model
+
+    train, test, info = get_dataset("digits-events128", T=4)
+    assert (len(train), len(test)) == (1437, 360)
+    assert (info["img_size"], info["in_channels"], info["T"], info["preset"]) == (128, 2, 4, "dvs")
+    m = build_model("dvs", info, embed_dim=16, heads=2, depth=1).eval()
+    assert (m.cfg.num_classes, m.cfg.img_size, m.cfg.T, m.cfg.encoding) == (10, 128, 4, "events")
+    with torch.no_grad():
+        assert m(torch.stack([test[i][0] for i in range(2)])).shape == (2, 10)
