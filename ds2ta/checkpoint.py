@@ -1,6 +1,6 @@
 """DS2TA checkpoints: one ``.pt`` file with config, weights, dataset/normalisation and metrics.
 
-Format (shared by training, export and the simulators; see /work/coord/BRIEF.md)::
+Format (shared by training, export and the simulators; see docs/architecture.md)::
 
     {"format": "ds2ta-checkpoint", "format_version": 1,
      "config": DS2TAConfig.to_dict(), "state_dict": model.state_dict(),

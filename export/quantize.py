@@ -1,7 +1,7 @@
 """Fixed-point primitives: mantissa/exponent formats and Lava-safe weight rounding.
 
 A value ``x`` is stored as ``m * 2^e`` with an integer mantissa ``m`` of ``bits`` signed bits.
-Weights of mixed sign lose their lowest bit in Lava's ``Dense`` (lava-loihi-semantics.md section 2),
+Weights of mixed sign lose their lowest bit in Lava's ``Dense`` (docs/lava-loihi-semantics.md section 2),
 so ``weight_levels`` gives the grid that survives: multiples of ``2^(9 - bits)`` in
 ``[-256, 256 - 2^(9 - bits)]`` (bits = 8: even values in [-256, 254]).
 """

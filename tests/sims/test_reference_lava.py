@@ -1,6 +1,6 @@
 """One Dense + LIF layer: the integer reference against Lava's own fixed-point models (4 processes).
 
-Lava's Dense delivers at step t+1 what it received at step t (lava-loihi-semantics.md section 2),
+Lava's Dense delivers at step t+1 what it received at step t (docs/lava-loihi-semantics.md section 2),
 so Lava's spikes at step t+1 must equal the reference's (zero-delay) spikes at step t.
 """
 

@@ -1,6 +1,6 @@
-"""The integer reference against a separate plain-numpy implementation of lava-loihi-semantics.md.
+"""The integer reference against a separate plain-numpy implementation of docs/lava-loihi-semantics.md.
 
-The numpy code below is written from the equations in the shared reference (sections 1-3), not from
+The numpy code below is written from the equations in docs/lava-loihi-semantics.md (sections 1-3), not from
 the executor: Python ints / numpy int64, explicit loops over neurons where the rule is elementwise.
 """
 
@@ -17,7 +17,7 @@ from ds2ta.sims.reference import ReferenceExecutor
 
 
 def np_lif(a_seq, du, dv, vth, bias_mant, bias_exp):
-    """Lava PyLifModelBitAcc, section 1 of lava-loihi-semantics.md; a_seq (T, n) ints -> s, u, v (T, n)."""
+    """Lava PyLifModelBitAcc, section 1 of docs/lava-loihi-semantics.md; a_seq (T, n) ints -> s, u, v (T, n)."""
     T, n = a_seq.shape
     u, v = [0] * n, [0] * n
     S, U, V = (np.zeros((T, n), dtype=np.int64) for _ in range(3))
