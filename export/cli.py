@@ -18,10 +18,14 @@ from typing import List, Optional
 import numpy as np
 import torch
 
+from ds2ta.export.quantize import CALIBRATION_MARGIN
 from ds2ta.export.targets import TARGETS, get_target
 
 OUR_FILES = {"model.nir", "quantization.json", "mapping.json"}
 REPORT_FORMAT = "ds2ta-quantization"
+CALIB_BATCH = 64          # samples per --calib-batches batch
+AGREEMENT_SAMPLES = 64    # test samples whose float and integer spikes are compared layer by layer
+A_IN_MAX = 2 ** 15 - 1    # Lava LIF's a_in is int16: larger synaptic input wraps on the chip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chips", type=int, default=1,
                    help="chips available; the export fails early when the model cannot be mapped onto them")
     p.add_argument("--bits", type=int, default=8, help="weight bits (8: even values in [-256, 254])")
-    p.add_argument("--calib-batches", type=int, default=4, help="batches of 64 used for calibration")
+    p.add_argument("--calib-batches", type=int, default=4, help=f"batches of {CALIB_BATCH} used for calibration")
     p.add_argument("--qat-epochs", type=int, default=0, help="quantization-aware fine-tune epochs (0 = PTQ)")
     p.add_argument("--batch-size", type=int, default=16,
                    help="batch of the accuracy evaluation (memory grows with it: ~55 MB per cifar10 sample)")
@@ -118,9 +122,9 @@ def run(args) -> int:
     cfg = model.cfg
     name = args.calib_data or ckpt.get("dataset", {}).get("name", "digits")
     xtr, ytr, xte, yte, scale = load_data(name, ckpt, args.data_dir,
-                                          None if args.qat_epochs > 0 else 64 * args.calib_batches,
+                                          None if args.qat_epochs > 0 else CALIB_BATCH * args.calib_batches,
                                           args.max_eval or None)
-    calib_x = xtr[: 64 * args.calib_batches].float() * scale
+    calib_x = xtr[: CALIB_BATCH * args.calib_batches].float() * scale
     if args.batch_size < 1:
         raise ValueError(f"--batch-size {args.batch_size}: give at least 1")
     float_acc = batched_accuracy(model, xte.float() * scale, yte, args.batch_size)
@@ -147,15 +151,15 @@ def run(args) -> int:
         preds.append(res.prediction)
         for k, v in res.max_abs_input.items():
             max_in[k] = max(max_in.get(k, 0), v)
-    over = {k: v for k, v in max_in.items() if v > 2 ** 15 - 1}
+    over = {k: v for k, v in max_in.items() if v > A_IN_MAX}
     if over:
         warnings.warn(f"synaptic input beyond int16 (Lava LIF a_in) on the test data: {over}")
     int_acc = float((torch.cat(preds) == yte).double().mean())
-    nb = min(64, xte.shape[0])
+    nb = min(AGREEMENT_SAMPLES, xte.shape[0])
     agree = batched_spike_agreement(model, ex, xte[:nb], scale, args.batch_size)
     summary = {
         "format": REPORT_FORMAT, "format_version": 1, "target": target.name, "bits": args.bits,
-        "checkpoint": str(ck), "calibration": {"data": name, "samples": int(calib_x.shape[0]), "margin": 1.5},
+        "checkpoint": str(ck), "calibration": {"data": name, "samples": int(calib_x.shape[0]), "margin": CALIBRATION_MARGIN},
         "qat_epochs": args.qat_epochs,
         "accuracy": {"float": float_acc, "quantized": int_acc, "split": "test" if not pathlib.Path(name).is_dir()
                      else "calib-data folder", "samples": int(xte.shape[0]),

@@ -131,8 +131,6 @@ def layers_from_nir(graph) -> list[LayerSpec]:
         info, srcs = infos[0]
         all_src = sorted({s for _, ss in infos for s, _ in ss})
         undelayed = max(1, len({s for s, d in srcs if not d}) or len(srcs))
-        if info["kind"] == "attention":
-            all_src = sorted({s for _, ss in infos for s, _ in ss})
         fan_in = info["fan_in"] * (1 if info["kind"] == "attention" else undelayed)
         first_src = specs.get(srcs[0][0]) if srcs else None
         specs[name] = LayerSpec(

@@ -76,12 +76,3 @@ def rule_chips(layer: str, cores: int, chips: int, spec: CoreSpec) -> None:
         raise MappingError(layer, f"cores on {chips} chip(s)", lim, cores, "cores",
                            f"Use --chips {-(-cores // int(spec.cores_per_chip.value))} or a smaller model.")
 
-
-RULES = {
-    "neurons per core": rule_neurons_per_core,
-    "synaptic memory": rule_synaptic_memory,
-    "fan-in": rule_fan_in,
-    "fan-out": rule_fan_out,
-    "weight bits": rule_weight_bits,
-    "chips": rule_chips,
-}

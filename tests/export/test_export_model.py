@@ -11,7 +11,8 @@ import torch
 
 from ds2ta.config import make_config
 from ds2ta.export.cli import main
-from ds2ta.export.model_quant import encode_int, float_spikes, quantize_model, spike_agreement
+from ds2ta.export.model_quant import calibrate, encode_int, float_spikes, quantize_model, spike_agreement
+from ds2ta.export.quantize import CALIBRATION_MARGIN
 from ds2ta.model import DS2TA
 from ds2ta.sims.reference import ReferenceExecutor
 
@@ -39,6 +40,15 @@ def _quant(model):
         warnings.simplefilter("ignore")
         g, rep, fg = quantize_model(model, 1 / 16, x.float() / 16)
     return g, rep, fg
+
+
+def test_calibration_applies_the_recorded_margin():
+    """quantization.json records CALIBRATION_MARGIN: the calibration must apply that same factor."""
+    m, x = _model(), _x(8).float() / 16
+    plain, default = calibrate(m, x, margin=1.0), calibrate(m, x)
+    assert set(default) == set(plain) and len(plain) > 5
+    for k in plain:
+        np.testing.assert_allclose(default[k], plain[k] * CALIBRATION_MARGIN, rtol=1e-12, err_msg=k)
 
 
 def test_graph_structure_tiny():
@@ -116,6 +126,7 @@ def test_cli_writes_model_and_report(ckpt, tmp_path, capsys):
     assert set(rep["accuracy"]) >= {"float", "quantized"} and rep["accuracy"]["samples"] == 24
     assert rep["layers"]["sps.0.conv"]["weight_exp"] == 0 and "rel_error" in rep["layers"]["sps.0.conv"]
     assert "sps.0.lif" in rep["spike_agreement_float_vs_int"]
+    assert rep["calibration"] == {"data": "digits", "samples": 64, "margin": CALIBRATION_MARGIN}
     from ds2ta.export.nir_io import read_graph
     g = read_graph(out / "model.nir")
     assert g.metadata["format"] == "ds2ta-nir" and g.metadata["conventions"]["input_scale"] == 1 / 16
