@@ -16,7 +16,7 @@ python3 -m ds2ta.cli.train --preset cifar10 --dataset digits32 --epochs "${C10_E
   --device cuda --out "$OUT/c10" --no-progress 2>&1 | tail -4
 # 2. tiny on digits (the demo model), then export and check the integer reference on CUDA
 python3 -m ds2ta.cli.train --dataset digits --epochs "${TINY_EPOCHS:-60}" --device cuda --out "$OUT/tiny" --no-progress 2>&1 | tail -2
-python3 -m ds2ta.export.cli "$OUT/tiny/model.pt" --target loihi2 --out "$OUT/tiny-export" 2>&1 | tail -3
+python3 -m ds2ta.cli.export "$OUT/tiny/model.pt" --target loihi2 --out "$OUT/tiny-export" 2>&1 | tail -3
 python3 benchmarks/gpu_checks.py "$OUT/tiny/model.pt" "$OUT/tiny-export/model.nir" --out "$OUT" --seconds "${SECONDS_WINDOW:-10}"
 # 3. training throughput, ds2ta LIF vs spikingjelly LIFNode (torch backend; cupy backend if present)
 python3 benchmarks/train_speed.py --device cuda --iters 30 --out "$OUT/train_speed_cuda.json" 2>&1 | tail -6

@@ -61,7 +61,7 @@ def machine_info() -> dict:
 def build_default_graph(work: str, epochs: int = 3) -> str:
     """Train ``tiny`` on digits for ``epochs`` and export it into ``work``; returns the .nir path."""
     from ds2ta.cli.train import main as train_main
-    from ds2ta.export.cli import main as export_main
+    from ds2ta.cli.export import main as export_main
 
     graph = os.path.join(work, "export", "model.nir")
     if os.path.exists(graph):

@@ -60,7 +60,7 @@ def train_stage(ctx: DemoContext) -> dict:
 
 def export_stage(ctx: DemoContext) -> dict:
     """Quantize the trained checkpoint to Loihi fixed point and write ``OUT/export/model.nir``."""
-    from ds2ta.export.cli import main as export_main
+    from ds2ta.cli.export import main as export_main
 
     out = ctx.out / "export"
     ckpt = ctx.results.get("train", {}).get("checkpoint", str(ctx.out / "train" / "model.pt"))

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ds2ta.config import make_config
-from ds2ta.export.cli import main
+from ds2ta.cli.export import main
 from ds2ta.export.model_quant import calibrate, encode_int, float_spikes, quantize_model, spike_agreement
 from ds2ta.export.quantize import CALIBRATION_MARGIN
 from ds2ta.model import DS2TA

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 def exported(tmp_path):
     from ds2ta.checkpoint import save_checkpoint
     from ds2ta.config import make_config
-    from ds2ta.export.cli import main as export_main
+    from ds2ta.cli.export import main as export_main
     from ds2ta.model import DS2TA
 
     torch.manual_seed(0)

@@ -2,6 +2,10 @@
 
 Writes ``model.nir`` and ``quantization.json`` (each atomically) into ``--out`` and prints a summary.
 An output folder that holds anything but a previous export is refused; nothing is overwritten then.
+
+A top-layer command (docs/architecture.md, "Layers"): it composes ``ds2ta.export`` (quantization,
+NIR), ``ds2ta.hardware`` (the target's mapping) and ``ds2ta.sims.reference`` (accuracy of the
+integer graph), so it lives beside the other commands rather than inside ``export/``.
 """
 
 from __future__ import annotations
@@ -17,9 +21,16 @@ from typing import List, Optional
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from ds2ta.checkpoint import atomic_write_json, load_checkpoint
+from ds2ta.data import get_dataset
+from ds2ta.export.model_quant import batched_accuracy, batched_spike_agreement, encode_int, graph_metadata
+from ds2ta.export.nir_io import write_graph
+from ds2ta.export.qat import qat_finetune
 from ds2ta.export.quantize import CALIBRATION_MARGIN
 from ds2ta.export.targets import TARGETS, get_target
+from ds2ta.sims.reference import ReferenceExecutor
 
 OUR_FILES = {"model.nir", "quantization.json", "mapping.json"}
 REPORT_FORMAT = "ds2ta-quantization"
@@ -83,7 +94,6 @@ def load_data(name_or_dir: str, ckpt: dict, data_dir: Optional[str], train_limit
             raise ValueError(f"--calib-data {path}: expected x_int.npy and labels.npy in the folder")
         xi, yi = torch.from_numpy(np.load(x)).int(), torch.from_numpy(np.load(y)).long()
         return xi[:train_limit], yi[:train_limit], xi[:test_limit], yi[:test_limit], scale
-    from ds2ta.data import get_dataset
     tr, te, dinfo = get_dataset(name_or_dir, data_dir=data_dir, T=info.get("T"), augment=False)
     scale = float(dinfo.get("input_scale", scale))
 
@@ -105,12 +115,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def run(args) -> int:
-    from ds2ta.checkpoint import atomic_write_json, load_checkpoint
-    from ds2ta.export.model_quant import batched_accuracy, batched_spike_agreement, encode_int, graph_metadata
-    from ds2ta.export.nir_io import write_graph
-    from ds2ta.export.qat import qat_finetune
-    from ds2ta.sims.reference import ReferenceExecutor  # evaluation of the integer graph
-
     t0 = time.perf_counter()
     target = get_target(args.target)
     if not 1 <= args.bits <= target.max_weight_bits:
@@ -144,7 +148,6 @@ def run(args) -> int:
     mapping = target.place(graph, args.chips) if target.place else None
     ex = ReferenceExecutor(graph, device=args.device)
     preds, max_in = [], {}
-    from tqdm import tqdm
     for lo in tqdm(range(0, xte.shape[0], args.batch_size), desc="integer reference",
                    disable=args.no_progress):
         res = ex.run(encode_int(cfg, xte[lo:lo + args.batch_size]))
