@@ -109,5 +109,33 @@ class CoreSpec:
             out[n] = getattr(self, n).to_dict()
         return out
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "CoreSpec":
+        """The spec ``to_dict`` wrote (``mapping.json``'s ``"spec"``); every limit must be present.
+
+        Raises:
+            ValueError: A limit is missing or unknown (names them: rewrite the mapping with this version).
+        """
+        names = cls.limit_names()
+        missing = [n for n in names if n not in d]
+        unknown = sorted(set(d) - set(names) - {"name"})
+        if missing or unknown:
+            raise ValueError(f"core spec {d.get('name')!r}: missing limits {missing}, unknown {unknown}; "
+                             "write the mapping again (ds2ta-export) with this version")
+        return cls(name=d.get("name", cls.name), **{n: Cited(**d[n]) for n in names})
+
+
+def spec_of(mapping) -> CoreSpec:
+    """The core description a mapping was made for: ``Mapping.spec``, or ``mapping.json``'s ``"spec"``.
+
+    Raises:
+        ValueError: A mapping dict without ``"spec"``.
+    """
+    if isinstance(mapping, dict):
+        if "spec" not in mapping:
+            raise ValueError("the mapping has no 'spec' (core description): write it with write_mapping_json")
+        return CoreSpec.from_dict(mapping["spec"])
+    return mapping.spec
+
 
 LOIHI2 = CoreSpec()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import asdict, dataclass, field
 
-from .core import LOIHI2, Cited
+from .core import Cited, CoreSpec, spec_of
 from .profiles import GPU_J_PER_FLOP, HOROWITZ_AC, HOROWITZ_MAC, PROFILES, STATIC_PER_CORE_W, EventProfile
 
 COUNT_KEYS = ("spikes", "synops", "graded_synops", "neuron_updates", "attention_ops")
@@ -129,11 +129,12 @@ def split_counts(mapping: dict, counts: dict) -> dict[str, dict]:
 
 
 def step_time_model(mapping: dict, counts: dict, steps: int) -> float:
-    """Modeled seconds per step: slowest core's synaptic + neuron work, plus the mesh barrier.
+    """Modeled seconds per step: slowest core's synaptic + neuron work, plus the mesh barrier, with
+    the times of the core description the mapping was made for (``mapping["spec"]``).
 
     A partial-sum core does its group's share of the layer's synops (by stored entries); a merge
     core adds ``groups`` graded synops per neuron per step."""
-    spec = LOIHI2
+    spec = spec_of(mapping)
     by_layer = mapping["layers"]
     partial_entries: dict[str, int] = {}
     for core in mapping["cores"]:
@@ -155,6 +156,14 @@ def step_time_model(mapping: dict, counts: dict, steps: int) -> float:
         t = syn * spec.synop_time_s.value + core["neurons"] * spec.neuron_update_time_s.value
         worst = max(worst, t)
     return worst + spec.barrier_time_s.value
+
+
+def _latency_source(spec: CoreSpec) -> str:
+    ns = 1e9
+    return (f"{spec.name}: slowest core's synops x {spec.synop_time_s.value * ns:.3g} ns + neurons x "
+            f"{spec.neuron_update_time_s.value * ns:.3g} ns + {spec.barrier_time_s.value * ns:.3g} ns barrier "
+            f"({spec.synop_time_s.source}; {spec.neuron_update_time_s.source}; {spec.barrier_time_s.source}); "
+            f"measured step {spec.measured_step_s.value * 1e6:.4g} us ({spec.measured_step_s.source})")
 
 
 def _loihi(mapping: dict, counts: dict, prof: EventProfile, static_s: dict) -> dict:
@@ -218,7 +227,8 @@ def estimate(mapping, activity: dict, profile=None, gpu: dict | None = None) -> 
     """Price one inference of the simulated model on the mapped system.
 
     Args:
-        mapping: ``Mapping`` or the ``mapping.json`` dict.
+        mapping: ``Mapping`` or the ``mapping.json`` dict; its ``spec`` (the core description it was
+            mapped for) gives the step times, as its cores give the static energy.
         activity: ``simulation.json`` dict (totals over ``samples``; ``T`` model steps,
             ``latency_steps`` synapse depth; chip steps per inference = ``T + latency_steps`` unless
             ``steps_per_inference`` is given), plus the mapping's ``merge_latency_steps``.
@@ -245,12 +255,12 @@ def estimate(mapping, activity: dict, profile=None, gpu: dict | None = None) -> 
                              * HOROWITZ_AC.value for k, c in counts.items()}}
 
     # latency
+    spec = spec_of(m)
     t_model = step_time_model(m, counts, steps)
-    t_meas = LOIHI2.measured_step_s.value
+    t_meas = spec.measured_step_s.value
     latency = {"steps": steps, "merge_latency_steps": merge_steps, "step_s_model": t_model, "seconds_model": steps * t_model,
                "step_s_pilotnet_measured": t_meas, "seconds_at_pilotnet_step": steps * t_meas,
-               "grade": "D", "source": "slowest core's synops x 0.7 ns + neurons x 4.2 ns + 465 ns barrier "
-               "(Loihi 1 Table 2 times / Loihi 2 speed-ups); PilotNet step 152.8 us measured (M->D)"}
+               "grade": "D", "source": _latency_source(spec)}
     static_s = {"model_step": steps * t_model, "pilotnet_step": steps * t_meas}
 
     # 2. Loihi event model

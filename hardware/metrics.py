@@ -6,11 +6,16 @@
 - Dense ops: every synapse of every layer active at every model step (NeuroBench "Dense").
 - Activation sparsity: zeros / all neuron outputs, over spiking (non-input) layers and model steps.
 - Footprint: bytes of stored weights (conv kernels once, TASA replicas counted) at the layer's
-  weight width, plus 24-bit ``u`` and ``v`` state per neuron.
+  weight width, plus ``u`` and ``v`` state per neuron at the mapping's ``spec.state_bits`` (24 on Loihi 2).
 All per inference.
 """
 
 from __future__ import annotations
+
+from .core import spec_of
+from .energy import align_activity
+
+STATE_VARS = 2  # u and v per neuron
 
 
 def neurobench(mapping, activity: dict) -> dict:
@@ -26,8 +31,7 @@ def neurobench(mapping, activity: dict) -> dict:
         raise ValueError("activity['samples'] must be >= 1")
     T = int(activity.get("T") or activity.get("latency_steps") or 1)
     specs = {s["name"]: s for s in m["layer_specs"]}
-    from .energy import align_activity
-
+    state_bytes_per_neuron = STATE_VARS * spec_of(m).state_bits.value / 8
     acts = align_activity(m, activity.get("layers", {}))
     acs = sum(a.get("synops", 0) + a.get("attention_ops", 0) for a in acts.values()) / n
     macs = sum(a.get("graded_synops", 0) for a in acts.values()) / n
@@ -47,7 +51,7 @@ def neurobench(mapping, activity: dict) -> dict:
         per = s["fan_in"] * s.get("replicas", 1)
         stored = s["out_shape"][2] * per if s.get("shared_weights") else s["neurons"] * per
         weight_bytes += stored * s.get("weight_bits", 8) / 8
-        state_bytes += s["neurons"] * 2 * 3
+        state_bytes += s["neurons"] * state_bytes_per_neuron
     return {"effective_ACs": acs, "effective_MACs": macs, "dense_ops": dense,
             "activation_sparsity": (zeros / outs) if outs else None,
             "footprint_bytes": weight_bytes + state_bytes, "weight_bytes": weight_bytes,

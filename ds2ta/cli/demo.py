@@ -64,7 +64,7 @@ def export_stage(ctx: DemoContext) -> dict:
 
     out = ctx.out / "export"
     ckpt = ctx.results.get("train", {}).get("checkpoint", str(ctx.out / "train" / "model.pt"))
-    argv = [ckpt, "--target", "loihi2", "--out", str(out)]
+    argv = [ckpt, "--target", ctx.args.target, "--out", str(out)]
     if ctx.args.no_progress:
         argv += ["--no-progress"]
     if export_main(argv) != 0:
@@ -121,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the digits recipe)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    p.add_argument("--target", default="loihi2", help="export target (ds2ta.export.targets): its core "
+                   "description maps and prices the model")
     p.add_argument("--sim-samples", type=int, default=10, help="test samples simulated in Lava")
     p.add_argument("--stages", default=None,
                    help=f"comma-separated subset of {[s.name for s in STAGES]} (default: all)")

@@ -145,7 +145,7 @@ def run(args) -> int:
     if args.chips < 1:
         raise ValueError(f"--chips {args.chips}: give at least 1")
     # fail early (MappingError is a ValueError) before the accuracy evaluation
-    mapping = target.place(graph, args.chips) if target.place else None
+    mapping = target.map(graph, args.chips)
     ex = ReferenceExecutor(graph, device=args.device)
     preds, max_in = [], {}
     for lo in tqdm(range(0, xte.shape[0], args.batch_size), desc="integer reference",

@@ -1,21 +1,35 @@
-"""The demo's last stage: map the exported graph (if not mapped yet) and write the report.
+"""The demo's last stage (``ds2ta.cli.demo.STAGES``): map the exported graph if not mapped yet,
+price its energy and write the report.
 
-Append to ``ds2ta.cli.demo.STAGES``::
-
-    from ds2ta.report.stage import report_stage
-    Stage("report", "map onto Loihi 2 cores, price energy, write report.html", report_stage)
+The mapping uses the core description of the graph's export target (``graph.metadata["target"]``,
+looked up in ``ds2ta.export.targets``); energy and latency use the one ``mapping.json`` records.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ds2ta.checkpoint import atomic_write_json
+from ds2ta.export import read_graph
+from ds2ta.export.targets import get_target
+from ds2ta.hardware.energy import estimate
+
+from .collect import _load, collect, find_inputs, split_simulation
+from .render import render
+
+DEFAULT_TARGET = "loihi2"
+
+
+def target_name(graph, args=None) -> str:
+    """The target a graph was exported for (its metadata), else ``args.target``, else loihi2."""
+    return ((graph.metadata or {}).get("target") or getattr(args, "target", None) or DEFAULT_TARGET)
+
 
 def report_stage(ctx) -> dict:
     """Write ``OUT/mapping.json`` from ``OUT/**/model.nir`` when absent, then the report into OUT.
 
     Args:
-        ctx: ``DemoContext`` (uses ``ctx.out`` and ``ctx.args.chips`` when present).
+        ctx: ``DemoContext`` (uses ``ctx.out``, and ``ctx.args.chips`` / ``ctx.args.target`` when present).
 
     Returns:
         ``{"report": html path, "mapping": path or None, "cores": int or None, "missing": [...]}``.
@@ -24,22 +38,18 @@ def report_stage(ctx) -> dict:
         MappingError: The exported model does not fit the chosen chips (a ValueError: the demo
             reports it and stops).
     """
-    from ds2ta.hardware import check_fits, write_mapping_json
-
-    from .collect import collect
-    from .render import render
-
     out = Path(ctx.out)
     mapping = next(iter(sorted(out.rglob("mapping.json"), key=lambda p: len(p.parts))), None)
     cores = None
     if mapping is None:
         nirs = sorted(out.rglob("model.nir"), key=lambda p: len(p.parts))
         if nirs:
-            from ds2ta.export import read_graph
-
-            m = check_fits(read_graph(nirs[0]), chips=int(getattr(ctx.args, "chips", 1) or 1))
-            mapping = Path(write_mapping_json(m, out / "mapping.json"))
-            cores = m.total_cores
+            graph = read_graph(nirs[0])
+            target = get_target(target_name(graph, ctx.args))
+            m = target.map(graph, chips=int(getattr(ctx.args, "chips", 1) or 1))
+            if m is not None:
+                mapping = Path(target.write_mapping(m, out / "mapping.json"))
+                cores = m.total_cores
     energy = write_energy(out)
     rep = collect(out)
     paths = render(rep, str(out))
@@ -51,11 +61,6 @@ def report_stage(ctx) -> dict:
 def write_energy(out: Path) -> str | None:
     """``OUT/energy.json`` priced from the run's mapping.json and simulation.json (the Lava backend's
     counts of a ``--compare`` run), written atomically; None when either input is absent."""
-    from ds2ta.checkpoint import atomic_write_json
-    from ds2ta.hardware.energy import estimate
-
-    from .collect import _load, find_inputs, split_simulation
-
     paths = find_inputs(out)
     if paths["energy.json"] is not None:
         return paths["energy.json"]

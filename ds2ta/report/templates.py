@@ -54,7 +54,7 @@ Grades: M measured, S simulated (pre-silicon), V vendor claim, D derived here.</
 <small>grade {{ g.grade }} (NVML); {{ g.model_note }}; see {{ g.doc }}</small>{% else %}<small>Recorded GPU measurement: {{ g.reason }}</small>{% endif %}</div></div>
 </div>
 <p>Latency: {{ e.latency.steps }} steps; modeled {{ e.latency.step_s_model|num }} s/step = {{ e.latency.seconds_model|num }} s per inference
-(at PilotNet's measured 152.8 µs/step: {{ e.latency.seconds_at_pilotnet_step|num }} s). Energy-delay product:
+(at PilotNet's measured {{ (e.latency.step_s_pilotnet_measured*1e6)|num }} µs/step: {{ e.latency.seconds_at_pilotnet_step|num }} s). Energy-delay product:
 {% for k, v in e.edp_Js.items() %}{{ k }} {{ v|num }} J·s{% if not loop.last %}, {% endif %}{% endfor %}.</p>
 {% for k, p in e.loihi.items() %}<h3>Terms: {{ p.profile }}</h3>
 <table><tr><th class="l">term</th><th>count</th><th>unit (pJ)</th><th>energy</th><th>grade</th><th class="l">source</th></tr>
