@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,23 @@ def test_spikingjelly_model_matches_forward_and_gradients(attention):
     torch.testing.assert_close(outs[0][0], outs[1][0], rtol=1e-5, atol=1e-6)
     for n, g in outs[0][1].items():
         torch.testing.assert_close(g, outs[1][1][n], rtol=1e-4, atol=1e-6, msg=n)
+
+
+def test_benchmark_runs_speed_and_memory_side_by_side(tmp_path):
+    pytest.importorskip("spikingjelly")
+    out = tmp_path / "r.json"
+    assert _bench().main(["--preset", "tiny", "--batch", "4", "--iters", "1", "--mem-steps", "1",
+                          "--out", str(out)]) == 0
+    r = json.loads(out.read_text())
+    variants = {"ds2ta", "ds2ta-checkpointed", "spikingjelly"}
+    assert set(r["samples_per_s"]) == set(r["memory"]["rows"]) == variants
+    assert r["max_abs_logit_diff"] == 0 and r["max_abs_logit_diff_checkpointed"] == 0
+    rows = r["memory"]["rows"]
+    for v in variants:  # each variant ran in its own process: its own peak, at least its start RSS
+        assert rows[v]["variant"] == v and len(rows[v]["step_s"]) == 1
+        assert rows[v]["peak_rss_mib"] >= rows[v]["rss_before_steps_mib"] > 50
+    # same network: spikingjelly keeps about what ds2ta keeps; checkpointed keeps far less
+    assert 0.5 < r["saved_ratio_spikingjelly_over_ds2ta"] < 2
+    assert r["saved_ratio_checkpointed_over_ds2ta"] < 0.1
+    assert r["peak_rss_ratio_checkpointed_over_ds2ta"] == pytest.approx(
+        rows["ds2ta-checkpointed"]["peak_rss_mib"] / rows["ds2ta"]["peak_rss_mib"])
