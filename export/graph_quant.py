@@ -20,13 +20,14 @@ import numpy as np
 
 from ds2ta.export.nir_io import flatten_graph
 from ds2ta.export.quantize import relative_error, round_weights, warn_lossy, weight_levels
+from ds2ta.hardware import chip
 
 WEIGHT_TYPES = ("Conv2d", "Affine", "Linear")
 PASS_TYPES = ("Delay", "Flatten")
-SPIKING = ("LIF", "CubaLIF", "IF")
-NON_SPIKING = ("LI", "I", "CubaLI")
 ATTENTION = ("DS2TASpikeAttention", "DS2TABlockAttention")
 A_MAX = 2 ** 15 - 1     # Lava LIF a_in is int16: keep every synaptic current inside it
+DV_MAX = chip.DECAY_UNITY - 1             # 12-bit dv register (4096 only on a graded relay)
+ACT_GAIN = float(1 << chip.ACT_SHIFT)     # 64: synaptic input and bias are MSB-aligned by 6 bits
 VTH_MAX = 2 ** 17 - 1   # 17-bit threshold mantissa
 
 
@@ -41,21 +42,22 @@ def neuron_constants(node, dt: float) -> dict:
     if t in ("CubaLIF", "CubaLI"):
         tau_m, tau_s = _arr(node, "tau_mem"), _arr(node, "tau_syn")
         gain = _arr(node, "w_in", 1.0) * (dt / tau_s).clip(max=1.0) * _arr(node, "r") * dt / tau_m
-        du = np.clip(np.round(4096 * dt / tau_s) - 1, 0, 4095)
-        dv = np.clip(np.round(4096 * dt / tau_m), 0, 4095)
+        du = np.clip(np.round(chip.DECAY_UNITY * dt / tau_s) - chip.DU_OFFSET, 0, chip.NO_CURRENT_MEMORY)
+        dv = np.clip(np.round(chip.DECAY_UNITY * dt / tau_m), 0, DV_MAX)
         leak = dt / tau_m * _arr(node, "v_leak")
     elif t in ("LIF", "LI"):
         tau = _arr(node, "tau")
-        gain, du = _arr(node, "r") * dt / tau, np.full(tau.shape, 4095.0)
+        gain, du = _arr(node, "r") * dt / tau, np.full(tau.shape, float(chip.NO_CURRENT_MEMORY))
         # tau = dt on a non-spiking LI is a graded relay (v = input each step): dv = 4096 forgets all
-        dv_max = np.where((tau == dt) & (t == "LI"), 4096, 4095)
-        dv, leak = np.clip(np.round(4096 * dt / tau), 0, dv_max), dt / tau * _arr(node, "v_leak")
+        dv_max = np.where((tau == dt) & (t == "LI"), chip.DECAY_UNITY, DV_MAX)
+        dv, leak = np.clip(np.round(chip.DECAY_UNITY * dt / tau), 0, dv_max), dt / tau * _arr(node, "v_leak")
     elif t in ("IF", "I"):
         r = _arr(node, "r")
-        gain, du, dv, leak = r * dt, np.full(r.shape, 4095.0), np.zeros(r.shape), np.zeros(r.shape)
+        gain, du = r * dt, np.full(r.shape, float(chip.NO_CURRENT_MEMORY))
+        dv, leak = np.zeros(r.shape), np.zeros(r.shape)
     else:
         raise ValueError(f"not a neuron node type: {t}")
-    theta = _arr(node, "v_threshold") if t in SPIKING else None
+    theta = _arr(node, "v_threshold") if t in chip.SPIKING_NEURONS else None
     shape = np.broadcast_shapes(*(np.shape(a) for a in (gain, du, dv, leak)))
     b = lambda a: np.broadcast_to(a, shape).astype(np.float64)
     return dict(gain=b(gain), du=b(du), dv=b(dv), leak=b(leak), theta=None if theta is None else b(theta))
@@ -65,16 +67,6 @@ def _per_channel(a: np.ndarray) -> np.ndarray:
     """Axis-0 channel values of a per-neuron array (max over the other axes)."""
     a = np.asarray(a, dtype=np.float64)
     return a.reshape(a.shape[0], -1).max(1) if a.ndim > 1 else a.reshape(-1)
-
-
-def _bias_format(total: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Integer bias ``total`` -> (bias_mant 13-bit signed, bias_exp 0..7)."""
-    exp = np.zeros(total.shape, dtype=np.int64)
-    mag = np.abs(total)
-    for e in range(8):
-        exp = np.where(mag > 4095 * 2 ** exp, exp + 1, exp).clip(max=7)
-    mant = np.clip(np.round(total / 2.0 ** exp), -4096, 4095).astype(np.int64)
-    return mant, exp
 
 
 class _Q:
@@ -109,11 +101,11 @@ class _Q:
             if self.type(n) in ATTENTION:
                 self.attention(n)
         for n in list(self.nodes):
-            if self.type(n) in SPIKING + NON_SPIKING and n not in self.scales:
+            if self.type(n) in chip.NEURONS and n not in self.scales:
                 self.neuron(n)
-            elif self.type(n) in ("Output", "Threshold"):
+            elif self.type(n) in ("Output", chip.THRESHOLD):
                 prods = [p for p in self.producers(n) if self.type(p) in WEIGHT_TYPES]
-                if prods and not any(self.type(p) in SPIKING + NON_SPIKING for p in self.producers(n)):
+                if prods and not any(self.type(p) in chip.NEURONS for p in self.producers(n)):
                     self.weights_only(n, prods)
         for n in self.nodes:
             if self.type(n) in WEIGHT_TYPES and "weight_scale" not in self.nodes[n].metadata:
@@ -216,10 +208,10 @@ class _Q:
             if kind != "unit":  # unit weights: integer sums, so v > floor(S theta) is exactly sum >= S theta
                 err_th = relative_error(st, vth)
                 warn_lossy(n, "threshold", err_th, tol=0.0)
-        bias_f = 64.0 * S_n * c["leak"]
-        mant, bexp = _bias_format(np.round(bias_f) + tie)
+        bias_f = ACT_GAIN * S_n * c["leak"]
+        mant, bexp = chip.bias_encode(np.round(bias_f) + tie, exact=False)  # rounds; error reported below
         lava["bias_mant"], lava["bias_exp"] = mant, bexp
-        err_b = relative_error(bias_f, (mant << bexp) - tie)
+        err_b = relative_error(bias_f, chip.bias_decode(mant, bexp) - tie)
         warn_lossy(n, "bias", err_b)
         lava = {k: v.astype(np.int32) for k, v in lava.items()}
         self.nodes[n] = self.integer_node(node, lava, S)
@@ -233,17 +225,17 @@ class _Q:
         """The neuron with integer-unit float fields (docs/nir-format.md) and ``metadata['lava']``."""
         t, sh = type(node).__name__, lava["du"].shape
         dv = lava["dv"].astype(np.float64)
-        tau_m = np.where(dv > 0, 4096.0 / np.maximum(dv, 1), np.inf)
-        bias = (lava["bias_mant"].astype(np.int64) << lava["bias_exp"]).astype(np.float64)
-        leak = np.where(np.isfinite(tau_m), bias * np.where(np.isfinite(tau_m), tau_m, 0) / 64.0, 0.0)
+        tau_m = np.where(dv > 0, chip.DECAY_UNITY / np.maximum(dv, 1), np.inf)
+        tau_s = chip.DECAY_UNITY / (lava["du"] + float(chip.DU_OFFSET))
+        bias = chip.bias_decode(lava["bias_mant"], lava["bias_exp"]).astype(np.float64)
+        leak = np.where(np.isfinite(tau_m), bias * np.where(np.isfinite(tau_m), tau_m, 0) / ACT_GAIN, 0.0)
         meta = {**(node.metadata or {}), "lava": lava, "scale": np.asarray(S, dtype=np.float64)}
         vth = lava.get("vth", np.zeros(sh)).astype(np.float64)
         if t == "CubaLIF":
-            return nir.CubaLIF(tau_syn=4096.0 / (lava["du"] + 1.0), tau_mem=tau_m, r=tau_m.copy(), v_leak=leak,
-                               v_threshold=vth, v_reset=np.zeros(sh), w_in=np.ones(sh), metadata=meta)
+            return nir.CubaLIF(tau_syn=tau_s, tau_mem=tau_m, r=tau_m.copy(), v_leak=leak, v_threshold=vth,
+                               v_reset=np.zeros(sh), w_in=np.ones(sh), metadata=meta)
         if t == "CubaLI":
-            return nir.CubaLI(tau_syn=4096.0 / (lava["du"] + 1.0), tau_mem=tau_m, r=tau_m.copy(), v_leak=leak,
-                              w_in=np.ones(sh), metadata=meta)
+            return nir.CubaLI(tau_syn=tau_s, tau_mem=tau_m, r=tau_m.copy(), v_leak=leak, w_in=np.ones(sh), metadata=meta)
         if t == "LIF":
             return nir.LIF(tau=tau_m, r=tau_m.copy(), v_leak=leak, v_threshold=vth, v_reset=np.zeros(sh), metadata=meta)
         if t == "LI":
@@ -255,7 +247,7 @@ class _Q:
     def source_scale(self, p) -> float:
         """Integer units per float unit of what weight node ``p`` receives: 1 for spikes and the graph
         input (``x_int``), ``64 S`` for a non-spiking neuron (it emits ``v``, MSB-aligned by 6 bits)."""
-        graded = [q for q in self.producers(p) if self.type(q) in NON_SPIKING]
+        graded = [q for q in self.producers(p) if self.type(q) in chip.GRADED_NEURONS]
         if not graded:
             return 1.0
         if len(graded) != len(self.producers(p)):
@@ -268,7 +260,7 @@ class _Q:
         if len(scales) != 1:
             raise ValueError(f"weight node {p!r}: its graded sources {graded} have per-channel scales "
                              f"{sorted(scales)[:4]}; one scale per source is supported")
-        return 64.0 * scales.pop()
+        return ACT_GAIN * scales.pop()
 
     def readout_exponent(self, prods, scale_c) -> int:
         """Weight exponent ``e <= 0`` of a read-out's dense synapses: the read-out scale (capped by the

@@ -69,8 +69,16 @@ def write_graph(path: PathLike, graph: nir.NIRGraph) -> None:
 
 
 def flatten_graph(graph: nir.NIRGraph, prefix: str = "") -> Tuple[Dict[str, object], List[Tuple[str, str]]]:
-    """Inline nested ``NIRGraph`` nodes: names become ``"outer.inner"``; inner Input/Output are kept
-    as identity nodes wired to the outer edges."""
+    """Inline nested ``NIRGraph`` nodes: returns ``(nodes, edges)`` with names ``"outer.inner"``.
+
+    A subgraph's own ``Input``/``Output`` nodes stay as identity nodes: an outer edge into the subgraph
+    goes to its ``Input`` node(s), an outer edge out of it leaves from its ``Output`` node(s), and an
+    edge naming ``"sub.node"`` reaches that inner node directly. Both executors rely on this: a
+    subgraph's ``Input``/``Output`` has edges on both sides, the graph's own has edges on one.
+
+    Raises:
+        ValueError: an edge names a node the graph does not have.
+    """
     nodes, edges = {}, []
     sub_in, sub_out = {}, {}
     for name, node in graph.nodes.items():
@@ -79,16 +87,15 @@ def flatten_graph(graph: nir.NIRGraph, prefix: str = "") -> Tuple[Dict[str, obje
             n2, e2 = flatten_graph(node, full + ".")
             nodes.update(n2)
             edges.extend(e2)
-            sub_in[name] = [full + "." + k for k, v in node.nodes.items() if isinstance(v, nir.Input)]
-            sub_out[name] = [full + "." + k for k, v in node.nodes.items() if isinstance(v, nir.Output)]
+            sub_in[full] = [full + "." + k for k, v in node.nodes.items() if isinstance(v, nir.Input)]
+            sub_out[full] = [full + "." + k for k, v in node.nodes.items() if isinstance(v, nir.Output)]
         else:
             nodes[full] = node
     for a, b in graph.edges:
-        a_base, _, a_port = a.partition(".")
-        b_base, _, b_port = b.partition(".")
-        srcs = ([f"{prefix}{a_base}.{a_port}"] if a_port and a_base in sub_out else
-                sub_out.get(a, [prefix + a]))
-        dsts = ([f"{prefix}{b_base}.{b_port}"] if b_port and b_base in sub_in else
-                sub_in.get(b, [prefix + b]))
-        edges.extend((s, d) for s in srcs for d in dsts)
+        a, b = prefix + a, prefix + b
+        edges.extend((s, d) for s in sub_out.get(a, [a]) for d in sub_in.get(b, [b]))
+    for a, b in edges:
+        for end in (a, b):
+            if end not in nodes:
+                raise ValueError(f"edge {a!r} -> {b!r} names {end!r}, which is not a node of the graph")
     return nodes, edges

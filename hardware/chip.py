@@ -13,7 +13,8 @@ Functions take numpy arrays or torch tensors (the reference runs on CUDA) and ke
 the torch path uses integer division and in-place updates for speed and is tested equal to the numpy
 path. This module imports only numpy: a torch tensor is recognised by its type, never imported here.
 Also here: the neuron node types, the count keys and counting rules, and the latency definition that
-both backends report.
+both backends report. (The time-major input encoding, shared with the float model, is
+``ds2ta.encoding``: the core layer imports no other layer.)
 """
 
 from __future__ import annotations
@@ -329,16 +330,3 @@ def longest_path(order: Iterable[str], arrivals: Callable[[str], Iterable[tuple]
         depth[n] = node_steps(n) + max((depth[p] + k for p, k in arrivals(n)), default=0)
     return depth
 
-
-# -- input encoding -------------------------------------------------------------------------------
-ENCODINGS = ("direct", "events")
-
-
-def time_major(x, T: int, encoding: str):
-    """Chip input per step, time-major ``(T, B, ...)``: ``direct`` repeats a frame ``(B, ...)`` every
-    step (a view); ``events`` reorders frames ``(B, T, ...)`` (a view)."""
-    if encoding == "direct":
-        return x.unsqueeze(0).expand(T, *x.shape) if _is_torch(x) else np.broadcast_to(x[None], (T, *x.shape))
-    if encoding == "events":
-        return x.transpose(0, 1) if _is_torch(x) else np.swapaxes(x, 0, 1)
-    raise ValueError(f"encoding {encoding!r}: choose one of {ENCODINGS}")

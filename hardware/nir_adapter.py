@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .chip import GRADED_NEURONS, NEURONS  # graded: emit v as a graded message (token-pooling relay)
 from .layers import LayerSpec
-
-NEURONS = {"CubaLIF", "LIF", "IF", "LI", "I", "CubaLI"}
-GRADED_NEURONS = {"LI", "I", "CubaLI"}  # non-spiking: emit v as a graded message (token-pooling relay)
 ROUTING = {"Delay", "Flatten"}
 IGNORED = {"Output"}
 
@@ -98,7 +96,7 @@ def layers_from_nir(graph) -> list[LayerSpec]:
     for a, b in graph.edges:
         preds[b].append(a)
     kinds = {k: type(v).__name__ for k, v in nodes.items()}
-    known = NEURONS | ROUTING | IGNORED | set(SYNAPSES) | {"Input"}
+    known = set(NEURONS) | ROUTING | IGNORED | set(SYNAPSES) | {"Input"}
     bad = sorted({t for t in kinds.values() if t not in known})
     if bad:
         raise ValueError(f"NIR node types {bad} have no hardware mapping; supported: {sorted(known)}")

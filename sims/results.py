@@ -8,7 +8,8 @@ One backend's result (docs/simulation.md)::
      "accuracy", "wall_s"}
 
 ``--compare`` wraps two of them: ``{"backends": {...}, "match", "first_divergence", "checks"}``.
-numpy only (no torch, no lava), so the CLI can merge shards anywhere.
+numpy only (no torch, no lava), so the CLI can merge shards anywhere; the count keys are
+``ds2ta.hardware.chip.COUNT_KEYS``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-COUNT_KEYS = ("spikes", "synops", "graded_synops", "neuron_updates", "attention_ops", "neurons")
+from ds2ta.hardware.chip import COUNT_KEYS
+
 FORMAT = "ds2ta-simulation"
 
 

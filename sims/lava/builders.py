@@ -18,14 +18,13 @@ from lava.proc.dense.process import Dense
 from lava.proc.lif.process import LIFReset
 from lava.utils.weightutils import SignMode, clip_weights, determine_sign_mode, truncate_weights
 
+from ds2ta.hardware import chip
 from ds2ta.sims.lava.graph import Population, Projection
 from ds2ta.sims.lava.ops import _integer, _pair, compose, input_shape
 from ds2ta.sims.lava.procs.io.process import BiasSource
 from ds2ta.sims.lava.procs.lif.process import PerNeuronLIF
 from ds2ta.sims.lava.procs.readout.process import Readout
 
-SPIKING = ("LIF", "CubaLIF", "IF", "Threshold")
-NON_SPIKING = ("I", "LI", "CubaLI")
 
 
 @dataclass
@@ -43,19 +42,13 @@ class BuildContext:
 def lava_neuron(name: str, node: nir.NIRNode) -> dict:
     """The integer Lava parameters of a neuron node (``metadata["lava"]``, docs/nir-format.md)."""
     t = type(node).__name__
-    if t == "Threshold":
-        th = np.asarray(node.threshold, dtype=np.float64)
-        return dict(du=4095, dv=4096, vth=np.floor(th).astype(np.int64), bias_mant=0, bias_exp=0)
+    if t == chip.THRESHOLD:
+        return chip.threshold_params(node.threshold)
     lava = node.metadata.get("lava") if isinstance(node.metadata, dict) else None
     if not lava:
         raise ValueError(f"node {name!r} ({t}) has no integer parameters (metadata['lava']); integerize "
                          "the graph first (ds2ta.export) or export it with ds2ta-export")
     return {k: np.asarray(lava.get(k, 0)).astype(np.int64).reshape(-1) for k in ("du", "dv", "vth", "bias_mant", "bias_exp")}
-
-
-def _bias_v(p: dict) -> np.ndarray:
-    m, e = p["bias_mant"], p["bias_exp"]
-    return np.where(e >= 0, m << np.clip(e, 0, None), m >> np.clip(-e, 0, None))
 
 
 def _scalar(a: np.ndarray, what: str, name: str) -> int:
@@ -64,28 +57,6 @@ def _scalar(a: np.ndarray, what: str, name: str) -> int:
         raise ValueError(f"node {name!r}: per-neuron {what} differs across neurons; Lava's LIF takes "
                          f"one {what} per population")
     return int(u[0])
-
-
-def bias_mant_exp(bias_v: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per-neuron bias in ``v`` units -> Lava's ``(bias_mant, bias_exp)``, exactly.
-
-    Lava's LIF stores ``bias_mant`` as a signed 13-bit int16 and ``bias_exp`` as 0..7 and adds
-    ``bias_mant << bias_exp``; a bias passed pre-shifted would wrap in the int16 register.
-    """
-    b = np.asarray(bias_v, dtype=np.int64)
-    exp = np.zeros_like(b)
-    mant = b.copy()
-    for _ in range(7):  # shift out trailing zeros while the mantissa does not fit 13 bits
-        move = (np.abs(mant) > 4095) & (mant % 2 == 0)
-        if not move.any():
-            break
-        mant = np.where(move, mant >> 1, mant)
-        exp = exp + move
-    bad = np.flatnonzero((mant > 4095) | (mant < -4096))
-    if bad.size:
-        raise ValueError(f"node {name!r}: bias {int(b[bad[0]])} (v units) of neuron {int(bad[0])} is not "
-                         "mant << exp with a 13-bit mantissa and exp <= 7; Lava's LIF cannot hold it")
-    return mant, exp
 
 
 def check_reset(pop: Population) -> None:
@@ -111,7 +82,7 @@ def bias_table(pop: Population, T: int) -> np.ndarray | None:
 def _foldable(table: np.ndarray | None, du: int) -> bool:
     """A synapse bias equals a constant ``v`` bias ``b << 6`` only without current memory and when
     it is present from step 0 on (``u = a << 6`` each step when ``du = 4095``)."""
-    return table is None or (du == 4095 and bool(np.all(table == table[:1])))
+    return table is None or (du == chip.NO_CURRENT_MEMORY and bool(np.all(table == table[:1])))
 
 
 def attach_bias(proc, pop: Population, ctx: BuildContext, table: np.ndarray) -> BiasSource:
@@ -134,12 +105,12 @@ def build_neuron(pop: Population, ctx: BuildContext):
     """
     check_reset(pop)
     p = lava_neuron(pop.name, pop.node)
-    bias = np.broadcast_to(_bias_v(p), (pop.size,)).astype(np.int64)
+    bias = np.broadcast_to(chip.bias_decode(p["bias_mant"], p["bias_exp"]), (pop.size,)).astype(np.int64)
     table = bias_table(pop, ctx.T)
     if np.unique(p["du"]).size > 1 or np.unique(p["dv"]).size > 1:  # lava-nc's LIF: one decay per population
         du = np.broadcast_to(p["du"], (pop.size,))
-        if table is not None and np.all(du == 4095) and np.all(table == table[:1]):
-            bias, table = bias + (table[0] << 6), None
+        if table is not None and np.all(du == chip.NO_CURRENT_MEMORY) and np.all(table == table[:1]):
+            bias, table = bias + (table[0] << chip.ACT_SHIFT), None
         lif = PerNeuronLIF(shape=(pop.size,), du=p["du"], dv=p["dv"], vth=p["vth"], bias=bias,
                            period=ctx.period, depth=pop.depth, name=pop.name)
         if table is not None:
@@ -149,12 +120,12 @@ def build_neuron(pop: Population, ctx: BuildContext):
     mant_exp = None
     if table is not None and _foldable(table, du):
         try:
-            mant_exp = bias_mant_exp(bias + (table[0] << 6), pop.name)
+            mant_exp = chip.bias_encode(bias + (table[0] << chip.ACT_SHIFT), exact=True, name=f"node {pop.name!r}")
             table = None
         except ValueError:  # not mant << exp: send it as synaptic input instead
             pass
     if mant_exp is None:
-        mant_exp = bias_mant_exp(bias, pop.name)
+        mant_exp = chip.bias_encode(bias, exact=True, name=f"node {pop.name!r}")
     vth = np.broadcast_to(p["vth"], (pop.size,)).astype(np.int64)
     if np.unique(vth).size == 1:
         vth = int(vth[0])
@@ -168,11 +139,11 @@ def build_neuron(pop: Population, ctx: BuildContext):
 def build_readout(pop: Population, ctx: BuildContext):
     """Non-spiking neuron (I, LI, CubaLI) -> ``Readout`` reporting ``v`` each step."""
     p = lava_neuron(pop.name, pop.node)
-    bias = np.broadcast_to(_bias_v(p), (pop.size,)).astype(np.int64)
+    bias = np.broadcast_to(chip.bias_decode(p["bias_mant"], p["bias_exp"]), (pop.size,)).astype(np.int64)
     du, dv = (p[k] if np.unique(p[k]).size > 1 else int(p[k][0]) for k in ("du", "dv"))  # numpy: per neuron ok
     table = bias_table(pop, ctx.T)
-    if table is not None and np.all(np.asarray(du) == 4095) and np.all(table == table[:1]):
-        bias, table = bias + (table[0] << 6), None
+    if table is not None and np.all(np.asarray(du) == chip.NO_CURRENT_MEMORY) and np.all(table == table[:1]):
+        bias, table = bias + (table[0] << chip.ACT_SHIFT), None
     ro = Readout(shape=(pop.size,), du=du, dv=dv, bias=bias,
                  period=ctx.period, depth=pop.depth, name=pop.name)
     if table is not None:
@@ -181,14 +152,14 @@ def build_readout(pop: Population, ctx: BuildContext):
 
 
 POPULATION_BUILDERS: dict[str, Callable] = {
-    **{t: build_neuron for t in SPIKING},
-    **{t: build_readout for t in NON_SPIKING},
+    **{t: build_neuron for t in chip.SPIKE_SOURCES},
+    **{t: build_readout for t in chip.GRADED_NEURONS},
 }
 
 
 def is_spiking(pop: Population) -> bool:
     """Binary spikes (True) or a graded value (input, read-out, attention current)."""
-    return pop.kind == "neuron" and type(pop.node).__name__ in SPIKING
+    return pop.kind == "neuron" and type(pop.node).__name__ in chip.SPIKE_SOURCES
 
 
 # -- synapses -----------------------------------------------------------------------------------

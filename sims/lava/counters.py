@@ -6,7 +6,8 @@ are *delivered events x structural fan-out*: every NIR synapse node (Affine, Lin
 SumPool2d) gets, at each sample step, the sum of what its incoming paths carry (recorded population
 outputs through Delay/Flatten and other memoryless nodes, in numpy); an event from a spike source
 counts ``|value| x fan-out``, a graded payload ``1 x fan-out`` per nonzero value. These are the rules
-of ``ds2ta.sims.reference`` (docs/nir-format.md), evaluated here on Lava's own outputs, in numpy, so
+of ``ds2ta.hardware.chip`` that the reference also applies (docs/nir-format.md), evaluated here on
+Lava's own outputs, in numpy, so
 the comparison between the two backends checks the counts as well as the spikes. Recording and
 counting read the outputs only; they do not change what the network computes.
 """
@@ -18,10 +19,10 @@ import copy
 import nir
 import numpy as np
 
+from ds2ta.hardware import chip
 from ds2ta.sims.lava.graph import Schedule
 from ds2ta.sims.lava.ops import apply_linear
 
-COUNT_KEYS = ("spikes", "synops", "graded_synops", "neuron_updates", "attention_ops", "neurons")
 SYNAPSE_TYPES = (nir.Affine, nir.Linear, nir.Conv2d, nir.SumPool2d)
 PASS_SPIKES = ("Delay", "Flatten", "Output", "Input")  # spike-ness survives these (with a predecessor)
 
@@ -113,33 +114,26 @@ def count_layers(schedule: Schedule, records: dict, extra: dict, T: int) -> tupl
         T: steps per sample.
 
     Returns:
-        ``(totals, per_sample)``: ``{node: {key: int for key in COUNT_KEYS}}`` for every flattened
-        node, and ``{spiking node: (S,) spikes per sample}``.
+        ``(totals, per_sample)``: ``{node: {key: int for key in chip.COUNT_KEYS}}`` for every
+        flattened node, and ``{spiking node: (S,) spikes per sample}``.
     """
-    from ds2ta.sims.lava.builders import SPIKING
-
     pops = schedule.populations
-    spiking = {n: (p.kind == "neuron" and type(p.node).__name__ in SPIKING) for n, p in pops.items()}
+    spiking = {n: (p.kind == "neuron" and type(p.node).__name__ in chip.SPIKE_SOURCES) for n, p in pops.items()}
     ev = _Evaluator(schedule, records, spiking)
     S = ev.S
     totals, per_sample = {}, {}
     for name, node in schedule.nodes.items():
-        c = dict.fromkeys(COUNT_KEYS, 0)
+        c = chip.empty_counts()
         pop = pops.get(name)
         if pop is not None and pop.kind == "neuron":
-            c["neurons"] = pop.size
-            c["neuron_updates"] = pop.size * T * S
+            c.update(chip.neuron_counts(pop.size, T, S))
         if spiking.get(name):
-            spk = records[name].reshape(S, -1).astype(np.int64).sum(1)
-            c["spikes"] = int(spk.sum())
-            per_sample[name] = spk
+            c["spikes"] = chip.spike_count(records[name])
+            per_sample[name] = records[name].reshape(S, -1).astype(np.int64).sum(1)
         if pop is not None and pop.kind == "extension" and name in extra:
             c["attention_ops"] = int(np.asarray(extra[name], dtype=np.int64).sum())
         if isinstance(node, SYNAPSE_TYPES) and pop is None:
-            inp = ev.node_input(name)
-            if ev.from_spikes(name):
-                c["synops"] = fanout_events(name, ev.node(name), np.abs(inp))
-            else:
-                c["graded_synops"] = fanout_events(name, ev.node(name), (inp != 0).astype(np.int64))
+            c.update(chip.synapse_counts(ev.node_input(name), ev.from_spikes(name),
+                                         lambda w: fanout_events(name, ev.node(name), w)))
         totals[name] = c
     return totals, per_sample

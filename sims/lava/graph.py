@@ -9,7 +9,7 @@ is distributed over two projections: ``W (a + b) = W a + W b``.
 
 Timing (Loihi / Lava, see ``docs/simulation.md``): every synapse layer delays by one step. With the
 graph ``Input`` emitting sample step ``t`` at Lava step ``t`` (depth 0), a population's *depth* is
-the Lava step at which it emits its own step 0::
+the Lava step at which it emits its own step 0 (``chip.longest_path``, as the reference's latency)::
 
     depth(dst) = max over feed-forward projections p into dst of
                  depth(src_p) + out_latency(src_p) + synapse_steps(p)
@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 import nir
 import numpy as np
 
+from ds2ta.export.nir_io import flatten_graph
+from ds2ta.hardware import chip
 from ds2ta.sims.lava.ops import apply_linear, typed_linear
 
-NEURON_TYPES = (nir.LIF, nir.CubaLIF, nir.IF, nir.LI, nir.CubaLI, nir.I, nir.Threshold)
 LINEAR_TYPES = (nir.Affine, nir.Linear, nir.Conv2d, nir.SumPool2d, nir.Scale)
 IDENTITY_TYPES = (nir.Flatten, nir.Input, nir.Output)
 
@@ -90,36 +91,6 @@ class Projection:
         return self.delay + self.align
 
 
-def flatten_graph(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict, list]:
-    """Inline nested ``NIRGraph`` nodes: returns ``(nodes, edges)`` with names ``"sub.node"``.
-
-    A subgraph's own ``Input``/``Output`` nodes stay as identity nodes; an outer edge into the
-    subgraph goes to its ``Input`` node(s), an outer edge out of it leaves from its ``Output`` node(s),
-    and a port edge ``"sub.port"`` names the inner node directly.
-    """
-    nodes, edges, entry, exit_ = {}, [], {}, {}
-    for name, node in graph.nodes.items():
-        full = prefix + name
-        if isinstance(node, nir.NIRGraph):
-            sub_nodes, sub_edges = flatten_graph(node, full + ".")
-            nodes.update(sub_nodes)
-            edges += sub_edges
-            entry[full] = [full + "." + n for n, x in node.nodes.items() if isinstance(x, nir.Input)]
-            exit_[full] = [full + "." + n for n, x in node.nodes.items() if isinstance(x, nir.Output)]
-        else:
-            nodes[full] = node
-    for a, b in graph.edges:
-        a, b = prefix + a, prefix + b
-        for s in exit_.get(a, [a]):
-            for d in entry.get(b, [b]):
-                edges.append((s, d))
-    for a, b in edges:
-        for end in (a, b):
-            if end not in nodes:
-                raise ValueError(f"edge {a!r} -> {b!r} names {end!r}, which is not a node of the graph")
-    return nodes, edges
-
-
 def flatten_shape(node: nir.Flatten, shape: tuple[int, ...]) -> tuple[int, ...]:
     """Shape after a NIR ``Flatten`` (dims ``start_dim..end_dim`` of the batch-free shape merged);
     the flat C-order vector is unchanged, so only later Conv2d/SumPool2d nodes see the difference."""
@@ -163,17 +134,18 @@ class Schedule:
             tname = type(node).__name__
             if name in top_inputs:
                 self.populations[name] = Population(name, node, "input", node_size(node))
-            elif isinstance(node, NEURON_TYPES):
+            elif tname in chip.POPULATIONS:
                 self.populations[name] = Population(name, node, "neuron", node_size(node))
             elif tname in ext:
+                buffering = int(lat[tname](node)) if tname in lat else None
                 self.populations[name] = Population(name, node, "extension", node_size(node),
                                                     ports=list(ext[tname]),
-                                                    out_latency=int(lat[tname](node)) if tname in lat else 1)
+                                                    out_latency=chip.hop_latency("attention", buffering))
             elif not isinstance(node, LINEAR_TYPES + IDENTITY_TYPES + (nir.Delay,)):
                 unknown.append(f"{name} ({tname})")
         if unknown:
             raise ValueError(f"no Lava mapping for node type(s): {', '.join(unknown)}. Supported: "
-                             f"{sorted(t.__name__ for t in NEURON_TYPES + LINEAR_TYPES + IDENTITY_TYPES)}"
+                             f"{sorted(list(chip.POPULATIONS) + [t.__name__ for t in LINEAR_TYPES + IDENTITY_TYPES])}"
                              f", Delay and extension types {sorted(ext)}")
         if not any(p.kind == "input" for p in self.populations.values()):
             raise ValueError("the graph has no top-level Input node")
@@ -265,17 +237,17 @@ class Schedule:
                 raise ValueError(f"cycle through {p.src!r} -> {p.dst!r} spans more than one neuron layer: the "
                                  "chip's one-step synapses cannot give it the one-step semantics of the "
                                  "reference; only self-recurrent populations are supported")
+        ff = {n: [p for p in incoming[n] if not p.recurrent] for n in order}
         for n in order:
-            ff = [p for p in incoming[n] if not p.recurrent]
-            pop = self.populations[n]
-            if pop.kind == "input":
-                pop.depth = 0
-                continue
-            if not ff:
+            if self.populations[n].kind != "input" and not ff[n]:
                 raise ValueError(f"population {n!r} is reached only through recurrent edges")
-            pop.depth = max(self.arrival(p) for p in ff)
-            for p in ff:
-                p.align = pop.depth - self.arrival(p)
+        depth = chip.longest_path(order, lambda n: [(p.src, self.populations[p.src].out_latency
+                                                      + self.synapse_steps(p)) for p in ff[n]])
+        for n in order:
+            self.populations[n].depth = depth[n]
+        for n in order:
+            for p in ff[n]:
+                p.align = depth[n] - self.arrival(p)
 
     def _biases(self) -> None:
         """Synapse biases (Affine/Conv2d ``bias``) into each population, in synaptic units, with the
@@ -314,7 +286,7 @@ class Schedule:
         src, dst = self.populations[p.src], self.populations[p.dst]
         if dst.kind == "extension" or (src.kind == "extension" and not p.ops):
             return 0
-        return 1
+        return chip.SYNAPSE_DELAY
 
     def arrival(self, p: Projection) -> int:
         """Lava step (within a period) at which ``p`` would deliver its source's step 0 without NIR delays

@@ -1,8 +1,9 @@
-"""Exact integer numpy versions of NIR's memoryless nodes and of Lava's fixed-point LIF update.
+"""Exact integer numpy versions of NIR's memoryless nodes, and the LIF state of this package's models.
 
 Used to compose chains of linear nodes into one synapse layer, inside this package's numpy
-ProcessModels (never torch: process models are forked, see docs/simulation.md), and by tests.
-All arrays are int64; a population is a flat vector in NIR's C order (``(C, H, W)`` -> ``C*H*W``).
+ProcessModels (never torch: process models are forked, see docs/simulation.md), and by the counters.
+The arithmetic (integer convolution, the LIF step) is ``ds2ta.hardware.chip``'s. All arrays are
+int64; a population is a flat vector in NIR's C order (``(C, H, W)`` -> ``C*H*W``).
 """
 
 from __future__ import annotations
@@ -12,39 +13,12 @@ import copy
 import nir
 import numpy as np
 
-DECAY_SHIFT = 12      # du, dv are 12-bit fractions of 4096
-ACT_SHIFT = 6         # synaptic input and threshold are MSB-aligned by 6 bits
-UV_BITS = 24          # u and v are 24-bit registers
-U_LIMIT = 2 ** (UV_BITS - 1)
+from ds2ta.hardware import chip
 
 
 def _pair(v) -> tuple[int, int]:
     a = np.atleast_1d(np.asarray(v)).astype(int)
     return (int(a[0]), int(a[-1]))
-
-
-def conv2d_int(x: np.ndarray, w: np.ndarray, stride=1, padding=0, dilation=1, groups=1) -> np.ndarray:
-    """PyTorch-layout cross-correlation in int64: x ``(B, C, H, W)``, w ``(O, C/g, kh, kw)``."""
-    x = np.asarray(x, dtype=np.int64)
-    w = np.asarray(w, dtype=np.int64)
-    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
-    B, C, H, W = x.shape
-    O, Cg, kh, kw = w.shape
-    if C != Cg * groups:
-        raise ValueError(f"conv input has {C} channels, weight expects {Cg} x {groups} groups")
-    Ho = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    Wo = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    out = np.zeros((B, O, Ho, Wo), dtype=np.int64)
-    Og = O // groups
-    for i in range(kh):
-        for j in range(kw):
-            patch = xp[:, :, i * dh: i * dh + sh * (Ho - 1) + 1: sh,
-                       j * dw: j * dw + sw * (Wo - 1) + 1: sw]  # (B, C, Ho, Wo)
-            for g in range(groups):
-                out[:, g * Og:(g + 1) * Og] += np.einsum(
-                    "bchw,oc->bohw", patch[:, g * Cg:(g + 1) * Cg], w[g * Og:(g + 1) * Og, :, i, j])
-    return out
 
 
 def input_shape(node: nir.NIRNode) -> tuple[int, ...]:
@@ -138,8 +112,8 @@ def apply_linear(name: str, node: nir.NIRNode, x: np.ndarray) -> np.ndarray:
         H, W = _pair(node.input_shape)
         if isinstance(node.padding, str):
             raise ValueError(f"{name}: string padding {node.padding!r} is not supported; write integers")
-        y = conv2d_int(x.reshape(B, -1, H, W), w, node.stride, node.padding, node.dilation,
-                       int(node.groups))
+        y = chip.conv2d(x.reshape(B, -1, H, W), w, node.stride, node.padding, node.dilation,
+                        int(node.groups), name=name)
         if node.bias is not None:
             y = y + _integer(node.bias, f"{name}.bias").reshape(1, -1, 1, 1)
         return y.reshape(B, -1)
@@ -147,7 +121,7 @@ def apply_linear(name: str, node: nir.NIRNode, x: np.ndarray) -> np.ndarray:
         C, H, W = input_shape(node)
         kh, kw = _pair(node.kernel_size)
         ones = np.zeros((C, 1, kh, kw), dtype=np.int64) + 1
-        y = conv2d_int(x.reshape(B, C, H, W), ones, node.stride, node.padding, 1, C)
+        y = chip.conv2d(x.reshape(B, C, H, W), ones, node.stride, node.padding, 1, C, name=name)
         return y.reshape(B, -1)
     if isinstance(node, nir.Scale):
         return x * _integer(node.scale, f"{name}.scale").reshape(1, -1)
@@ -164,38 +138,14 @@ def compose(ops: list[tuple[str, nir.NIRNode]], n_in: int) -> tuple[np.ndarray, 
     return (eye - b).T, b
 
 
-def trunc_shift(x: np.ndarray, shift: int) -> np.ndarray:
-    """``sign(x) * (|x| >> shift)``: Loihi's decay rounding (toward zero)."""
-    return np.sign(x) * (np.abs(x) >> shift)
-
-
-def lif_fixed_step(u, v, a, du, dv, bias, vth):
-    """One step of Lava's ``PyLifModelBitAcc`` (Loihi fixed point); returns ``(s, u, v)``.
-
-    ``u = wrap24(trunc(u (4096 - du - 1) / 4096) + a << 6)``,
-    ``v = sat24(trunc(v (4096 - dv) / 4096) + u + bias)``, ``s = v > vth << 6``, ``v[s] = 0``.
-    ``bias`` is in ``v`` units (``bias_mant << bias_exp``); ``vth=None`` never spikes.
-    """
-    u = trunc_shift(np.asarray(u, np.int64) * (4096 - (np.asarray(du) + 1)), DECAY_SHIFT)
-    u = u + (np.asarray(a, np.int64) << ACT_SHIFT)
-    u = np.where(u > U_LIMIT, u - 2 * U_LIMIT, u)
-    u = np.where(u <= -U_LIMIT, u + 2 * U_LIMIT, u)
-    v = trunc_shift(np.asarray(v, np.int64) * (4096 - np.asarray(dv)), DECAY_SHIFT) + u + bias
-    v = np.clip(v, -U_LIMIT + 1, U_LIMIT - 1)
-    if vth is None:
-        return np.zeros(v.shape, dtype=bool), u, v
-    s = v > (np.asarray(vth, np.int64) << ACT_SHIFT)
-    return s, u, np.where(s, 0, v)
-
-
 class WindowedLIFState:
-    """Mixin for numpy ProcessModels of a fixed-point LIF population (``lif_fixed_step``) whose state
+    """Mixin for numpy ProcessModels of a fixed-point LIF population (``chip.lif_step``) whose state
     resets at its window start (``(time_step - 1 - depth) % period == 0``), as ``LIFReset`` does.
     Call ``init_lif(proc_params)`` in ``__init__`` and ``lif_step(a)`` in ``run_spk``."""
 
     def init_lif(self, p, threshold: bool = True) -> None:
-        self.du, self.dv, self.bias = (np.asarray(p[k], np.int64) for k in ("du", "dv", "bias"))
-        self.vth = np.asarray(p["vth"], np.int64) if threshold else None  # None: never spikes
+        du, dv, bias = (np.asarray(p[k], np.int64) for k in ("du", "dv", "bias"))
+        self.params = chip.lif_params(du, dv, bias, np.asarray(p["vth"], np.int64) if threshold else None)
         self.period, self.depth = p["period"], p["depth"]
         self.u = np.zeros(p["shape"], dtype=np.int64)
         self.v = np.zeros(p["shape"], dtype=np.int64)
@@ -205,5 +155,5 @@ class WindowedLIFState:
         if (self.time_step - 1 - self.depth) % self.period == 0:  # window start: new sample
             self.u[:] = 0
             self.v[:] = 0
-        s, self.u, self.v = lif_fixed_step(self.u, self.v, a, self.du, self.dv, self.bias, self.vth)
-        return s
+        s, self.u, self.v = chip.lif_step(a, self.u, self.v, self.params)
+        return np.zeros(self.v.shape, dtype=bool) if s is None else s

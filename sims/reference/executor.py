@@ -16,10 +16,10 @@ import nir
 import torch
 
 from ds2ta.export.nir_io import flatten_graph
+from ds2ta.hardware import chip
+from ds2ta.hardware.chip import COUNT_KEYS
 from ds2ta.sims.reference.attention import ATTENTION_KERNELS
-from ds2ta.sims.reference.kernels import NEURON_TYPES, build_kernel
-
-COUNT_KEYS = ("spikes", "synops", "graded_synops", "neuron_updates", "attention_ops", "neurons")
+from ds2ta.sims.reference.kernels import build_kernel
 
 
 def order_nodes(nodes: Dict[str, object], edges: List[Tuple[str, str]]) -> Tuple[List[str], Set[Tuple[str, str]]]:
@@ -91,14 +91,14 @@ class ReferenceExecutor:
                         and not any(a == n for a, _ in self.edges)]
         if len(self.inputs) != 1:
             raise ValueError(f"the reference executor needs exactly one Input node, found {self.inputs}")
-        self.latency_steps = self._depth()
+        self.latency_steps = self._latency()
 
-    def _depth(self) -> int:
-        depth: Dict[str, int] = {}
-        for n in self.order:
-            d = max((depth.get(p, 0) for p in self.preds[n] if (p, n) not in self.delayed), default=0)
-            k = self.kernels[n]  # a synapse layer takes one step; an attention core buffers k.latency steps
-            depth[n] = d + getattr(k, "latency", 1 if k.kind in ("synapse", "attention") else 0)
+    def _latency(self) -> int:
+        """Chip steps from input to output (``chip.longest_path``): synapse layers and attention-core
+        buffering on the longest path (recurrent edges left out)."""
+        depth = chip.longest_path(
+            self.order, lambda n: [(p, 0) for p in self.preds[n] if (p, n) not in self.delayed],
+            lambda n: chip.hop_latency(self.kernels[n].kind, getattr(self.kernels[n], "latency", None)))
         return max(depth.values(), default=0)
 
     def run(self, x: torch.Tensor, record: Union[bool, Set[str]] = False) -> RunResult:
@@ -177,20 +177,16 @@ class ReferenceExecutor:
         """Counts of node ``n`` (docs/simulation.md: counting rules) from its input and output."""
         T, B = tally.shape
         k = self.kernels[n]
-        c = dict.fromkeys(COUNT_KEYS, 0)
+        c = chip.empty_counts()
         if k.kind == "neuron" or k.spiking:
-            c["neurons"] = k.neurons
-            c["neuron_updates"] = k.neurons * T * B
+            c.update(chip.neuron_counts(k.neurons, T, B))
         if k.spiking:
-            c["spikes"] = int(outs[n].sum(dtype=torch.int64))
+            c["spikes"] = chip.spike_count(outs[n])
             tally.per_sample[n] = outs[n].reshape(T, B, -1).sum((0, 2), dtype=torch.int64).cpu()
         if k.kind in ("synapse", "neuron") and inp is None:
             inp = self._sum_inputs(n, outs, x)
         if k.kind == "synapse":
-            if self._spike_sources(n):  # every event of every spike source drives its fan-out
-                c["synops"] = int(k.fanout(inp.double().abs()))
-            else:      # graded payloads: one synaptic op per nonzero value and synapse
-                c["graded_synops"] = int(k.fanout((inp != 0).double()))
+            c.update(chip.synapse_counts(inp, self._spike_sources(n), k.fanout))
         if k.kind == "neuron":
             tally.max_in[n] = int(inp.abs().max())
         if k.kind == "attention":
@@ -247,6 +243,6 @@ def is_integer_graph(graph: nir.NIRGraph) -> bool:
         if isinstance(node, nir.NIRGraph):
             if not is_integer_graph(node):
                 return False
-        elif type(node).__name__ in NEURON_TYPES and not (node.metadata or {}).get("lava"):
+        elif type(node).__name__ in chip.NEURONS and not (node.metadata or {}).get("lava"):
             return False
     return True

@@ -13,19 +13,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ds2ta.hardware import chip
 from ds2ta.sims.reference.neurons import LavaLIFParams, lif_run, lif_step
 
-EXACT_LIMIT = 2 ** 53
-NEURON_TYPES = ("LIF", "CubaLIF", "IF", "LI", "CubaLI", "I")
+EXACT_LIMIT = chip.EXACT_FLOAT
 
 
 def _pair(v) -> tuple:
     a = np.asarray(v).reshape(-1)
     return (int(a[0]), int(a[0])) if a.size == 1 else (int(a[0]), int(a[1]))
-
-
-def _wrap24(x: torch.Tensor) -> torch.Tensor:
-    return ((x + 2 ** 23) % 2 ** 24) - 2 ** 23
 
 
 def _check_exact(name: str, row_abs_sum: float, x: torch.Tensor) -> None:
@@ -86,7 +82,7 @@ class Conv2dK(Kernel):
         self.stride, self.dil, self.groups = _pair(node.stride), _pair(node.dilation), int(node.groups)
         pad = node.padding
         self.pad = pad if isinstance(pad, str) else _pair(pad)
-        self.row = float(self.w.abs().flatten(1).sum(1).max()) + float(self.b.abs().max())
+        self.b = self.b.long()
 
     def to(self, device):
         self.w, self.b = self.w.to(device), self.b.to(device)
@@ -94,19 +90,16 @@ class Conv2dK(Kernel):
 
     def _conv(self, x, w):
         T, B = x.shape[:2]
-        y = F.conv2d(x.flatten(0, 1).double(), w, None, self.stride, self.pad, self.dil, self.groups)
+        y = chip.conv2d(x.flatten(0, 1), w, self.stride, self.pad, self.dil, self.groups, name=self.name)
         return y.reshape(T, B, *y.shape[1:])
 
     def forward(self, x, env):
-        _check_exact(self.name, self.row, x)
         y = self._conv(x, self.w)
-        y += self.b.view(-1, 1, 1)
-        y = y.round_().long()  # in place where possible: layers at paper scale are large
-        return y.add_(2 ** 23).remainder_(2 ** 24).sub_(2 ** 23)  # Lava's Conv result wraps at 24 bits
+        y += self.b.view(-1, 1, 1)  # in place: layers at paper scale are large
+        return chip.wrap24(y, inplace=True)  # Lava's Conv result wraps at 24 bits
 
     def fanout(self, cnt):
-        ones = torch.ones((self.w.shape[0], *self.w.shape[1:]), dtype=torch.float64, device=cnt.device)
-        return self._conv(cnt, ones).sum()
+        return self._conv(cnt, torch.ones_like(self.w)).sum()
 
 
 class AffineK(Kernel):
@@ -204,15 +197,24 @@ class ScaleK(Kernel):
 
 
 class ThresholdK(Kernel):
+    """NIR ``Threshold`` (``z = x > theta``) as the chip runs it: a stateless LIF
+    (``chip.threshold_params``), so every step of the whole sequence is one ``lif_step``."""
+
     spiking = True
 
     def __init__(self, name, node):
         super().__init__(name, node)
-        self.th = torch.from_numpy(np.asarray(node.threshold, dtype=np.float64))
-        self.neurons = int(np.prod(self.th.shape))
+        q = chip.threshold_params(node.threshold)
+        L = lambda k: torch.as_tensor(np.asarray(q[k]), dtype=torch.int64)
+        self.p = LavaLIFParams(L("du"), L("dv"), chip.bias_decode(L("bias_mant"), L("bias_exp")), L("vth"))
+        self.neurons = int(np.prod(np.shape(q["vth"])))
 
-    def forward(self, x, env):  # NIR: z = 1 if v > v_thr
-        return (x.double() > self.th.to(x.device)).long()
+    def to(self, device):
+        self.p = self.p.to(device)
+        return self
+
+    def forward(self, x, env):  # du = 4095, dv = 4096: no state carries over, so all steps at once
+        return lif_step(x, torch.zeros_like(x), torch.zeros_like(x), self.p)[0]
 
 
 class LavaLIFK(Kernel):
@@ -227,10 +229,9 @@ class LavaLIFK(Kernel):
             raise ValueError(f"node {name!r} ({type(node).__name__}) has no integer parameters "
                              "(metadata['lava']); integerize the graph first")
         g = lambda k, default=0: torch.from_numpy(np.asarray(lava.get(k, default), dtype=np.int64))
-        from ds2ta.sims.reference.neurons import effective_bias
         vth = lava.get("vth", None)
-        spiking = type(node).__name__ in ("LIF", "CubaLIF", "IF") and vth is not None
-        self.p = LavaLIFParams(g("du"), g("dv"), effective_bias(g("bias_mant"), g("bias_exp")),
+        spiking = type(node).__name__ in chip.SPIKING_NEURONS and vth is not None
+        self.p = LavaLIFParams(g("du"), g("dv"), chip.bias_decode(g("bias_mant"), g("bias_exp")),
                                g("vth") if spiking else None)
         self.spiking = spiking
         shape = np.broadcast_shapes(*(np.shape(lava.get(k, 0)) for k in ("du", "dv", "vth", "bias_mant")))
@@ -259,7 +260,7 @@ def build_kernel(name: str, node, attention_kernels: Dict[str, Callable]) -> Ker
         "Input": Identity, "Output": Identity, "Conv2d": Conv2dK, "Affine": AffineK, "Linear": AffineK,
         "SumPool2d": SumPoolK, "AvgPool2d": lambda n, nd: SumPoolK(n, nd, average=True),
         "Flatten": FlattenK, "Delay": DelayK, "Scale": ScaleK, "Threshold": ThresholdK,
-        **{k: LavaLIFK for k in NEURON_TYPES}, **attention_kernels,
+        **{k: LavaLIFK for k in chip.NEURONS}, **attention_kernels,
     }
     if t not in table:
         raise ValueError(f"node {name!r} has type {t!r}, which the reference executor does not "

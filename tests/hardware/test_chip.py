@@ -167,16 +167,6 @@ def test_longest_path_latency():
     assert depth["out"] == 1 + 2 + 1 and depth["fc2"] == 1
 
 
-def test_time_major():
-    x = np.arange(6).reshape(2, 3)  # 2 frames
-    assert chip.time_major(x, 4, "direct").shape == (4, 2, 3)
-    ev = np.arange(24).reshape(2, 4, 3)  # (B, T, n)
-    assert chip.time_major(ev, 4, "events")[1, 0].tolist() == ev[0, 1].tolist()
-    assert torch.equal(chip.time_major(torch.from_numpy(ev), 4, "events"), torch.from_numpy(ev).transpose(0, 1))
-    with pytest.raises(ValueError, match="encoding"):
-        chip.time_major(x, 4, "rate")
-
-
 # -- properties -----------------------------------------------------------------------------------
 @settings(max_examples=200, deadline=None)
 @given(st.lists(I64, min_size=1, max_size=20))

@@ -88,12 +88,13 @@ def test_dense_lif_matches_numpy(p, m, T, seed, big):
 @given(p=neuron_params, T=st.integers(1, 10), seed=st.integers(0, 2 ** 31 - 1))
 def test_lif_state_matches_numpy(p, T, seed):
     """u and v (not only spikes) equal the numpy model, including wrap and saturation."""
-    from ds2ta.sims.reference.neurons import LavaLIFParams, effective_bias, lif_step
+    from ds2ta.hardware.chip import bias_decode
+    from ds2ta.sims.reference.neurons import LavaLIFParams, lif_step
     n, du, dv, vth, bm, be = p
     a = np.random.default_rng(seed).integers(-(2 ** 18), 2 ** 18, (T, n))
     s_np, u_np, v_np = np_lif(a, du, dv, vth, bm, be)
     L = lambda z: torch.tensor(z, dtype=torch.long)
-    prm = LavaLIFParams(L(du), L(dv), effective_bias(L(bm), L(be)), L(vth))
+    prm = LavaLIFParams(L(du), L(dv), bias_decode(L(bm), L(be)), L(vth))
     u = v = torch.zeros(1, n, dtype=torch.long)
     for t in range(T):
         s, u, v = lif_step(torch.from_numpy(a[t:t + 1]), u, v, prm)

@@ -1,9 +1,14 @@
-"""Lava backend vs an independent numpy loop of Lava's fixed-point equations (docs/simulation.md)."""
+"""Lava backend vs a numpy loop of the chip's LIF step (docs/simulation.md).
+
+The oracle is ``ds2ta.hardware.chip.lif_step``, itself checked against lava-nc's own LIF model in
+tests/hardware/test_chip_lava.py; the network runs lava-nc's ``LIFReset`` and this package's models.
+"""
 
 import nir
 import numpy as np
 import pytest
 
+from ds2ta.hardware import chip
 from ds2ta.sims.lava.graph import Schedule
 
 pytestmark = pytest.mark.lava
@@ -28,9 +33,15 @@ def _recurrent_graph(rng):
     return g, W1, W2, R
 
 
+def lif_fixed_step(u, v, a, du, dv, bias, vth):
+    """``chip.lif_step`` with scalar decays and threshold; returns ``(s, u, v)``."""
+    n = np.shape(u)[-1]
+    p = chip.lif_params(np.full(n, du), np.full(n, dv), np.broadcast_to(bias, (n,)), np.full(n, vth))
+    return chip.lif_step(a, u, v, p)
+
+
 def _numpy_loop(x, W1, W2, R):
     """Independent loop: all layers within one step, recurrent edge carries s[t-1]."""
-    from ds2ta.sims.lava.ops import lif_fixed_step
     S, T = x.shape[:2]
     o1, o2 = np.zeros((S, T, 6), np.uint8), np.zeros((S, T, 3), np.uint8)
     for s in range(S):
@@ -84,7 +95,6 @@ def test_delay_paths_keep_their_offset_and_large_biases_survive():
     """TASA-style y[t] = W0 x[t] + W2 x[t-2] (Delay(2) on one path) into neurons whose bias needs
     bias_exp 6 (2079 << 6 overflows Lava's int16 bias_mant if passed pre-shifted)."""
     from ds2ta.sims.lava import LavaNetwork
-    from ds2ta.sims.lava.ops import lif_fixed_step
     rng = np.random.default_rng(3)
     n_in, n = 5, 4
     W0 = rng.integers(-20, 40, (n, n_in)) * 2

@@ -2,8 +2,9 @@
 
 lava-nc's fixed-point Conv model calls ``torch.nn.functional.conv2d`` in float32 inside the forked
 process when torch is importable: exact only below 2^24 and a deadlock hazard after the parent used
-torch's thread pool. This model computes the same true convolution in int64 numpy, then wraps the
-result to 24 bits as Loihi's dendritic accumulator (``PyConvModelFixed`` documents 24-bit precision).
+torch's thread pool. This model computes the same true convolution in int64 numpy (``chip.conv2d``),
+then wraps the result to 24 bits as Loihi's dendritic accumulator (``chip.wrap24``, lava-nc's
+``signed_clamp(x, bits=24)``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from lava.proc.conv.process import Conv
 
-from ds2ta.sims.lava.ops import conv2d_int
+from ds2ta.hardware import chip
 
 
 @implements(proc=Conv, protocol=LoihiProtocol)
@@ -57,8 +58,7 @@ class PyConvModelNumpy(PyLoihiProcessModel):
             s_in = s_in.astype(bool)
         x = np.asarray(s_in, np.int64).transpose(2, 1, 0)[None]  # (1, C, H, W)
         rev = lambda a: tuple(int(v) for v in np.asarray(a)[::-1])  # XY -> (H, W)
-        y = conv2d_int(x, self.w_torch, rev(self.stride), rev(self.padding), rev(self.dilation),
-                       int(self.groups.item() if np.size(self.groups) == 1 else self.groups[0]))
+        y = chip.conv2d(x, self.w_torch, rev(self.stride), rev(self.padding), rev(self.dilation),
+                        int(self.groups.item() if np.size(self.groups) == 1 else self.groups[0]))
         y = y[0].transpose(2, 1, 0)  # (W', H', C')
-        half = 1 << 23
-        self.a_buf = (((y + half) % (2 * half)) - half).astype(np.int32)  # 24-bit wrap
+        self.a_buf = chip.wrap24(y).astype(np.int32)

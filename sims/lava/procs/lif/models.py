@@ -1,4 +1,4 @@
-"""numpy ProcessModel of PerNeuronLIF (same equations as ``ops.lif_fixed_step``)."""
+"""numpy ProcessModel of PerNeuronLIF (``chip.lif_step`` through ``ops.WindowedLIFState``)."""
 
 from __future__ import annotations
 

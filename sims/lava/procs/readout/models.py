@@ -1,4 +1,4 @@
-"""numpy ProcessModel of Readout (same equations as ``PyLifModelBitAcc``; see ``ops.lif_fixed_step``)."""
+"""numpy ProcessModel of Readout (``chip.lif_step``, the equations of ``PyLifModelBitAcc``)."""
 
 from __future__ import annotations
 
