@@ -31,6 +31,7 @@ def main(argv=None) -> int:
 
     from ds2ta.checkpoint import load_checkpoint
     from ds2ta.data import get_dataset, to_int
+    from ds2ta.encoding import time_major
     from ds2ta.hardware.gpu_energy import measure_torch
     from ds2ta.sims.reference import ReferenceExecutor
 
@@ -41,7 +42,7 @@ def main(argv=None) -> int:
     labels = torch.tensor([int(test[i][1]) for i in range(len(xs))])
     x_int = to_int(xs, info)
     T = model.cfg.T
-    x_seq = x_int.unsqueeze(0).expand(T, *x_int.shape) if x_int.dim() == 4 else x_int.transpose(0, 1)
+    x_seq = time_major(x_int, T, model.cfg.encoding)
 
     result = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "samples": len(xs)}
     runs = {}
@@ -70,7 +71,7 @@ def main(argv=None) -> int:
 
     class RefModule(torch.nn.Module):
         def forward(self, x):  # x: (B, ...) integer sample batch -> time-major for the executor
-            seq = x.unsqueeze(0).expand(T, *x.shape) if x.dim() == 4 else x.transpose(0, 1)
+            seq = time_major(x, T, model.cfg.encoding)
             return ex.run(seq).prediction
 
     result["energy_integer_reference"] = measure_torch(RefModule(), x_int.cuda(), batch_sizes=(1, 256),

@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from ds2ta.encoding import ENCODINGS
+
 ATTENTIONS = ("ds2ta", "spikformer", "statten")
-ENCODINGS = ("direct", "events")
 
 
 @dataclass

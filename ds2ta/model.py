@@ -24,6 +24,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ds2ta.attention import SpikingAttention
 from ds2ta.config import DS2TAConfig
+from ds2ta.encoding import time_major
 from ds2ta.patchify import SPS
 from ds2ta.tasa import SpikingProjection
 
@@ -108,11 +109,10 @@ class DS2TA(nn.Module):
             if x.dim() != 4 or x.shape[1:] != (c.in_channels, c.img_size, c.img_size):
                 raise ValueError(f"direct encoding expects (B, {c.in_channels}, {c.img_size}, "
                                  f"{c.img_size}), got {tuple(x.shape)}")
-            return x.unsqueeze(0).expand(c.T, *x.shape)  # (T, B, C, H, W), same image each step
-        if x.dim() != 5 or x.shape[1:] != (c.T, c.in_channels, c.img_size, c.img_size):
+        elif x.dim() != 5 or x.shape[1:] != (c.T, c.in_channels, c.img_size, c.img_size):
             raise ValueError(f"event encoding expects (B, {c.T}, {c.in_channels}, {c.img_size}, "
                              f"{c.img_size}), got {tuple(x.shape)}")
-        return x.transpose(0, 1)  # (B, T, C, H, W) -> (T, B, C, H, W)
+        return time_major(x, c.T, c.encoding)  # (T, B, C, H, W)
 
     def segment_runner(self) -> Callable[[nn.Module, torch.Tensor], torch.Tensor]:
         """How SPS and blocks are called: checkpointed when switched on and a gradient is recorded."""

@@ -15,6 +15,7 @@ import nir
 import numpy as np
 import torch
 
+from ds2ta.encoding import time_major
 from ds2ta.export.graph_build import build_float_graph
 from ds2ta.export.graph_quant import quantize_graph
 
@@ -116,9 +117,7 @@ def quantize_model(model, input_scale: float, calib_x_float: Optional[torch.Tens
 
 def encode_int(cfg, x_int: torch.Tensor) -> torch.Tensor:
     """Integer model input (B, C, H, W) or events (B, T, C, H, W) -> time-major (T, B, C, H, W)."""
-    if cfg.encoding == "direct":
-        return x_int.unsqueeze(0).expand(cfg.T, *x_int.shape)
-    return x_int.transpose(0, 1)
+    return time_major(x_int, cfg.T, cfg.encoding)
 
 
 def spike_agreement(float_rec: Dict[str, torch.Tensor], int_rec: Dict[str, torch.Tensor]) -> Dict[str, float]:

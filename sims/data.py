@@ -12,6 +12,8 @@ from typing import List, Optional, Tuple
 import nir
 import numpy as np
 
+from ds2ta.encoding import time_major
+
 
 def graph_T(graph: nir.NIRGraph, T: Optional[int]) -> int:
     """Steps per sample: ``T`` when given, else the exported graph's ``conventions.T``."""
@@ -38,9 +40,9 @@ def _time_major(x: np.ndarray, in_shape: tuple, T: int, where: str) -> np.ndarra
     """(S, *in) static -> (T, S, *in) repeated; (S, T, *in) events -> (T, S, *in)."""
     n_in = int(np.prod(in_shape))
     if x.ndim >= 2 and int(np.prod(x.shape[1:])) == n_in:
-        return np.broadcast_to(x.reshape(1, x.shape[0], *in_shape), (T, x.shape[0], *in_shape))
+        return time_major(x.reshape(x.shape[0], *in_shape), T, "direct")
     if x.ndim >= 3 and x.shape[1] == T and int(np.prod(x.shape[2:])) == n_in:
-        return np.ascontiguousarray(np.swapaxes(x.reshape(x.shape[0], T, *in_shape), 0, 1))
+        return np.ascontiguousarray(time_major(x.reshape(x.shape[0], T, *in_shape), T, "events"))
     raise ValueError(f"{where}: samples of shape {x.shape[1:]} fit neither the graph input {in_shape} "
                      f"(static, repeated over T) nor (T={T}, *{in_shape}) (events)")
 
