@@ -32,11 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     from ds2ta.hardware.pilotnet import calibration
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-dir", help="folder with lava-dl's PilotNet-LIF network.net and image.npy "
+                    "(default: $DS2TA_PILOTNET_DIR, else ../shared/data/pilotnet_lif beside the checkout)")
     ap.add_argument("--json", help="also write the full calibration (incl. activity and energy) here")
     ap.add_argument("--update-snapshot", action="store_true",
                     help="rewrite hardware/pilotnet_calibration.json (used by reports without the data)")
     args = ap.parse_args(argv)
-    cal = calibration()
+    cal = calibration(data=args.data_dir)
     print(markdown(cal))
     if args.json:
         _write(args.json, cal)

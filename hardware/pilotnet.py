@@ -1,46 +1,64 @@
 """PilotNet-LIF (lava-dl netx HDF5) on the project's counting, mapping and energy path.
 
-The network file is read with h5py. Activity is simulated in numpy with Lava's fixed-point
-semantics (``PyLifModelBitAcc``, ``Conv``/``Dense`` fixed-point models; see shared reference
-lava-loihi-semantics.md): per step ``u = a << 6`` (du = 4095), ``v = trunc0(v * (4096 - dv)) + u +
-(bias << 6)``, spike if ``v > vth << 6``, reset v to 0. Intel ran the chip with ``reset_interval=16``
-and one layer-offset per layer, so in steady state every layer sees its source's 16-step window
-from a fresh state: one inference = 16 steps of every layer. The input layer is an LIF driven by
-the frame through its bias (``bias_mant = pixel``, ``bias_exp = 6``); this reproduces
-``input.npy`` bit for bit (tested).
+The network file is read with h5py. Activity is simulated in numpy with the chip's arithmetic
+(``chip.lif_step``, ``chip.conv2d`` with the Conv's 24-bit wrap; docs/lava-loihi-semantics.md):
+per step ``u = a << 6`` (du = 4095), ``v = trunc0(v * (4096 - dv)) + u + (bias << 6)``, spike if
+``v > vth << 6``, reset v to 0. Intel ran the chip with ``reset_interval=16`` and one layer-offset per
+layer, so in steady state every layer sees its source's 16-step window from a fresh state: one
+inference = 16 steps of every layer. The input layer is an LIF driven by the frame through its bias
+(``bias_mant = pixel``, ``bias_exp = 6``); this reproduces ``input.npy`` bit for bit (tested).
+
+Data (optional, not in the package): lava-dl's ``network.net``, ``image.npy`` and ``input.npy`` in one
+folder, found as the ``data_dir`` argument, else ``$DS2TA_PILOTNET_DIR``, else ``DATA``: the folder
+``shared/data/pilotnet_lif`` beside the repository checkout (``<checkout>/../shared/data/pilotnet_lif``). Without them the functions raise a
+``ValueError`` saying what to pass, and the report falls back to the recorded calibration snapshot.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 
+from . import chip
 from .layers import LayerSpec
 
-DATA = os.environ.get("DS2TA_PILOTNET_DIR", "/work/shared/data/pilotnet_lif")
-STEPS = 16  # reset_interval Intel used: time steps per inference
+ENV_VAR = "DS2TA_PILOTNET_DIR"
+DATA = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "pilotnet_lif")  # beside the checkout
+STEPS = 16       # reset_interval Intel used: time steps per inference
+INPUT_BIAS_EXP = 6  # the input layer's bias_exp: bias = pixel << 6
 
 
-def _trunc0(p: np.ndarray) -> np.ndarray:
-    """Multiply-then-shift rounding toward zero, as Lava: sign(p) * (|p| >> 12)."""
-    return np.sign(p) * (np.abs(p) >> 12)
+def data_dir(path: str | os.PathLike | None = None) -> Path:
+    """The folder holding the PilotNet-LIF files: ``path``, else ``$DS2TA_PILOTNET_DIR``, else ``DATA``.
+
+    Raises:
+        ValueError: the folder has no ``network.net``; the message names the argument and variable.
+    """
+    folder = Path(path if path is not None else os.environ.get(ENV_VAR) or DATA)
+    if not (folder / "network.net").is_file():
+        raise ValueError(f"PilotNet-LIF data not found in {str(folder)!r} (no network.net): pass data_dir= "
+                         f"or set {ENV_VAR} to a folder with lava-dl's network.net and image.npy "
+                         "(tutorials/lava/lib/dl/netx/pilotnet_snn)")
+    return folder
 
 
-def _wrap24(x: np.ndarray) -> np.ndarray:
-    return ((x + (1 << 23)) % (1 << 24)) - (1 << 23)
+def available(path: str | os.PathLike | None = None) -> bool:
+    """True when ``data_dir(path)`` finds the files."""
+    try:
+        data_dir(path)
+    except ValueError:
+        return False
+    return True
 
 
-def load_network(path: str | None = None) -> list[dict]:
-    """Read the netx HDF5 file into a list of layer dicts (numpy arrays, (W, H, C) shapes)."""
+def load_network(data: str | os.PathLike | None = None) -> list[dict]:
+    """Read ``network.net`` of the ``data_dir(data)`` folder into layer dicts (numpy, (W, H, C) shapes)."""
     import h5py
 
-    path = path or os.path.join(DATA, "network.net")
-    if not os.path.exists(path):
-        raise ValueError(f"PilotNet network file {path!r} not found; set DS2TA_PILOTNET_DIR to the folder "
-                         f"holding network.net")
     layers = []
-    with h5py.File(path, "r") as f:
+    with h5py.File(data_dir(data) / "network.net", "r") as f:
         grp = f["layer"]
         for i in range(len(grp)):
             g = grp[str(i)]
@@ -49,7 +67,7 @@ def load_network(path: str | None = None) -> list[dict]:
             if "neuron" in g:
                 n = g["neuron"]
                 d["neuron"] = {"vth": int(n["vThMant"][()]), "dv": int(n["vDecay"][()]),
-                               "du": int(n["iDecay"][()]) - 1}
+                               "du": int(n["iDecay"][()]) - chip.DU_OFFSET}
             for k in ("weight", "bias", "stride", "padding", "kernelSize", "groups"):
                 if k in g:
                     d[k] = np.asarray(g[k][()])
@@ -57,15 +75,26 @@ def load_network(path: str | None = None) -> list[dict]:
     return layers
 
 
-def _conv(s: np.ndarray, w: np.ndarray, stride, padding) -> np.ndarray:
-    """Correlation of s (W, H, Cin) with torch-layout w (Cout, Cin, kH, kW); stride/padding (H, W)."""
-    sh, sw = int(stride[0]), int(stride[1])
-    ph, pw = int(padding[0]), int(padding[1])
-    x = np.pad(s, ((pw, pw), (ph, ph), (0, 0)))
-    kh, kw = w.shape[2], w.shape[3]
-    win = np.lib.stride_tricks.sliding_window_view(x, (kw, kh), axis=(0, 1))  # (W', H', Cin, kW, kH)
-    win = win[::sw, ::sh]
-    return np.einsum("xycab,ocba->xyo", win, w, optimize=True)             # (W_out, H_out, Cout)
+def _synaptic_input(d: dict, src: np.ndarray) -> tuple[np.ndarray, dict]:
+    """A layer's synaptic input ``a`` for every step (steps, W, H, C) and its synapse counts.
+
+    Conv: ``chip.conv2d`` in (C, H, W) layout (netx weights are torch-layout, stride/padding (H, W)),
+    wrapped to 24 bits as Lava's Conv; dense: ``W s``. Synops by ``chip.synapse_counts`` (spikes x
+    structural fan-out: the layer applied with unit weights).
+    """
+    steps, shape = src.shape[0], d["shape"]
+    w = d["weight"].astype(np.int64)
+    if d["type"] == "conv":
+        x = src.astype(np.int64).transpose(0, 3, 2, 1)  # (steps, W, H, C) -> (steps, C, H, W)
+        g = int(np.asarray(d.get("groups", 1)).reshape(-1)[0])
+        conv = lambda z, k: chip.conv2d(z, k, d["stride"], d["padding"], 1, g, name=f"conv{d['index']}")
+        a = chip.wrap24(conv(x, w)).transpose(0, 3, 2, 1)  # (steps, W', H', C')
+        syn = chip.synapse_counts(x, True, lambda c: conv(c, np.ones_like(w)).sum())
+    else:  # dense: weight (out, in); src (steps, in)
+        x = src.astype(np.int64).reshape(steps, -1)
+        a = (x @ w.reshape(shape[-1], -1).T).reshape((steps,) + shape)
+        syn = chip.synapse_counts(x, True, lambda c: c.sum() * shape[-1])  # every input reaches all outputs
+    return a, syn
 
 
 def run_layer(d: dict, src: np.ndarray | None, steps: int, image: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
@@ -81,36 +110,23 @@ def run_layer(d: dict, src: np.ndarray | None, steps: int, image: np.ndarray | N
         Output spikes ``(steps, W, H, C)`` and the layer's counts.
     """
     nr, shape = d["neuron"], d["shape"]
-    v = np.zeros(shape, np.int64)
-    out = np.zeros((steps,) + shape, bool)
-    syn = active = 0
+    counts = chip.empty_counts()
     if d["type"] == "input":
-        bias = np.asarray(image, np.int64).reshape(shape)  # bias_mant = pixel, bias_exp = 6
+        bias = chip.bias_decode(np.asarray(image, np.int64).reshape(shape), INPUT_BIAS_EXP)  # bias_mant = pixel
+        a = np.zeros((steps,) + shape, np.int64)
     else:
-        bias = np.broadcast_to(d["bias"].astype(np.int64), shape[2:] if d["type"] == "conv" else shape[-1:])
-        w = d["weight"].astype(np.int64)
+        per_channel = np.broadcast_to(d["bias"].astype(np.int64), shape[2:] if d["type"] == "conv" else shape[-1:])
+        bias = chip.bias_decode(per_channel, INPUT_BIAS_EXP)
+        a, syn = _synaptic_input(d, src[:steps])
+        counts.update(syn)
+    p = chip.lif_params(nr["du"], nr["dv"], bias, nr["vth"])
+    u = v = np.zeros(shape, np.int64)
+    out = np.zeros((steps,) + shape, bool)
     for t in range(steps):
-        if d["type"] == "input":
-            a = np.zeros(shape, np.int64)
-        elif d["type"] == "conv":
-            st = src[t].astype(np.int64)
-            a = _wrap24(_conv(st, w, d["stride"], d["padding"]))
-            ones = np.ones((1,) + w.shape[1:], np.int64)
-            syn += int(_conv(st, ones, d["stride"], d["padding"]).sum()) * shape[2]
-        else:  # dense: weight (out, in)
-            st = src[t].astype(np.int64).reshape(-1)
-            a = (w.reshape(shape[-1], -1) @ st).reshape(shape)
-            syn += int(st.sum()) * shape[-1]
-        active += int(np.count_nonzero(a))
-        u = a << 6  # du = 4095: no current memory
-        v = _trunc0(v * (4096 - nr["dv"])) + u + (bias << 6)
-        v = np.clip(v, -(2 ** 23 - 1), 2 ** 23 - 1)
-        s = v > (nr["vth"] << 6)
-        v[s] = 0
-        out[t] = s
-    n = int(np.prod(shape))
-    return out, {"spikes": int(out.sum()), "synops": syn, "graded_synops": 0, "neuron_updates": n * steps,
-                 "active_neuron_updates": active, "attention_ops": 0, "neurons": n}
+        out[t], u, v = chip.lif_step(a[t], u, v, p)
+    counts.update(chip.neuron_counts(np.prod(shape), steps, 1), spikes=chip.spike_count(out))
+    counts["active_neuron_updates"] = int(np.count_nonzero(a))
+    return out, counts
 
 
 def simulate(layers: list[dict], image: np.ndarray, steps: int = STEPS) -> dict:
@@ -122,9 +138,10 @@ def simulate(layers: list[dict], image: np.ndarray, steps: int = STEPS) -> dict:
         steps: Time steps per inference.
 
     Returns:
-        ``{"layers": {name: counts}, "spikes": {name: (steps, W, H, C) bool}}``.
+        ``{"layers": {name: counts}, "spikes": {name: (steps, W, H, C) bool}, "latency_steps": int}``;
+        latency by ``chip.longest_path``: one synapse layer between consecutive layers.
     """
-    counts, trains = {}, {}
+    counts, trains, order = {}, {}, []
     src = None
     for d in layers:
         if d["type"] == "flatten":
@@ -133,8 +150,11 @@ def simulate(layers: list[dict], image: np.ndarray, steps: int = STEPS) -> dict:
         name = f"{d['type']}{d['index']}"
         out, counts[name] = run_layer(d, src, steps, image)
         trains[name] = out
+        order.append(name)
         src = out
-    return {"layers": counts, "spikes": trains}
+    depth = chip.longest_path(order, lambda n: [] if n == order[0] else
+                              [(order[order.index(n) - 1], chip.hop_latency("synapse"))])
+    return {"layers": counts, "spikes": trains, "latency_steps": max(depth.values())}
 
 
 def layer_specs(layers: list[dict]) -> list[LayerSpec]:
@@ -161,17 +181,19 @@ def layer_specs(layers: list[dict]) -> list[LayerSpec]:
     return specs
 
 
-def activity(image: np.ndarray | None = None, path: str | None = None, steps: int = STEPS) -> dict:
-    """``simulation.json``-shaped activity of one PilotNet-LIF inference on ``image.npy``."""
+def activity(image: np.ndarray | None = None, data: str | os.PathLike | None = None, steps: int = STEPS) -> dict:
+    """``simulation.json``-shaped activity of one PilotNet-LIF inference on ``image`` (default: the
+    data folder's ``image.npy``); ``data`` as for ``data_dir``."""
     import time
 
     t0 = time.perf_counter()
-    layers = load_network(path)
+    folder = data_dir(data)
+    layers = load_network(folder)
     if image is None:
-        image = np.load(os.path.join(DATA, "image.npy"))
+        image = np.load(folder / "image.npy")
     sim = simulate(layers, image, steps)
-    return {"backend": "numpy (Lava fixed-point semantics)", "graph": path or os.path.join(DATA, "network.net"),
-            "samples": 1, "T": steps, "latency_steps": len(sim["layers"]) - 1, "steps_per_inference": steps,
+    return {"backend": "numpy (Lava fixed-point semantics)", "graph": str(folder / "network.net"),
+            "samples": 1, "T": steps, "latency_steps": sim["latency_steps"], "steps_per_inference": steps,
             "layers": sim["layers"],
             "per_sample": [], "accuracy": None, "wall_s": time.perf_counter() - t0,
             "note": "one driving frame (image.npy) presented for 16 steps, as Intel ran the benchmark; "
@@ -187,8 +209,10 @@ INTEL_NEURONS_PER_CORE = {"input0": 3168, "conv1": 3072, "conv2": 2160, "conv3":
                           "conv5": 2048, "dense7": 8, "dense8": 50, "dense9": 10, "dense10": 1}
 
 
-def calibration(spec=None, path: str | None = None) -> dict:
+def calibration(spec=None, data: str | os.PathLike | None = None) -> dict:
     """Predicted vs measured for PilotNet-LIF on one Loihi 2 chip (cores, energy, power, step time).
+
+    ``data``: the PilotNet-LIF folder (see ``data_dir``); raises ``ValueError`` when it is absent.
 
     Returns:
         ``{"rows": [{"quantity", "predicted", "measured", "ratio", "grade", "note"}], "per_layer":
@@ -199,8 +223,8 @@ def calibration(spec=None, path: str | None = None) -> dict:
     from .mapper import map_layers
 
     spec = spec or LOIHI2
-    net = load_network(path)
-    act = activity(path=path)
+    net = load_network(data)
+    act = activity(data=data)
     specs = layer_specs(net)
     m = map_layers(specs, spec=spec)
     e = estimate(m, act).to_dict()

@@ -1,14 +1,12 @@
 """PilotNet-LIF: the numpy Lava-semantics simulation against lava-dl's own spike data and README shapes."""
 
-import os
-
 import numpy as np
 import pytest
 
 from ds2ta.hardware import pilotnet as P
 
-pytestmark = pytest.mark.skipif(not os.path.exists(os.path.join(P.DATA, "network.net")),
-                                reason="shared PilotNet-LIF data not present")
+pytestmark = pytest.mark.skipif(not P.available(), reason=f"PilotNet-LIF data not found: set {P.ENV_VAR} to the "
+                                "folder with lava-dl's network.net and image.npy (default: ../shared/data/pilotnet_lif)")
 
 
 @pytest.fixture()
@@ -18,8 +16,8 @@ def net():
 
 def test_input_layer_reproduces_lava_dl_input_npy(net):
     # input.npy is the spike output lava-dl's test feeds the network: the input LIF driven by image.npy.
-    image = np.load(os.path.join(P.DATA, "image.npy"))
-    ref = np.load(os.path.join(P.DATA, "input.npy"))               # (W, H, C, T)
+    image = np.load(P.data_dir() / "image.npy")
+    ref = np.load(P.data_dir() / "input.npy")                      # (W, H, C, T)
     sim = P.simulate(net[:1], image, 16)
     np.testing.assert_array_equal(sim["spikes"]["input0"].transpose(1, 2, 3, 0), ref[..., :16])
 
@@ -33,7 +31,7 @@ def test_shapes_match_intel_table(net):
 
 
 def test_counts_are_consistent(net):
-    image = np.load(os.path.join(P.DATA, "image.npy"))
+    image = np.load(P.data_dir() / "image.npy")
     sim = P.simulate(net, image, 16)
     c, s = sim["layers"], sim["spikes"]
     assert c["dense7"]["synops"] == s["conv5"].sum() * 100          # each conv5 spike hits 100 neurons
@@ -52,3 +50,16 @@ def test_calibration_table_has_ratios():
     assert q["neuro cores"]["measured"] == 74
     assert q["neuro cores"]["ratio"] == pytest.approx(q["neuro cores"]["predicted"] / 74)
     assert len(cal["per_layer"]) == 10
+
+
+def test_missing_data_names_what_to_pass(tmp_path, monkeypatch):
+    real = P.data_dir()
+    monkeypatch.delenv(P.ENV_VAR, raising=False)
+    monkeypatch.setattr(P, "DATA", str(tmp_path))  # the default folder is empty
+    assert not P.available()
+    with pytest.raises(ValueError, match="data_dir=.*DS2TA_PILOTNET_DIR"):
+        P.load_network()
+    monkeypatch.setenv(P.ENV_VAR, str(real))         # the variable wins over the default
+    assert P.available() and P.data_dir() == real
+    assert P.available(real) and not P.available(tmp_path)  # the argument wins over both
+

@@ -1,14 +1,12 @@
 """The numpy PilotNet simulation is bit-exact against lava-dl netx running in Lava (fixed_pt models)."""
 
-import os
-
 import numpy as np
 import pytest
 
 from ds2ta.hardware import pilotnet as P
 
 pytestmark = [pytest.mark.lava, pytest.mark.slow,
-              pytest.mark.skipif(not os.path.exists(os.path.join(P.DATA, "network.net")), reason="no PilotNet data")]
+              pytest.mark.skipif(not P.available(), reason=f"PilotNet-LIF data not found: set {P.ENV_VAR}")]
 
 
 def _lava_run(skip: int, upto: int, src: np.ndarray, steps: int) -> np.ndarray:
@@ -17,7 +15,7 @@ def _lava_run(skip: int, upto: int, src: np.ndarray, steps: int) -> np.ndarray:
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc import io
 
-    net = netx.hdf5.Network(net_config=os.path.join(P.DATA, "network.net"), skip_layers=skip, num_layers=upto)
+    net = netx.hdf5.Network(net_config=str(P.data_dir() / "network.net"), skip_layers=skip, num_layers=upto)
     data = np.zeros(net.inp.shape + (steps,))
     data[..., :src.shape[0]] = np.moveaxis(src.reshape((src.shape[0],) + net.inp.shape), 0, -1)
     source = io.source.RingBuffer(data=data)
@@ -45,7 +43,7 @@ def _delayed(x: np.ndarray, k: int, steps: int | None = None) -> np.ndarray:
 def test_single_conv_layer_matches_lava(idx, src):
     # Lava's Conv adds one step of delay: the numpy layer sees a zero step first.
     net = P.load_network()
-    sim = P.simulate(net[: idx + 1], np.load(os.path.join(P.DATA, "image.npy")), 8)
+    sim = P.simulate(net[: idx + 1], np.load(P.data_dir() / "image.npy"), 8)
     lava = _lava_run(idx, idx + 1, sim["spikes"][src], 9)
     mine, _ = P.run_layer(net[idx], _delayed(sim["spikes"][src], 1), 9)
     np.testing.assert_array_equal(lava.reshape(mine.shape), mine)
@@ -54,7 +52,7 @@ def test_single_conv_layer_matches_lava(idx, src):
 def test_conv_flatten_dense_chain_matches_lava():
     # conv5 -> flatten -> dense7 (two synaptic delays): checks netx's (W,H,C) -> (C,H,W) flatten order.
     net = P.load_network()
-    sim = P.simulate(net[:8], np.load(os.path.join(P.DATA, "image.npy")), 12)
+    sim = P.simulate(net[:8], np.load(P.data_dir() / "image.npy"), 12)
     lava = _lava_run(5, 8, sim["spikes"]["conv4"], 14)
     c5, _ = P.run_layer(net[5], _delayed(sim["spikes"]["conv4"], 1, 14), 14)
     flat = c5.transpose(0, 3, 2, 1).reshape(14, -1)

@@ -1,7 +1,6 @@
 """ds2ta-report: missing inputs stay missing, numbers come from the inputs, the HTML renders."""
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -75,8 +74,8 @@ def test_calibration_always_included(tmp_path):
     pytest.importorskip("h5py")
     from ds2ta.hardware import pilotnet
 
-    if not os.path.exists(os.path.join(pilotnet.DATA, "network.net")):
-        pytest.skip("PilotNet data absent")
+    if not pilotnet.available():
+        pytest.skip(f"PilotNet-LIF data absent: set {pilotnet.ENV_VAR} to the folder with network.net")
     main([str(tmp_path)])
     rep = json.loads((tmp_path / "report.json").read_text())
     assert rep["calibration"]["rows"][0]["measured"] == 74
@@ -139,6 +138,7 @@ def test_demo_stage_maps_exported_graph_and_reports(tmp_path):
 def test_calibration_snapshot_used_without_pilotnet_data(tmp_path, monkeypatch):
     from ds2ta.hardware import pilotnet
 
+    monkeypatch.delenv(pilotnet.ENV_VAR, raising=False)
     monkeypatch.setattr(pilotnet, "DATA", str(tmp_path / "absent"))
     main([str(tmp_path)])
     rep = json.loads((tmp_path / "report.json").read_text())
