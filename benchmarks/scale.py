@@ -162,11 +162,13 @@ def one(preset: str, out: Path, args) -> dict:
         ("lava", [str(bin_ / "ds2ta-sim"), str(exp / "model.nir"), "--backend", "lava", "--compare", "--samples",
                   str(args.samples), "--out", str(sim), "--no-progress"]),
     ]
+    outputs = {"train": ckpt, "export": exp / "model.nir", "reference": out / "ref" / "simulation.json",
+               "lava": sim / "simulation.json"}  # a stage recorded in stages.json with its output is reused
     (out / "train").mkdir(exist_ok=True)
     done_file = out / "stages.json"  # stage measurements of an earlier run whose outputs are reused
     done = json.loads(done_file.read_text()) if done_file.exists() else {}
     for name, cmd in stages:
-        if name in done and ((name == "train" and ckpt.exists()) or (name == "export" and (exp / "model.nir").exists())):
+        if name in done and not args.fresh and outputs[name].exists():
             for key in ("seconds", "peak_rss_gb", "peak_pss_gb"):
                 row[key][name] = done[name][key]
             continue
@@ -219,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-eval", type=int, default=64, help="test samples of the export's accuracy check")
     ap.add_argument("--out", default="runs/scale")
     ap.add_argument("--record", action="store_true", help="also write docs/results/scale.json")
+    ap.add_argument("--fresh", action="store_true",
+                    help="run every stage again (default: reuse stages recorded in OUT/PRESET/stages.json)")
     ap.add_argument("--train-stage", nargs=5, metavar=("PRESET", "DATASET", "CKPT", "STEPS", "BATCH"),
                     help=argparse.SUPPRESS)
     args = ap.parse_args(argv)

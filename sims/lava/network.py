@@ -37,6 +37,13 @@ from ds2ta.sims.lava.procs.relay.models import PySpikeRelayModel
 from ds2ta.sims.lava.procs.relay.process import SpikeRelay
 
 
+# Messages each Lava channel buffers in shared memory. lava-nc's default is 64; the Loihi protocol
+# synchronizes every step, so a channel never holds more than one step's message before it is read.
+# At paper scale (cifar10: 374 processes, channels up to 196,608 values) the default's buffers made
+# up most of the run's 8.8 GB (summed PSS); see docs/scale.md.
+CHANNEL_DEPTH = 2
+
+
 @dataclass
 class LavaRun:
     """What one Lava run produced.
@@ -268,7 +275,7 @@ class LavaNetwork:
             steps = S * self.period + (self.depth if self.pipelined else 0)
             cfg = Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=models)
             runtime_owner = rec
-            rec.create_runtime(run_cfg=cfg)
+            rec.create_runtime(run_cfg=cfg, compile_config={"pypy_channel_size": CHANNEL_DEPTH})
             t1 = time.perf_counter()
             per_call = steps if progress is None else max(1, int(chunk)) * self.period
             done = 0
