@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 
+import nir
 import pytest
+import torch
 
 from ds2ta.checkpoint import load_checkpoint
 from ds2ta.cli import demo, main, train
+from ds2ta.config import make_config
+from ds2ta.hardware import LOIHI2
+from ds2ta.neuron import LIF
 
 
 def test_dispatcher_help_and_errors(capsys):
@@ -75,12 +80,74 @@ def test_train_one_epoch_writes_checkpoint_and_metrics(tmp_path, capsys):
     assert ckpt["dataset"]["preset"] == "tiny" and ckpt["metrics"]["epochs"] == 1
 
 
+def _digits_test_split():
+    """The digits test split as docs/architecture.md states it, built here with scikit-learn alone:
+    stratified 20 %, random_state 0; images 0..16, model input x / 16."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    _, x, _, y = train_test_split(d.images, d.target, test_size=0.2, stratify=d.target, random_state=0)
+    return torch.from_numpy(x).float().unsqueeze(1) / 16, torch.from_numpy(y)
+
+
 @pytest.mark.slow
-def test_demo_runs_train_stage(tmp_path, capsys):
-    rc = demo.main(["--out", str(tmp_path), "--epochs", "1", "--no-progress"])
+def test_demo_runs_every_stage(tmp_path, capsys):
+    """Each stage's output against facts computed here, not read back from the stage."""
+    rc = demo.main(["--out", str(tmp_path), "--epochs", "1", "--sim-samples", "10", "--no-progress"])
     assert rc == 0
     res = json.loads((tmp_path / "demo.json").read_text())
-    metrics = json.loads((tmp_path / "train" / "metrics.json").read_text())
-    assert res["train"]["test_accuracy"] == metrics["test_accuracy"]
+    assert set(res) == {"train", "export", "sim", "report"}
     assert "[train] tiny DS2TA on digits: test accuracy" in capsys.readouterr().out
+    x_test, y_test = _digits_test_split()
+
+    # train: the checkpoint's float accuracy on the test split, evaluated here in one batch (batching
+    # may move a borderline float spike: one sample of 360 allowed)
+    model, ckpt = load_checkpoint(res["train"]["checkpoint"])
+    with torch.no_grad():
+        acc = float((model.eval()(x_test).argmax(-1) == y_test).double().mean())
+    metrics = json.loads((tmp_path / "train" / "metrics.json").read_text())
+    assert model.cfg.embed_dim == make_config("tiny").embed_dim and metrics["epochs"] == 1
+    assert res["train"]["test_accuracy"] == metrics["test_accuracy"]
+    assert abs(metrics["test_accuracy"] - acc) <= 1 / len(y_test) + 1e-12
+
+    # export: the same float accuracy on the whole split; a readable NIR graph; a consistent mapping
+    q = json.loads((tmp_path / "export" / "quantization.json").read_text())
+    assert q["accuracy"]["samples"] == len(y_test) == 360
+    assert abs(q["accuracy"]["float"] - acc) <= 1 / len(y_test) + 1e-12
+    assert res["export"]["quantized_accuracy"] == q["accuracy"]["quantized"]
+    g = nir.read(res["export"]["graph"], type_check=False)  # nir's own reader
+    assert g.metadata["target"] == "loihi2" and int(g.metadata["conventions"]["T"]) == model.cfg.T
+    lifs = sum(isinstance(n, nir.CubaLIF) for n in g.nodes.values())
+    assert lifs >= sum(isinstance(m, LIF) for m in model.modules())  # every float LIF is a chip neuron
+    mapping = json.loads((tmp_path / "export" / "mapping.json").read_text())
+    assert mapping["total_cores"] == len(mapping["cores"]) == sum(v["n_cores"] for v in mapping["layers"].values())
+    assert max(c["neurons"] for c in mapping["cores"]) <= LOIHI2.neurons_per_core.value
+
+    # sim: the first 10 test samples with their true labels; accuracy and the match recomputed here
+    sim = json.loads((tmp_path / "sim" / "simulation.json").read_text())
+    assert sim["samples"] == 10 and sim["match"] is True
+    lava, ref = sim["backends"]["lava"], sim["backends"]["reference"]
+    rows = sorted(lava["per_sample"], key=lambda r: r["index"])
+    assert [r["index"] for r in rows] == list(range(10))
+    assert [r["label"] for r in rows] == y_test[:10].tolist()
+    assert lava["accuracy"] == sum(r["prediction"] == r["label"] for r in rows) / 10 == res["sim"]["lava_accuracy"]
+    assert [r["prediction"] for r in rows] == [r["prediction"] for r in sorted(ref["per_sample"],
+                                                                               key=lambda r: r["index"])]
+
+    # report: energy priced from Lava's counts by the paper formula, worked here; static energy from
+    # the mapped cores; every input found
+    energy = json.loads((tmp_path / "energy.json").read_text())
+    per_inf = lambda key: sum(c.get(key, 0) for c in lava["layers"].values()) / lava["samples"]  # noqa: E731
+    paper = per_inf("graded_synops") * 4.6e-12 + (per_inf("synops") + per_inf("attention_ops")) * 0.9e-12
+    assert energy["paper"]["total_J"] == pytest.approx(paper, rel=1e-9) and paper > 0
+    steps = lava["T"] + lava["latency_steps"] + mapping["merge_latency_steps"]
+    assert energy["latency"]["steps"] == steps
+    assert energy["loihi"]["sanafe"]["static_J"]["model_step"] == pytest.approx(
+        0.232078 / 74 * mapping["total_cores"] * steps * energy["latency"]["step_s_model"], rel=1e-9)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert res["report"]["missing"] == report["missing"] == []
+    assert report["mapping"]["total_cores"] == mapping["total_cores"]
+    assert report["accuracy"]["lava"] == lava["accuracy"] and (tmp_path / "report.html").stat().st_size > 0
+
     assert demo.main(["--out", str(tmp_path), "--stages", "fly"]) == 2
