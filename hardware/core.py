@@ -1,6 +1,6 @@
 """Loihi-2-class neuro-core limits, each with its source and evidence grade.
 
-Grades (see shared reference energy-and-hardware.md): M measured on silicon, S pre-silicon
+Grades (docs/hardware.md, "Core limits"): M measured on silicon, S pre-silicon
 simulation, V vendor claim, D derived by arithmetic here.
 """
 
