@@ -72,3 +72,16 @@ def test_chip_lif_step_equals_lava_lif(du, dv, vth, bias_exp, amp):
         assert (np.diff(u_l[:, 0]) < 0).any() and np.abs(v_l).max() == 2 ** 23 - 1
     else:
         assert 0 < s_l.sum() < s_l.size
+
+
+def test_spike_test_is_strict_like_lava():
+    """v reaching exactly vth << 6 does not spike, in lava-nc as in the chip module (2 << 6 = 128)."""
+    pytest.importorskip("lava")
+    a = np.array([[2, 3], [2, 1], [3, 2], [1, 2]])  # v = a << 6 (dv = 4095 forgets all but 1/4096)
+    s_l, _, v_l = _lava_lif(a, 4095, 4095, 2, np.zeros(2, int), 0)
+    p = chip.lif_params(np.full(2, 4095), np.full(2, 4095), np.zeros(2, int), np.full(2, 2))
+    u = v = np.zeros(2, np.int64)
+    for t in range(4):
+        s, u, v = chip.lif_step(a[t], u, v, p)
+        np.testing.assert_array_equal(s.astype(int), s_l[t])
+    assert s_l[:, 0].tolist() == [0, 0, 1, 0] and v_l[1, 0] == 128  # the tie stays below threshold
