@@ -13,8 +13,9 @@ logits, then:
   ratios (> 1: ds2ta faster; checkpointed / plain < 1: the price of the recomputation);
 * memory (``--mem-steps`` > 0): each variant in its own fresh process (so peaks do not mix) runs
   ``--mem-steps`` full training steps (forward, backward, AdamW) at the same batch and reports its
-  peak RSS (``VmHWM``), its RSS before the first step, and the bytes autograd kept for backward
-  in the first forward (counted through saved-tensor hooks: deterministic, allocator-independent).
+  peak RSS (``VmHWM``), its RSS before the first step, and the bytes autograd keeps for backward
+  after the first forward (distinct storages of the saved tensors still held by the graph, seen
+  through saved-tensor hooks: independent of the allocator and of other processes).
   spikingjelly is not run checkpointed: its ``LIFNode`` keeps its membrane state after a forward,
   so a recomputation would start from the wrong ``v``.
 
@@ -34,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import time
+import weakref
 
 VARIANTS = ("ds2ta", "ds2ta-checkpointed", "spikingjelly")
 MIB = 2 ** 20
@@ -120,6 +122,16 @@ def rss_mib(field: str) -> float:
     raise RuntimeError(f"/proc/self/status has no {field} (Linux only)")
 
 
+def saved_bytes(packed: list) -> int:
+    """Bytes of the distinct storages behind the still-alive saved tensors (weak references)."""
+    storages = {}
+    for ref in packed:
+        t = ref()
+        if t is not None:
+            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+    return sum(storages.values())
+
+
 def memory_child(variant: str, preset: str, attention: str, batch: int, steps: int, threads: int,
                  backend: str, device_name: str) -> dict:
     """Run in a fresh process: ``steps`` training steps of one variant; peak RSS and saved bytes."""
@@ -132,20 +144,21 @@ def memory_child(variant: str, preset: str, attention: str, batch: int, steps: i
     model.train()
     x, y = make_batch(model.cfg, batch, device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    storages: dict[int, int] = {}
+    packed = []
 
-    def pack(t):
-        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+    def pack(t):  # the graph holds what pack returns: a weak reference dies with its node
+        packed.append(weakref.ref(t))
         return t
 
     rss_before = rss_mib("VmRSS")
-    times = []
+    times, saved = [], 0
     for i in range(steps):
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         if i == 0:  # count what autograd keeps for backward (outside checkpointed segments)
             with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
                 loss = F.cross_entropy(model(x), y)
+            saved = saved_bytes(packed)
         else:
             loss = F.cross_entropy(model(x), y)
         loss.backward()
@@ -157,7 +170,7 @@ def memory_child(variant: str, preset: str, attention: str, batch: int, steps: i
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
     out = dict(variant=variant, peak_rss_mib=rss_mib("VmHWM"),
-               rss_before_steps_mib=rss_before, saved_for_backward_mib=sum(storages.values()) / MIB,
+               rss_before_steps_mib=rss_before, saved_for_backward_mib=saved / MIB,
                step_s=times)
     if device.type == "cuda":
         out["cuda_peak_allocated_mib"] = torch.cuda.max_memory_allocated(device) / MIB

@@ -1,6 +1,7 @@
 """Model-level checks: analytic parameter counts per preset, shapes, input validation."""
 
 import copy
+import weakref
 
 import pytest
 import torch
@@ -129,14 +130,16 @@ def test_activation_checkpointing_keeps_only_segment_inputs():
 
     def saved_bytes(on: bool) -> int:
         model.checkpoint_activations = on
-        storages = {}
+        packed = []
 
-        def pack(t):
-            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        def pack(t):  # the graph holds what pack returns: the weak reference dies with its node
+            packed.append(weakref.ref(t))
             return t
 
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            model(x)
+            out = model(x)  # noqa: F841 (keeps the graph alive while counting)
+            storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes()
+                        for t in (r() for r in packed) if t is not None}
         return sum(storages.values())
 
     full, kept = saved_bytes(False), saved_bytes(True)
