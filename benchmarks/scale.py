@@ -84,39 +84,58 @@ def brief_train(preset: str, dataset: str, steps: int, batch: int, out: Path, se
             "loss_last": losses[-1] if losses else None}
 
 
-def _tree_pss(proc) -> tuple[float, float, int]:
-    """(sum of PSS, sum of RSS, processes) of ``proc`` and its descendants, in bytes."""
+def _tree_pss(procs) -> tuple[float, float, int]:
+    """(sum of PSS, sum of RSS, processes) of ``procs`` and their descendants, in bytes."""
     import psutil
 
     pss = rss = n = 0
-    for p in [proc] + proc.children(recursive=True):
+    for top in procs:
         try:
-            mi = p.memory_full_info()
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            members = [top] + top.children(recursive=True)
+        except psutil.NoSuchProcess:
             continue
-        pss, rss, n = pss + mi.pss, rss + mi.rss, n + 1
+        for p in members:
+            try:
+                mi = p.memory_full_info()
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+            pss, rss, n = pss + mi.pss, rss + mi.rss, n + 1
     return pss, rss, n
 
 
+# A small launcher between this process and the stage: a child's ru_maxrss starts at the RSS of the
+# process it was forked from, so forking the stage from a benchmark that imported torch would report
+# at least that. The launcher (a bare interpreter) forks the stage and writes its wait4 rusage.
+LAUNCHER = """import json, os, subprocess, sys
+p = subprocess.Popen(sys.argv[2:])
+_, status, ru = os.wait4(p.pid, 0)
+rc = os.waitstatus_to_exitcode(status)
+json.dump({"rc": rc, "maxrss_kb": ru.ru_maxrss}, open(sys.argv[1], "w"))
+sys.exit(0)
+"""
+
+
 def run_stage(cmd: list[str], log: Path, poll_s: float = 0.2) -> dict:
-    """Run ``cmd`` to completion; wall seconds, peak RSS of the largest process (``wait4``) and the
-    sampled peak of the process tree's summed PSS."""
+    """Run ``cmd`` to completion; wall seconds, peak RSS of its largest process (``wait4``, through a
+    small launcher) and the sampled peak of its process tree's summed PSS (the launcher excluded)."""
     import psutil
 
     t0 = time.perf_counter()
+    usage = log.with_suffix(".rusage.json")
     with open(log, "w") as fh:
-        p = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT)
+        p = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(usage), *cmd], stdout=fh,
+                             stderr=subprocess.STDOUT, cwd=ROOT)
         peak = {"pss": 0, "rss_sum": 0, "procs": 0}
         stop = threading.Event()
 
         def sample():
             try:
-                ps = psutil.Process(p.pid)
+                launcher = psutil.Process(p.pid)
             except psutil.NoSuchProcess:
                 return
             while not stop.is_set():
                 try:
-                    pss, rss, n = _tree_pss(ps)
+                    pss, rss, n = _tree_pss(launcher.children())
                 except psutil.NoSuchProcess:
                     return
                 peak["pss"], peak["rss_sum"] = max(peak["pss"], pss), max(peak["rss_sum"], rss)
@@ -125,15 +144,15 @@ def run_stage(cmd: list[str], log: Path, poll_s: float = 0.2) -> dict:
         th = threading.Thread(target=sample, daemon=True)
         th.start()
         try:
-            _, status, ru = os.wait4(p.pid, 0)
+            p.wait()
         except BaseException:
             p.kill()
             raise
         finally:
             stop.set()
             th.join()
-        p.returncode = os.waitstatus_to_exitcode(status)
-    return {"rc": p.returncode, "seconds": time.perf_counter() - t0, "peak_rss_gb": ru.ru_maxrss * 1024 / GB,
+    ru = json.loads(usage.read_text()) if usage.exists() else {"rc": p.returncode, "maxrss_kb": 0}
+    return {"rc": ru["rc"], "seconds": time.perf_counter() - t0, "peak_rss_gb": ru["maxrss_kb"] * 1024 / GB,
             "peak_pss_gb": peak["pss"] / GB, "peak_rss_sum_gb": peak["rss_sum"] / GB,
             "processes": peak["procs"], "log": str(log)}
 
