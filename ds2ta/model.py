@@ -4,8 +4,8 @@
 
 The residual stream holds integer spike counts (sums of binary spike tensors).
 
-Activation checkpointing (``checkpoint_activations``) trades compute for memory in training: the SPS
-and each encoder block keep only their input for backward and run their forward again when the
+Activation checkpointing (``checkpoint_activations``) trades compute for memory in training: each SPS
+stage, the RPE and each encoder block keep only their input for backward and run their forward again when the
 gradient reaches them. Nothing in the forward is random and every LIF starts from ``v = 0`` on each
 call over the whole ``(T, ...)`` sequence, so the second run recomputes the same spikes; BatchNorm
 normalises with the same batch statistics but must not update its running statistics twice, so they
@@ -89,8 +89,8 @@ class DS2TA(nn.Module):
     """Classifier. Input: direct ``(B, C, H, W)`` or events ``(B, T, C, H, W)``; output logits ``(B, classes)``.
 
     Attributes:
-        checkpoint_activations: in training, recompute the SPS and every block in backward instead
-            of storing their activations (less memory, same gradients, about one more forward of
+        checkpoint_activations: in training, recompute each SPS stage and every block in backward
+            instead of storing their activations (less memory, same gradients, about one more forward of
             compute). A run-time switch, not part of ``cfg``: weights and checkpoints are unchanged.
     """
 
@@ -123,10 +123,26 @@ class DS2TA(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Residual stream after the last block, (T, B, N, D)."""
         run = self.segment_runner()
-        x = run(self.sps, self.encode(x))  # (T, B, C, H, W) -> (T, B, N, D)
+        x = self.encode(x)  # (T, B, C, H, W)
+        if run is run_checkpointed:
+            x = self.sps_by_segments(x, run)
+        else:
+            x = self.sps(x)  # (T, B, N, D)
         for blk in self.blocks:
             x = run(blk, x)  # (T, B, N, D)
         return x
+
+    def sps_by_segments(self, x: torch.Tensor, run) -> torch.Tensor:
+        """``self.sps(x)`` with every SPS stage and the RPE as its own segment (``SPS.forward``'s steps).
+
+        One segment for the whole SPS would hold all its activations at once in backward, most of
+        the total at 128x128 (dvs preset); stage by stage holds one stage's. Equality with
+        ``self.sps`` is tested (tests/ds2ta/test_model.py).
+        """
+        for stage in self.sps.stages:
+            x = run(stage, x)  # (T, B, C, H, W)
+        x = x + run(self.sps.rpe, x)  # (T, B, D, g, g)
+        return x.flatten(3).transpose(2, 3)  # (T, B, N, D)
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
         """(T, B, N, D) -> logits (B, classes): mean over tokens, Linear, mean over time."""

@@ -112,9 +112,10 @@ def test_activation_checkpointing_gives_identical_gradients_and_bn_statistics(pr
     assert grads_a.keys() == grads_b.keys() and len(grads_a) == len(list(plain.parameters()))
     assert sum(bool(g.abs().sum() > 0) for g in grads_a.values()) > len(grads_a) // 2
     for n in grads_a:
-        if "nsad.table" in n:  # scatter-add of table gradients: its order may vary between runs on
-            # multithreaded CPU even without checkpointing (seen on cifar10: 1e-8), so allclose
-            torch.testing.assert_close(grads_a[n], grads_b[n], rtol=1e-6, atol=1e-7, msg=n)
+        if "nsad.table" in n:  # scatter-add of ~6e4 float32 terms into 9 entries per head: its
+            # order varies between runs on multithreaded CPU even without checkpointing (seen: up
+            # to 2e-7 on entries up to 0.06); a wrong gradient would differ by ~1e-2
+            torch.testing.assert_close(grads_a[n], grads_b[n], rtol=1e-5, atol=1e-6, msg=n)
         else:
             assert torch.equal(grads_a[n], grads_b[n]), n
     # BN running statistics and batch counts updated once, not again by the recomputation
@@ -143,9 +144,11 @@ def test_activation_checkpointing_keeps_only_segment_inputs():
         return sum(storages.values())
 
     full, kept = saved_bytes(False), saved_bytes(True)
-    # What may stay for backward, float32: the image (B, 1, 8, 8), the two blocks' inputs
-    # (T, B, N, D), the head's input (T, B, D) and its weight (classes, D). 274,944 bytes.
+    # What may stay for backward, float32: each segment's input -- the image (B, 1, 8, 8) for SPS
+    # stage 0, stages 1-3 get (T, B, D/8 | D/4 | D/2, 8, 8), the RPE (T, B, D, 4, 4), the two
+    # blocks (T, B, N, D) -- and the head's input (T, B, D) and weight (classes, D): 864,768 bytes.
     T, B, N, D = 4, 8, 16, 64
-    budget = 4 * (B * 64 + 2 * T * B * N * D + T * B * D + 10 * D)
+    stage_inputs = B * 64 + T * B * (D // 8 + D // 4 + D // 2) * 64 + T * B * D * 16
+    budget = 4 * (stage_inputs + 2 * T * B * N * D + T * B * D + 10 * D)
     assert kept <= budget
-    assert full > 50 * budget  # without checkpointing: every LIF, BN, conv and attention input
+    assert full > 15 * budget  # without: every LIF, BN, conv and attention input (21.8x here)
