@@ -274,8 +274,23 @@ SPIKE_SOURCES = SPIKING_NEURONS + (THRESHOLD,)  # nodes whose output is binary s
 POPULATIONS = NEURONS + (THRESHOLD,)          # nodes that become a neuron population on the chip
 
 
+# -- weight exponents ------------------------------------------------------------------------------
+def weight_exp(node) -> int:
+    """A weight node's exponent (``metadata["weight_exp"]``, 0 when absent): the synapse computes
+    ``W_int x`` then shifts by it (Lava's ``Dense``; its ``Conv`` has none)."""
+    meta = getattr(node, "metadata", None)
+    return int(np.asarray(meta.get("weight_exp", 0))) if isinstance(meta, dict) else 0
+
+
+def apply_weight_exp(y, exp: int):
+    """``y << exp`` for ``exp >= 0``, else the arithmetic (floor) shift ``y >> -exp``, as Lava's
+    ``Dense`` does to its accumulated ``W x`` (numpy or torch integers)."""
+    return y << exp if exp >= 0 else y >> -exp
+
+
 # -- counting rules -------------------------------------------------------------------------------
 COUNT_KEYS = ("spikes", "synops", "graded_synops", "neuron_updates", "attention_ops", "neurons")
+ACTIVITY_KEYS = COUNT_KEYS[:-1]  # the counts that grow with samples (energy's per-inference activity)
 
 
 def empty_counts() -> dict:

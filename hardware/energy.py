@@ -21,10 +21,9 @@ from __future__ import annotations
 import warnings
 from dataclasses import asdict, dataclass, field
 
+from .chip import ACTIVITY_KEYS as COUNT_KEYS  # per-inference activity: the chip's counts less "neurons"
 from .core import Cited, CoreSpec, spec_of
 from .profiles import GPU_J_PER_FLOP, HOROWITZ_AC, HOROWITZ_MAC, PROFILES, STATIC_PER_CORE_W, EventProfile
-
-COUNT_KEYS = ("spikes", "synops", "graded_synops", "neuron_updates", "attention_ops")
 
 
 @dataclass

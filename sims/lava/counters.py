@@ -64,8 +64,7 @@ class _Evaluator:
                 y[k:] = x[:self.T - k]
         elif isinstance(node, (nir.Affine, nir.Linear, nir.Conv2d, nir.SumPool2d, nir.Scale)):
             flat = apply_linear(name, node, x.reshape(self.T * self.S, -1))
-            e = int(np.asarray(node.metadata.get("weight_exp", 0))) if isinstance(node.metadata, dict) else 0
-            y = (flat << e if e >= 0 else flat >> -e).reshape(self.T, self.S, -1)
+            y = chip.apply_weight_exp(flat, chip.weight_exp(node)).reshape(self.T, self.S, -1)
         else:  # Flatten, subgraph Input/Output: C-order flat vectors are unchanged
             y = x
         self.values[name] = y

@@ -266,11 +266,11 @@ class Schedule:
                     continue
                 n_in = int(np.prod(np.asarray(nd.input_type["input"])))
                 y = apply_linear(nm, nd, np.zeros((1, n_in), np.int64))
-                e = int(np.asarray(nd.metadata.get("weight_exp", 0))) if isinstance(nd.metadata, dict) else 0
+                e = chip.weight_exp(nd)
                 if e < 0 and np.any(y % (1 << -e)):
                     raise ValueError(f"{nm}: with weight_exp {e} the bias must be a multiple of 2^{-e} "
                                      "(then (W x + b) >> -e = (W x >> -e) + b >> -e, as Lava adds it)")
-                y = y << e if e >= 0 else y >> -e
+                y = chip.apply_weight_exp(y, e)
                 for nm2, nd2 in p.ops[i + 1:]:
                     y = apply_linear(nm2, nd2, y) - apply_linear(nm2, nd2, np.zeros_like(y))
                 start = p.delay - p.op_delays[i] + int(p.recurrent)

@@ -111,7 +111,7 @@ class AffineK(Kernel):
         b = getattr(node, "bias", None)
         self.b = torch.from_numpy(_require_int(name, np.zeros(self.w.shape[0]) if b is None else
                                                np.broadcast_to(b, (self.w.shape[0],)).copy()))
-        self.exp = int(np.asarray(node.metadata.get("weight_exp", 0)))
+        self.exp = chip.weight_exp(node)
         self.row = float(self.w.abs().sum(1).max()) + float(self.b.abs().max())
 
     def to(self, device):
@@ -122,7 +122,7 @@ class AffineK(Kernel):
         _check_exact(self.name, self.row, x)
         x = x.reshape(*x.shape[:2], -1).double()
         y = (x @ self.w.T + self.b).round().long()
-        return y << self.exp if self.exp >= 0 else y >> (-self.exp)
+        return chip.apply_weight_exp(y, self.exp)
 
     def fanout(self, cnt):
         return cnt.sum() * self.w.shape[0]

@@ -239,3 +239,15 @@ def test_conv_numpy_torch_scipy_agree(seed, stride, pad, dil, groups):
         ref = np.stack([[correlate(xp[b], w[o], mode="valid")[0, ::stride, ::stride] for o in range(6)]
                         for b in range(2)])
         np.testing.assert_array_equal(y, ref)
+
+
+def test_weight_exponent_is_a_floor_shift_by_hand():
+    """``(W x) * 2^e``: left shift for e >= 0, floor (not truncation) for e < 0, as Lava's Dense."""
+    import nir
+
+    y = np.array([7, -7, 8, -8, 0])
+    np.testing.assert_array_equal(chip.apply_weight_exp(y, -2), [1, -2, 2, -2, 0])  # -7/4 = -1.75 -> -2
+    np.testing.assert_array_equal(chip.apply_weight_exp(y, 1), [14, -14, 16, -16, 0])
+    node = nir.Affine(weight=np.ones((1, 1)), bias=np.zeros(1), metadata={"weight_exp": np.int32(-3)})
+    assert chip.weight_exp(node) == -3 and chip.weight_exp(nir.Affine(np.ones((1, 1)), np.zeros(1))) == 0
+    assert chip.ACTIVITY_KEYS == tuple(k for k in chip.COUNT_KEYS if k != "neurons")
