@@ -69,7 +69,9 @@ def _per_channel(a: np.ndarray) -> np.ndarray:
     return a.reshape(a.shape[0], -1).max(1) if a.ndim > 1 else a.reshape(-1)
 
 
-class _Q:
+class GraphQuantizer:
+    """State of one ``quantize_graph`` call: nodes, edges, per-neuron scales and the report."""
+
     def __init__(self, graph: nir.NIRGraph, dt: float, bits: int, calib: Optional[dict],
                  per_channel: bool = True, tie_break: bool = True):
         self.per_channel, self.tie_break = per_channel, tie_break
@@ -336,7 +338,7 @@ def quantize_graph(graph: nir.NIRGraph, dt: Optional[float] = None, bits: int = 
     if dt is None:
         raise ValueError("quantize_graph: the graph does not record its time step; pass dt= (e.g. dt=1e-4 "
                          "for snntorch exports, dt=1 for sinabs)")
-    q = _Q(graph, float(dt), bits, calib, per_channel, tie_break)
+    q = GraphQuantizer(graph, float(dt), bits, calib, per_channel, tie_break)
     g = q.run()
     conv = dict(meta.get("conventions") or {})
     conv.update(dt=1.0, source_dt=float(dt))
