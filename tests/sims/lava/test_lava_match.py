@@ -24,16 +24,18 @@ from ds2ta.model import DS2TA
 pytestmark = pytest.mark.lava
 
 
-def _exported(attention: str, tmp_path):
-    torch.manual_seed(1)
-    cfg = make_config("tiny", attention=attention)
+def _exported(attention: str, tmp_path, preset: str = "tiny", samples: int = 5, seed: int = 1, **overrides):
+    """Export an untrained model whose BN statistics make every layer fire; returns (graph path, data dir)
+    with ``samples`` random digits-range inputs (``x_int.npy``) and labels."""
+    torch.manual_seed(seed)
+    cfg = make_config(preset, attention=attention, **overrides)
     model = DS2TA(cfg).eval()
     for name, m in model.named_modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
             m.running_mean.uniform_(-0.6, 0.1), m.running_var.uniform_(0.2, 0.5)
             if any(f"attn.{p}." in name for p in "qkv"):
                 m.running_mean.uniform_(-1.6, -1.0)
-    x = np.random.default_rng(0).integers(0, 17, (5, 1, 8, 8))
+    x = np.random.default_rng(0).integers(0, 17, (samples, cfg.in_channels, cfg.img_size, cfg.img_size))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         g, _, _ = quantize_model(model, 1 / 16, torch.from_numpy(x).float() / 16,
@@ -43,7 +45,7 @@ def _exported(attention: str, tmp_path):
     data = tmp_path / "data"
     data.mkdir(exist_ok=True)
     np.save(data / "x_int.npy", x)
-    np.save(data / "labels.npy", np.arange(5) % 10)
+    np.save(data / "labels.npy", np.arange(samples) % 10)
     return path, data
 
 

@@ -10,16 +10,11 @@ layer must fire (a silent layer proves nothing).
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 import pytest
-import torch
 
-from ds2ta.config import make_config
-from ds2ta.export.model_quant import quantize_model
-from ds2ta.export.nir_io import write_graph
-from ds2ta.model import DS2TA
+from ds2ta.export.nir_io import read_graph
 
 pytestmark = pytest.mark.lava
 
@@ -27,26 +22,10 @@ WIDE = dict(img_size=32, in_channels=1, embed_dim=256, heads=8, depth=1, mlp_rat
 
 
 def _wide_graph(attention: str, tmp_path):
-    torch.manual_seed(3)
-    cfg = make_config("cifar10", attention=attention, **WIDE)
-    model = DS2TA(cfg).eval()
-    for name, m in model.named_modules():  # statistics that make every layer fire
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.running_mean.uniform_(-0.6, 0.1), m.running_var.uniform_(0.2, 0.5)
-            if any(f"attn.{p}." in name for p in "qkv"):
-                m.running_mean.uniform_(-1.6, -1.0)
-    x = np.random.default_rng(0).integers(0, 17, (2, 1, 32, 32))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        g, _, _ = quantize_model(model, 1 / 16, torch.from_numpy(x).float() / 16,
-                                 meta={"conventions": {"dt": 1.0, "T": cfg.T}})
-    path = tmp_path / f"{attention}.nir"
-    write_graph(path, g)
-    data = tmp_path / "data"
-    data.mkdir(exist_ok=True)
-    np.save(data / "x_int.npy", x)
-    np.save(data / "labels.npy", np.arange(2))
-    return g, path, data
+    from test_lava_match import _exported
+
+    path, data = _exported(attention, tmp_path, preset="cifar10", samples=2, seed=3, **WIDE)
+    return read_graph(path), path, data
 
 
 @pytest.mark.parametrize("attention", ["ds2ta", "spikformer", "statten"])
