@@ -4,7 +4,8 @@ Three numbers, side by side, never one:
 
 1. Paper-comparable (Horowitz 45 nm): ``E = 4.6 pJ * graded_synops + 0.9 pJ * (synops + attention_ops)``
    per inference, i.e. the spreadsheet formula of spiking-transformer papers with the firing rates
-   replaced by counted events (attention products included).
+   replaced by counted events (attention products included). Under the neuron lowering every
+   synaptic event into a lowered attention population (binary or graded) is an attention AC.
 2. Loihi-class event model, per profile (silicon-fitted SANA-FE and Table-2 Loihi 1 costs):
    ``E_dyn = sum_l synops_l e_syn(kind_l) + updates_l e_nu + active_l e_act + spikes_l (e_spike +
    msgs_l e_msg + hops_ew_l e_ew + hops_ns_l e_ns) + attention_ops_l e_att`` and
@@ -12,7 +13,10 @@ Three numbers, side by side, never one:
    ``split.py``) adds its partial-sum compartment updates (``G x`` the layer's updates), graded
    messages to the merge core and merge synops (each ``<= min(G x updates, layer synops)``: every
    nonzero partial sum sent every step, an upper bound) and their hops; its cores are in the static
-   term and its merge stage adds ``merge_latency_steps`` chip steps per inference.
+   term and its merge stage adds ``merge_latency_steps`` chip steps per inference. A lowered
+   attention population (``attention_map.py``) is priced by the same events, its graded ones with the
+   graded constants (``graded_synop``, ``graded_message_out``, ``graded_neuron_update``: grade D, the
+   binary ones stand in); there is no ``attention-core ops`` term under ``neurons``.
 3. GPU: measured (NVML) when given, else a modeled lower bound clearly labelled ``modeled``.
 """
 
@@ -22,7 +26,9 @@ import warnings
 from dataclasses import asdict, dataclass, field
 
 from .chip import ACTIVITY_KEYS as COUNT_KEYS  # per-inference activity: the chip's counts less "neurons"
+from .attention_map import activity_lowering
 from .core import Cited, CoreSpec, spec_of
+from .layers import LOWERED, LayerSpec
 from .profiles import GPU_J_PER_FLOP, HOROWITZ_AC, HOROWITZ_MAC, PROFILES, STATIC_PER_CORE_W, EventProfile
 
 
@@ -165,8 +171,14 @@ def _latency_source(spec: CoreSpec) -> str:
             f"measured step {spec.measured_step_s.value * 1e6:.4g} us ({spec.measured_step_s.source})")
 
 
+def _lowered_meta(mapping: dict) -> dict[str, dict]:
+    """``{layer: meta}`` of the mapping's lowered attention populations."""
+    return {ls["name"]: ls.get("meta") or {} for ls in mapping.get("layer_specs", []) if ls["kind"] == LOWERED}
+
+
 def _loihi(mapping: dict, counts: dict, prof: EventProfile, static_s: dict) -> dict:
     kinds = {k: v["kind"] for k, v in mapping["layers"].items()}
+    lowered = _lowered_meta(mapping)
     out_edges: dict[str, list] = {}
     for e in mapping["edges"].values():
         out_edges.setdefault(e["src"], []).append(e)
@@ -184,11 +196,22 @@ def _loihi(mapping: dict, counts: dict, prof: EventProfile, static_s: dict) -> d
 
     for name, c in counts.items():
         syn = prof.synop_conv if kinds[name] == "conv" else prof.synop_dense
-        add("synaptic ops", c["synops"] + c["graded_synops"], syn, name)
-        add("neuron updates", c["neuron_updates"], prof.neuron_update, name)
+        low = lowered.get(name)
+        if low is None:
+            add("synaptic ops", c["synops"] + c["graded_synops"], syn, name)
+            add("neuron updates", c["neuron_updates"], prof.neuron_update, name)
+            add("spikes out", c["spikes"], prof.spike_out, name)
+        else:  # a lowered attention population: graded events priced apart (grade D stand-ins)
+            graded = not low.get("spiking")
+            add("attention neurons: binary synops", c["synops"], prof.synop_dense, name)
+            add("attention neurons: graded synops", c["graded_synops"], prof.graded_synop, name)
+            add("attention neurons: updates", c["neuron_updates"],
+                prof.graded_neuron_update if graded else prof.neuron_update, name)
+            add("attention neurons: graded messages out" if graded else "spikes out", c["spikes"],
+                prof.graded_message_out if graded else prof.spike_out, name)
         add("active neuron extra", c["active_neuron_updates"], prof.neuron_active_extra, name)
-        add("spikes out", c["spikes"], prof.spike_out, name)
-        add("attention-core ops", c["attention_ops"], prof.attention_op, name)
+        if mapping.get("attention_lowering") != "neurons":
+            add("attention-core ops", c["attention_ops"], prof.attention_op, name)
         for e in out_edges.get(name, []):
             add("spike messages", c["spikes"] * e["messages_per_spike"], prof.message, name)
             add("mesh hops east-west", c["spikes"] * e["hops_ew_per_spike"], prof.hop_ew, name)
@@ -209,6 +232,20 @@ def _loihi(mapping: dict, counts: dict, prof: EventProfile, static_s: dict) -> d
         "total_J": {k: dynamic + v for k, v in static.items()},
         "terms": [asdict(t) for t in terms.values()], "per_layer_dynamic_J": per_layer,
     }
+
+
+def check_lowering(mapping: dict, activity: dict) -> str | None:
+    """The attention lowering the activity was counted with; it must be the mapping's.
+
+    Raises:
+        ValueError: the simulation ran one lowering and the mapping holds the other.
+    """
+    sim = activity_lowering(activity)
+    mapped = mapping.get("attention_lowering")
+    if sim and mapped and sim != mapped:
+        raise ValueError(f"the simulation counted the attention as '{sim}' but the mapping lowers it to "
+                         f"'{mapped}': map and simulate with the same --attention-lowering")
+    return sim
 
 
 def steps_per_inference(activity: dict) -> int:
@@ -239,25 +276,30 @@ def estimate(mapping, activity: dict, profile=None, gpu: dict | None = None) -> 
         ``EnergyReport`` with the three numbers, latency and energy-delay products.
     """
     m = _mapping_dict(mapping)
+    check_lowering(m, activity)
     counts = per_inference_counts(m, activity)
     merge_steps = int(m.get("merge_latency_steps") or 0)
+    if not activity.get("latency_steps") and m.get("latency_steps") is not None:
+        activity = dict(activity, latency_steps=m["latency_steps"])  # the mapped program's depth
     steps = steps_per_inference(activity) + merge_steps
     profiles = PROFILES if profile is None else ({"custom": profile} if isinstance(profile, EventProfile) else profile)
 
     # 1. paper-comparable
-    graded = sum(c["graded_synops"] for c in counts.values())
-    acs = sum(c["synops"] + c["attention_ops"] for c in counts.values())
-    paper_terms = [_term("first-layer MACs (graded input)", graded, HOROWITZ_MAC),
-                   _term("ACs (synaptic + attention ops)", acs, HOROWITZ_AC)]
+    lowered = _lowered_meta(m)
+    macs = {k: 0 if k in lowered else c["graded_synops"] for k, c in counts.items()}
+    acs = {k: c["synops"] + c["attention_ops"] + (c["graded_synops"] if k in lowered else 0)
+           for k, c in counts.items()}
+    paper_terms = [_term("first-layer MACs (graded input)", sum(macs.values()), HOROWITZ_MAC),
+                   _term("ACs (synaptic + attention ops)", sum(acs.values()), HOROWITZ_AC)]
     paper = {"total_J": sum(t.energy_J for t in paper_terms), "terms": [asdict(t) for t in paper_terms],
-             "per_layer_J": {k: c["graded_synops"] * HOROWITZ_MAC.value + (c["synops"] + c["attention_ops"])
-                             * HOROWITZ_AC.value for k, c in counts.items()}}
+             "per_layer_J": {k: macs[k] * HOROWITZ_MAC.value + acs[k] * HOROWITZ_AC.value for k in counts}}
 
     # latency
     spec = spec_of(m)
     t_model = step_time_model(m, counts, steps)
     t_meas = spec.measured_step_s.value
-    latency = {"steps": steps, "merge_latency_steps": merge_steps, "step_s_model": t_model, "seconds_model": steps * t_model,
+    latency = {"steps": steps, "merge_latency_steps": merge_steps, "mapping_latency_steps": m.get("latency_steps"),
+               "attention_lowering": m.get("attention_lowering"), "step_s_model": t_model, "seconds_model": steps * t_model,
                "step_s_pilotnet_measured": t_meas, "seconds_at_pilotnet_step": steps * t_meas,
                "grade": "D", "source": _latency_source(spec)}
     static_s = {"model_step": steps * t_model, "pilotnet_step": steps * t_meas}
@@ -275,7 +317,7 @@ def estimate(mapping, activity: dict, profile=None, gpu: dict | None = None) -> 
                    "device": first.get("device"), "grade": "M", "source": first.get("source", "NVML")}
     else:
         T = int(activity.get("T") or steps)
-        flops = 2.0 * T * sum(ls["neurons"] * ls["fan_in"] * ls.get("replicas", 1) for ls in m.get("layer_specs", []))
+        flops = 2.0 * T * sum(LayerSpec.from_dict(ls).model_macs_per_step for ls in m.get("layer_specs", []))
         gpu_out = {"kind": "modeled", "label": "MODELED lower bound, not a measurement (no GPU run given)",
                    "flops_per_inference": flops, "energy_J": flops * GPU_J_PER_FLOP.value,
                    "grade": GPU_J_PER_FLOP.grade, "source": GPU_J_PER_FLOP.source}

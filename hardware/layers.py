@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-KINDS = ("input", "conv", "dense", "attention", "pool", "readout")
+KINDS = ("input", "conv", "dense", "attention", "pool", "readout", "lowered")
+LOWERED = "lowered"  # a population of a lowered attention (attention_lowering.py; sparse synapses)
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class LayerSpec:
             step (spike x spike products stored as weights), per output neuron.
         weight_bits: Weight mantissa width.
         graded_input: The inputs are integer payloads (first layer, direct encoding): MACs, not ACs.
+        meta: Free-form facts (JSON-able). A ``lowered`` population keeps ``entry_runs``: ``[[neurons,
+            entries per neuron], ...]`` in flat neuron order (its stored sparse synapses), and its
+            ``attention`` node, ``unit``, ``process``, ``spiking``, ``stage`` and ``operand_layers``.
     """
 
     name: str
@@ -61,7 +65,7 @@ class LayerSpec:
             raise ValueError(f"layer {self.name!r}: out_shape={self.out_shape} must be three positive ints (W, H, C)")
         if self.fan_in < 0 or self.replicas < 1 or self.rewritten_entries_per_neuron < 0:
             raise ValueError(f"layer {self.name!r}: fan_in >= 0, replicas >= 1, rewritten entries >= 0 required")
-        if self.kind != "input" and self.fan_in == 0:
+        if self.kind not in ("input", LOWERED) and self.fan_in == 0:
             raise ValueError(f"layer {self.name!r}: a {self.kind} layer needs fan_in > 0")
         if self.shared_weights and self.in_shape is None:
             raise ValueError(f"layer {self.name!r}: shared (conv) weights need in_shape=(W, H, C_in)")
@@ -87,6 +91,13 @@ class LayerSpec:
         return static + self.rewritten_entries_per_neuron
 
     @property
+    def entry_runs(self) -> list[tuple[int, int]]:
+        """``(neurons, entries per neuron)`` runs in flat order: a lowered population's stored sparse
+        synapses (``meta["entry_runs"]``), else one run of ``entries_per_neuron``."""
+        runs = self.meta.get("entry_runs") if self.kind == LOWERED else None
+        return [(int(n), int(e)) for n, e in runs] if runs else [(self.neurons, self.entries_per_neuron)]
+
+    @property
     def entries_per_channel(self) -> int:
         """Shared (conv) kernel entries for one output channel: C_in*kW*kH*replicas."""
         return self.fan_in * self.replicas
@@ -96,17 +107,27 @@ class LayerSpec:
         """Entries the whole layer needs if placed on one core (conv: kernel stored once)."""
         if self.shared_weights:
             return self.channels * self.entries_per_channel + self.neurons * self.rewritten_entries_per_neuron
-        return self.neurons * self.entries_per_neuron
+        return sum(n * e for n, e in self.entry_runs)
 
     @property
     def dense_ops_per_step(self) -> int:
         """Synaptic operations per step with every input active (NeuroBench 'dense')."""
         return self.neurons * self.fan_in * self.replicas
 
+    @property
+    def model_macs_per_step(self) -> int:
+        """Operations of the model this layer computes with every input active (a GPU's work): 0 for a
+        lowered attention population (the lowering is the chip's program, not the model's work); a
+        layer fed by a lowered attention counts the attention's ``meta["model_fan_in"]``."""
+        if self.kind == LOWERED:
+            return 0
+        return self.neurons * int(self.meta.get("model_fan_in", self.fan_in)) * self.replicas
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["neurons"] = self.neurons
         d["synapse_entries"] = self.synapse_entries
+        d["model_macs_per_step"] = self.model_macs_per_step
         return d
 
     @classmethod

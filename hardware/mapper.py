@@ -11,6 +11,8 @@ Layout rules (hand-checkable):
   slice's receptive field within the fan-in limit.
 - Fan-in split (dense/read-out neurons too big for one core; ``split.py``): partial-sum cores per
   input group plus merge cores, +1 step of latency per split layer on a path.
+- Lowered attention populations (``attention_map.py``): neurons in flat order fill a core until the
+  8,192-neuron limit or its stored sparse entries (``entry_runs``) would exceed the synaptic memory.
 Cores are numbered in layer order and placed on chips in that order, four per mesh router.
 """
 
@@ -22,11 +24,13 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 
+from .attention_map import latency_steps, mapping_lowering
 from .core import LOIHI2, CoreSpec
-from .layers import LayerSpec
+from .layers import LOWERED, LayerSpec
+from .nir_adapter import graph_layers
 from .rules import (MappingError, rule_chips, rule_fan_in, rule_fan_out, rule_neurons_per_core,
                     rule_synaptic_memory, rule_weight_bits)
-from .routing import route
+from .routing import route, route_lowered
 from .split import merge_latency_steps, needs_split, partition_split, split_record
 
 MAPPING_FORMAT = "ds2ta-mapping"
@@ -65,6 +69,9 @@ class Mapping:
     edges: dict[str, dict] = field(default_factory=dict)   # "src->dst" -> routing summary
     splits: dict[str, dict] = field(default_factory=dict)  # layer -> fan_in_split record (split.py)
     merge_latency_steps: int = 0                            # extra chip steps from merge stages
+    latency_steps: int = 0                                  # input -> output steps (attention_map)
+    attention_lowering: str | None = None                   # "neurons" | "core" | None (no attention)
+    attention: dict[str, dict] = field(default_factory=dict)  # node -> lowering summary (neurons)
 
     @property
     def total_cores(self) -> int:
@@ -89,6 +96,8 @@ class Mapping:
             "format": MAPPING_FORMAT, "format_version": 1, "spec": self.spec.to_dict(),
             "total_cores": self.total_cores, "chips": self.chips, "chips_allowed": self.chips_allowed,
             "merge_latency_steps": self.merge_latency_steps,
+            "latency_steps": self.latency_steps, "attention_lowering": self.attention_lowering,
+            "attention": self.attention,
             "layers": per_layer,
             "cores": [dict(c.to_dict(), neuron_occupancy=c.neurons / self.spec.neurons_per_core.value,
                            memory_occupancy=c.entries / syn_cap) for c in self.cores],
@@ -157,8 +166,29 @@ def _partition_shared(ls: LayerSpec, spec: CoreSpec) -> tuple[list[tuple], str]:
     return out, why
 
 
+def _partition_lowered(ls: LayerSpec, spec: CoreSpec) -> tuple[list[tuple], str]:
+    """Flat neuron ranges: a core takes neurons until the neuron limit or its sparse entries are full."""
+    npc, spc = int(spec.neurons_per_core.value), spec.synapses_per_core
+    out, start, n, e, why = [], 0, 0, 0, "neurons"
+    for count, per in ls.entry_runs:
+        rule_synaptic_memory(ls.name, per, spec)            # one neuron's synapses must fit a core
+        while count:
+            take = min(count, npc - n, (spc - e) // per if per else count)
+            if take == 0:
+                why = "neurons" if n == npc else "synaptic memory"
+                out.append(((0, 1), (start, start + n), n, e, 0))
+                start, n, e = start + n, 0, 0
+                continue
+            n, e, count = n + take, e + take * per, count - take
+    if n:
+        out.append(((0, 1), (start, start + n), n, e, 0))
+    return out, why
+
+
 def _partition(ls: LayerSpec, spec: CoreSpec, split_fan_in: bool = True) -> tuple[list[tuple], str]:
     rule_weight_bits(ls.name, ls.weight_bits, spec)
+    if ls.kind == LOWERED:
+        return _partition_lowered(ls, spec)
     if ls.kind == "input":
         per = int(spec.neurons_per_core.value)
         w, h, c = ls.out_shape
@@ -176,7 +206,7 @@ def _partition(ls: LayerSpec, spec: CoreSpec, split_fan_in: bool = True) -> tupl
 
 
 def map_layers(layers: list[LayerSpec], spec: CoreSpec = LOIHI2, chips: int = 1,
-               split_fan_in: bool = True) -> Mapping:
+               split_fan_in: bool = True, lowerings: dict | None = None) -> Mapping:
     """Partition every layer onto cores and the cores onto ``chips`` chips.
 
     Args:
@@ -185,6 +215,9 @@ def map_layers(layers: list[LayerSpec], spec: CoreSpec = LOIHI2, chips: int = 1,
         chips: Chips available.
         split_fan_in: Split a dense neuron too big for one core into partial sums + merge
             (``split.py``); False makes such a layer raise ``MappingError`` instead.
+        lowerings: ``{attention node: Lowering}`` of lowered layers (``nir_adapter.graph_layers``):
+            their links give exact messages, hops and input axons per core (``routing.route_lowered``);
+            without it a lowered layer is routed like a dense one (every core of the consumer).
 
     Returns:
         The ``Mapping``; every core has passed every rule.
@@ -222,19 +255,27 @@ def map_layers(layers: list[LayerSpec], spec: CoreSpec = LOIHI2, chips: int = 1,
                            role=extra.get("role", ""), group=tuple(extra.get("group", (0, 0))))
             rule_neurons_per_core(ls.name, cs.neurons, spec)
             rule_synaptic_memory(ls.name, cs.entries, spec)
-            rule_fan_in(ls.name, cs.fan_in_axons, spec)
+            rule_fan_in(ls.name, cs.fan_in_axons, spec)  # lowered: axons are counted by route_lowered
             cores.append(cs)
     m = Mapping(spec, list(layers), cores, chips=(len(cores) - 1) // cpc + 1, chips_allowed=chips, limited_by=why)
     m.splits = {ls.name: split_record(ls, m.layer_cores(ls.name), spec) for ls in layers
                 if why[ls.name] == "fan-in split"}
     m.merge_latency_steps = merge_latency_steps(layers, m.splits)
     m.edges = route(m)
+    m.latency_steps = latency_steps(m.layers)
+    m.attention_lowering = mapping_lowering(m.layers)
+    if lowerings:
+        m.edges.update(route_lowered(m, lowerings))
+        m.attention = {k: {"form": low.form, "out_latency": low.out_latency, "neurons": low.neurons,
+                           "synapse_entries": low.synapse_entries, "units": low.sizes()}
+                       for k, low in lowerings.items()}
     for key, e in m.edges.items():
         rule_fan_out(key.split("->")[0], e["max_dest_cores"], spec)
     return m
 
 
-def check_fits(graph_or_layers, chips: int = 1, spec: CoreSpec = LOIHI2, split_fan_in: bool = True) -> Mapping:
+def check_fits(graph_or_layers, chips: int = 1, spec: CoreSpec = LOIHI2, split_fan_in: bool = True,
+               lowering: str | None = None) -> Mapping:
     """Fail early if a model cannot fit ``chips`` chips; return the mapping when it does.
 
     Args:
@@ -243,16 +284,18 @@ def check_fits(graph_or_layers, chips: int = 1, spec: CoreSpec = LOIHI2, split_f
         chips: Chips available (``--chips N``).
         spec: Core limits.
         split_fan_in: Split too-large dense neurons into partial sums + merge (see ``map_layers``).
+        lowering: attention lowering of a graph (``"neurons"`` | ``"core"``); None: the graph's
+            ``metadata["attention_lowering"]``, else neurons (``nir_adapter.graph_lowering``).
 
     Raises:
         MappingError: Naming the layer, resource, limit and amount.
     """
+    lowerings = None
     if isinstance(graph_or_layers, (list, tuple)):
         layers = list(graph_or_layers)
     else:
-        from .nir_adapter import layers_from_nir
-        layers = layers_from_nir(graph_or_layers)
-    return map_layers(layers, spec=spec, chips=chips, split_fan_in=split_fan_in)
+        layers, lowerings = graph_layers(graph_or_layers, lowering)
+    return map_layers(layers, spec=spec, chips=chips, split_fan_in=split_fan_in, lowerings=lowerings)
 
 
 def write_mapping_json(mapping: Mapping, path: str | os.PathLike) -> str:

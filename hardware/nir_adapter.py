@@ -7,12 +7,16 @@ layout follows docs/nir-format.md: synapse nodes (``Conv2d``, ``Affine``, ``Line
 makes that weight node a TASA replica); several edges into a node are summed, so a synapse node
 fed by s source populations stores its weights once per source (each source has its own axons).
 NIR tensors are channel-first ``(C, H, W)``; LayerSpec shapes are ``(W, H, C)``.
+An attention node becomes an opaque core (``lowering="core"``) or its neuron lowering's populations
+(``"neurons"``, the default; ``attention_map.py``); ``graph_layers`` also returns the lowerings.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .attention_lowering import DEFAULT_LOWERING, LOWERINGS, OPERANDS, Lowering, plan
+from .attention_map import attn_input_layer, core_fan_in, core_hop_steps, lowered_layers
 from .chip import GRADED_NEURONS, NEURONS  # graded: emit v as a graded message (token-pooling relay)
 from .layers import LayerSpec
 ROUTING = {"Delay", "Flatten"}
@@ -60,12 +64,8 @@ def _pool(node) -> dict:
 
 
 def _attention(node) -> dict:
-    rows, cols = (int(x) for x in np.atleast_1d(node.tokens_shape))
-    n, d = rows * cols, int(node.channels) // int(node.heads)
-    # Output neuron (channel c, token i) reads q (d), k (d x N), v (N); the core rewrites its K row share
-    # and V column (2N entries per output neuron) every step. Approximation, grade D (docs/hardware.md).
-    return {"kind": "attention", "fan_in": d + d * n + n, "shared": False, "rewritten": 2 * n, "bits": 8,
-            "operands": 3}
+    # Approximation of the opaque core, grade D (docs/hardware.md; attention_map.core_fan_in).
+    return core_fan_in(node)
 
 
 def _bits(w: np.ndarray) -> int:
@@ -85,12 +85,38 @@ def _neuron_shape(node) -> tuple[int, int, int]:
     return _whc(node.input_type["input"])
 
 
-def layers_from_nir(graph) -> list[LayerSpec]:
-    """Turn a ``nir.NIRGraph`` into mapper layers in topological order.
+def graph_lowering(graph, lowering: str | None = None) -> str:
+    """``lowering``, else the graph's ``metadata["attention_lowering"]``, else the default (neurons).
 
     Raises:
-        ValueError: A node type no table handles (names it and the supported types).
+        ValueError: an unknown lowering name.
     """
+    low = lowering or (getattr(graph, "metadata", None) or {}).get("attention_lowering") or DEFAULT_LOWERING
+    if low not in LOWERINGS:
+        raise ValueError(f"attention lowering {low!r}: choose one of {LOWERINGS}")
+    return low
+
+
+def layers_from_nir(graph, lowering: str | None = None) -> list[LayerSpec]:
+    """Turn a ``nir.NIRGraph`` into mapper layers in topological order (see ``graph_layers``)."""
+    return graph_layers(graph, lowering)[0]
+
+
+def graph_layers(graph, lowering: str | None = None) -> tuple[list[LayerSpec], dict[str, Lowering]]:
+    """Mapper layers in topological order and the neuron lowering of every attention node.
+
+    Args:
+        graph: a ``nir.NIRGraph``.
+        lowering: ``"neurons"`` or ``"core"``; None reads ``graph_lowering``.
+
+    Returns:
+        ``(layers, {attention node: Lowering})`` (the dict is empty under ``core``).
+
+    Raises:
+        ValueError: A node type no table handles (names it and the supported types), or an
+            attention the neuron lowering cannot hold (``attention_lowering.plan``).
+    """
+    lowering = graph_lowering(graph, lowering)
     nodes = graph.nodes
     preds: dict[str, list[str]] = {k: [] for k in nodes}
     for a, b in graph.edges:
@@ -115,6 +141,8 @@ def layers_from_nir(graph) -> list[LayerSpec]:
         return out
 
     specs: dict[str, LayerSpec] = {}
+    before: dict[str, list[LayerSpec]] = {}  # lowered populations, emitted before the layer they feed
+    lowerings: dict[str, Lowering] = {}
     order = _topo(nodes, graph.edges)
     for name in order:
         t = kinds[name]
@@ -131,6 +159,19 @@ def layers_from_nir(graph) -> list[LayerSpec]:
         undelayed = max(1, len({s for s, d in srcs if not d}) or len(srcs))
         fan_in = info["fan_in"] * (1 if info["kind"] == "attention" else undelayed)
         first_src = specs.get(srcs[0][0]) if srcs else None
+        if info["kind"] == "attention":
+            if len(syn) > 1:
+                raise ValueError(f"neuron {name!r} sums an attention node with {syn[1:]}: the mapper needs an "
+                                 "attention node to feed its own neuron node (docs/nir-format.md)")
+            node = nodes[syn[0]]
+            if lowering == "neurons":
+                ops = {o: _population(n, kinds, sources) for o, n in zip(OPERANDS, node.operands)}
+                low = lowerings[syn[0]] = plan(syn[0], node)
+                before[name] = lowered_layers(low, ops)
+                specs[name] = attn_input_layer(name, _neuron_shape(nodes[name]), low, node,
+                                               {"synapse_nodes": []})
+                continue
+            info = dict(info, hop_steps=core_hop_steps(node))
         specs[name] = LayerSpec(
             name, info["kind"], _neuron_shape(nodes[name]), fan_in=fan_in, sources=tuple(all_src),
             in_shape=first_src.out_shape if (info["shared"] and first_src) else None,
@@ -139,8 +180,20 @@ def layers_from_nir(graph) -> list[LayerSpec]:
             replicas=len(syn) if info["kind"] in ("conv", "dense") else 1,
             rewritten_entries_per_neuron=info.get("rewritten", 0), weight_bits=min(8, info["bits"]),
             graded_input=any(kinds[s] == "Input" or kinds[s] in GRADED_NEURONS for s in all_src),
-            meta={"synapse_nodes": syn})
-    return [specs[n] for n in order if n in specs]
+            meta={"synapse_nodes": syn, **({"hop_steps": info["hop_steps"]} if "hop_steps" in info else {})})
+    layers = [ls for n in order if n in specs for ls in (*before.get(n, []), specs[n])]
+    return layers, lowerings
+
+
+def _population(name: str, kinds: dict, sources) -> str:
+    """The neuron population behind an attention operand (through routing nodes such as Flatten)."""
+    if kinds.get(name) in NEURONS:
+        return name
+    found = sources(name) if kinds.get(name) in ROUTING else []
+    if len(found) != 1:
+        raise ValueError(f"attention operand {name!r} must be one neuron node (or reach one through "
+                         "Flatten/Delay); re-export the graph with ds2ta-export")
+    return found[0][0]
 
 
 def _topo(nodes, edges) -> list[str]:

@@ -17,6 +17,7 @@ _DAVIES = "Davies et al., IEEE Micro 38(1) 2018, Table 2 (Loihi 1, 0.75 V)"
 _SANAFE = "Boyle et al., SANA-FE, IEEE TCAD 2025: Loihi 1 costs fitted on Nahuku silicon (~12% error)"
 _PILOTNET = "Intel PilotNet-LIF on Loihi 2 (lava-dl benchmark): static 0.232078 W on 74 cores"
 _HOROWITZ = "Horowitz, ISSCC 2014 (45 nm), as used by spiking-transformer papers"
+_NO_GRADED = "no Loihi 2 (or Loihi 1) energy per graded "
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,10 @@ class EventProfile:
         hop_ew: Energy per east-west mesh hop of a message.
         hop_ns: Energy per north-south mesh hop of a message.
         attention_op: Energy of one spike x spike attention product (priced as a synaptic op).
+        graded_synop: Energy of one synaptic event on a graded input (a lowered attention's sums and
+            products: payload x weight).
+        graded_message_out: Energy to emit one graded message (ProdNeuron / GradedVec output).
+        graded_neuron_update: Energy of one update of a ProdNeuron / GradedVec.
     """
 
     name: str
@@ -46,6 +51,9 @@ class EventProfile:
     hop_ew: Cited
     hop_ns: Cited
     attention_op: Cited
+    graded_synop: Cited
+    graded_message_out: Cited
+    graded_neuron_update: Cited
 
     def to_dict(self) -> dict:
         return {f.name: (getattr(self, f.name).to_dict() if f.name != "name" else self.name)
@@ -64,6 +72,12 @@ SANAFE_LOIHI1 = EventProfile(
     hop_ns=Cited(4.2 * pJ, "J", _SANAFE + ": hop north-south 4.2 pJ", "M"),
     attention_op=Cited(35.5 * pJ, "J", "priced as a dense synaptic op (attention core stores K/V as "
                        "synapses rewritten each step): " + _SANAFE, "D"),
+    graded_synop=Cited(35.5 * pJ, "J", _NO_GRADED + "synaptic op; stands in: " + _SANAFE + ": dense "
+                       "synaptic op 35.5 pJ", "D"),
+    graded_message_out=Cited(69.3 * pJ, "J", _NO_GRADED + "message; stands in: " + _SANAFE + ": spike "
+                             "out 69.3 pJ", "D"),
+    graded_neuron_update=Cited(51.2 * pJ, "J", _NO_GRADED + "ProdNeuron/GradedVec update; stands in: "
+                               + _SANAFE + ": neuron update 51.2 pJ", "D"),
 )
 
 TABLE2_LOIHI1 = EventProfile(
@@ -77,6 +91,12 @@ TABLE2_LOIHI1 = EventProfile(
     hop_ew=Cited(3.0 * pJ, "J", _DAVIES + ": tile hop east-west 3.0 pJ", "S"),
     hop_ns=Cited(4.0 * pJ, "J", _DAVIES + ": tile hop north-south 4.0 pJ", "S"),
     attention_op=Cited(23.6 * pJ, "J", "priced as a synaptic op: " + _DAVIES, "D"),
+    graded_synop=Cited(23.6 * pJ, "J", _NO_GRADED + "synaptic op; stands in: " + _DAVIES + ": synaptic "
+                       "spike op (min) 23.6 pJ", "D"),
+    graded_message_out=Cited(0.0, "J", _NO_GRADED + "message; stands in: " + _DAVIES + ": spike "
+                             "generation not listed separately (0)", "D"),
+    graded_neuron_update=Cited(52.0 * pJ, "J", _NO_GRADED + "ProdNeuron/GradedVec update; stands in: "
+                               + _DAVIES + ": neuron update inactive 52 pJ", "D"),
 )
 
 STATIC_PER_CORE_W = Cited(0.232078 / 74, "W", _PILOTNET + " => 3.14 mW per used core", "D")

@@ -12,11 +12,14 @@ layer's input vector (source ``k`` of ``s`` holds inputs ``[k F, (k+1) F)``, ``F
 and its neurons as spread evenly over the groups that range overlaps: per-spike values are exact
 averages when groups align with sources (as in the DS2TA head), an approximation (D) otherwise.
 Partial sums travel to the one merge core holding their output neuron (``merge_routing``).
+Lowered attention populations are routed link by link (``route_lowered``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
     from .mapper import Mapping
@@ -114,4 +117,88 @@ def route(mapping: "Mapping") -> dict[str, dict]:
                 "hops_ew_per_spike": ew / tot_n, "hops_ns_per_spike": ns / tot_n,
                 "chip_crossings_per_spike": chip_x / tot_n, "max_dest_cores": max_dest,
             }
+    return edges
+
+
+def neuron_cores(mapping: "Mapping", name: str) -> np.ndarray:
+    """Global core index of every neuron of layer ``name``, in the NIR flat order ``(C, H, W)``.
+
+    Conv, pool and column-sliced input layers are cut into channel x column blocks (``chans`` and
+    ``cols``); every other layer into flat neuron ranges (``chans``).
+    """
+    ls = next(x for x in mapping.layers if x.name == name)
+    cores = mapping.layer_cores(name)
+    w, h, c = ls.out_shape
+    arr = np.full(ls.neurons, -1, np.int64)
+    spatial = ls.kind in ("conv", "pool") or (ls.kind == "input" and all(cs.chans == (0, c) for cs in cores))
+    grid = arr.reshape(c, h, w)
+    for cs in cores:
+        if spatial:
+            grid[cs.chans[0]:cs.chans[1], :, cs.cols[0]:cs.cols[1]] = cs.index
+        else:
+            arr[cs.chans[0]:cs.chans[1]] = cs.index
+    assert (arr >= 0).all(), f"layer {name}: some neurons are on no core"
+    return arr
+
+
+def route_lowered(mapping: "Mapping", lowerings: dict) -> dict[str, dict]:
+    """Exact routing of the links of lowered attention populations (``attention_map.py``).
+
+    A source neuron sends one message per distinct destination core its stored synapses reach, per
+    synapse process (a ``DelaySparse`` of each delay is its own process); hops are the Manhattan
+    distances between the routers of its core and each destination core. The identity link from the
+    ``out`` population into ``attn_lif`` is routed the same way. Each core's ``fan_in_axons`` becomes
+    the distinct source neurons (per link) that reach it: recorded, not checked against
+    ``fan_in_axons`` (docs/hardware.md, "Known gaps").
+
+    Returns:
+        ``{"src->dst": routing summary}`` (as ``route``) for every edge into a lowered population
+        and out of each ``out`` population.
+    """
+    n_all = len(mapping.cores)
+    x = np.array([c.xy[0] for c in mapping.cores])
+    y = np.array([c.xy[1] for c in mapping.cores])
+    chip = np.array([c.chip for c in mapping.cores])
+    where: dict[str, np.ndarray] = {}
+    sums: dict[tuple, list] = {}
+    axons = np.zeros(n_all, np.int64)
+
+    def cores_of(name):
+        if name not in where:
+            where[name] = neuron_cores(mapping, name)
+        return where[name]
+
+    def add(src, dst, rows, cols):
+        src_c, dst_c = cores_of(src), cores_of(dst)
+        key = np.unique(cols.astype(np.int64) * n_all + dst_c[rows])
+        s_core, d_core = src_c[key // n_all], key % n_all
+        acc = sums.setdefault((src, dst), [0.0, 0.0, 0.0, 0.0, 0])
+        acc[0] += key.size
+        acc[1] += float(np.abs(x[s_core] - x[d_core]).sum())
+        acc[2] += float(np.abs(y[s_core] - y[d_core]).sum())
+        acc[3] += float((chip[s_core] != chip[d_core]).sum())
+        pairs = np.unique(s_core * n_all + d_core) // n_all
+        acc[4] += int(np.bincount(pairs).max(initial=0))
+        np.add.at(axons, d_core, 1)
+
+    by_name = {ls.name: ls for ls in mapping.layers}
+    for name, low in lowerings.items():
+        lowered = {ls.meta["unit"]: ls for ls in mapping.layers if ls.meta.get("attention") == name}
+        ops = dict(zip(("q", "k", "v"), lowered["out"].meta["operand_layers"]))
+        for link in (lk for lk in low.links if lk.entries):
+            src = ops.get(link.src) or lowered[link.src].name
+            add(src, lowered[link.dst].name, link.rows, link.cols)
+        for ls in mapping.layers:
+            if ls.meta.get("attention_input") == name:
+                ident = np.arange(ls.neurons)
+                add(lowered["out"].name, ls.name, ident, ident)
+    for c in mapping.cores:
+        if axons[c.index]:
+            c.fan_in_axons = int(axons[c.index])
+    edges = {}
+    for (src, dst), (msgs, ew, ns, cx, max_dest) in sums.items():
+        n = max(by_name[src].neurons, 1)
+        edges[f"{src}->{dst}"] = {"src": src, "dst": dst, "messages_per_spike": msgs / n,
+                                  "hops_ew_per_spike": ew / n, "hops_ns_per_spike": ns / n,
+                                  "chip_crossings_per_spike": cx / n, "max_dest_cores": max_dest}
     return edges

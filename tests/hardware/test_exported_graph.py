@@ -30,7 +30,8 @@ def test_tiny_graph_maps_with_expected_layers(exported):
 
     cfg = make_config("tiny")
     g = read_graph(exported / "export" / "model.nir")
-    m = check_fits(g, chips=1)
+    assert g.metadata["attention_lowering"] == "neurons"           # ds2ta-export's default, recorded
+    m = check_fits(g, chips=1, lowering="core")
     L = {ls.name: ls for ls in m.layers}
     D, N = cfg.embed_dim, cfg.num_tokens
     q = L["blocks.0.attn.q.lif"]
@@ -41,6 +42,17 @@ def test_tiny_graph_maps_with_expected_layers(exported):
     assert L["head.pool_li"].kind == "pool" and L["head.pool_li"].fan_in == N * 4
     assert L["head.readout"].fan_in == D and L["head.readout"].graded_input
     assert m.total_cores == len(L)                                 # tiny: every layer fits one core
+    # neuron lowering: the populations sit before attn_lif, which the out population feeds one to one;
+    # an untrained NSAD table is linear -> associative form (kv: N D d products), else pairwise (qk: N^2 D)
+    n = check_fits(g, chips=1)
+    Ln = {ls.name: ls for ls in n.layers}
+    if n.attention["blocks.0.attn.core"]["form"] == "pairwise":
+        assert Ln["blocks.0.attn.core.qk"].neurons == N * N * D
+    else:
+        assert Ln["blocks.0.attn.core.kv"].neurons == N * D * (D // cfg.heads)
+    assert Ln["blocks.0.attn.attn_lif"].kind == "dense"
+    assert Ln["blocks.0.attn.attn_lif"].sources == ("blocks.0.attn.core",)
+    assert n.latency_steps == m.latency_steps - 1 + n.attention["blocks.0.attn.core"]["out_latency"]
 
 
 def test_report_on_exported_run(exported):

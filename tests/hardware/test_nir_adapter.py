@@ -78,7 +78,7 @@ def test_attention_extension_node():
                                                  operands=["q.lif", "k.lif", "v.lif"])
     n["attn_lif"] = _lif((D, g, g))
     e.append(("core", "attn_lif"))
-    L = {ls.name: ls for ls in layers_from_nir(nir.NIRGraph(nodes=n, edges=e))}
+    L = {ls.name: ls for ls in layers_from_nir(nir.NIRGraph(nodes=n, edges=e), lowering="core")}
     a = L["attn_lif"]
     N, d = g * g, D // H
     assert a.kind == "attention" and a.sources == ("k.lif", "q.lif", "v.lif")
