@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ds2ta.hardware.attention_lowering import DEFAULT_LOWERING, LOWERINGS
+
 
 @dataclass
 class DemoContext:
@@ -64,7 +66,8 @@ def export_stage(ctx: DemoContext) -> dict:
 
     out = ctx.out / "export"
     ckpt = ctx.results.get("train", {}).get("checkpoint", str(ctx.out / "train" / "model.pt"))
-    argv = [ckpt, "--target", ctx.args.target, "--out", str(out)]
+    argv = [ckpt, "--target", ctx.args.target, "--out", str(out),
+            "--attention-lowering", getattr(ctx.args, "attention_lowering", None) or DEFAULT_LOWERING]
     if ctx.args.no_progress:
         argv += ["--no-progress"]
     if export_main(argv) != 0:
@@ -123,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     p.add_argument("--target", default="loihi2", help="export target (ds2ta.export.targets): its core "
                    "description maps and prices the model")
+    p.add_argument("--attention-lowering", choices=LOWERINGS, default=DEFAULT_LOWERING,
+                   help="attention on the chip, recorded in the exported graph (ds2ta-export): its mapping "
+                        "and energy; the report shows both lowerings side by side")
     p.add_argument("--sim-samples", type=int, default=10, help="test samples simulated in Lava")
     p.add_argument("--stages", default=None,
                    help=f"comma-separated subset of {[s.name for s in STAGES]} (default: all)")

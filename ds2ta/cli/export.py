@@ -1,6 +1,10 @@
 """``ds2ta-export model.pt --target loihi2 [--out DIR] [--calib-data digits|DIR] [--bits 8] [--qat-epochs N]``.
 
 Writes ``model.nir`` and ``quantization.json`` (each atomically) into ``--out`` and prints a summary.
+``--attention-lowering neurons|core`` (default neurons) is recorded in the graph's
+``metadata["attention_lowering"]`` and in quantization.json; the mapping (``mapping.json``) places the
+attention as that lowering. The accuracy is evaluated with the attention core, which computes the same
+integers as the neuron lowering (``ds2ta.hardware.attention_lowering``) far faster.
 An output folder that holds anything but a previous export is refused; nothing is overwritten then.
 
 A top-layer command (docs/architecture.md, "Layers"): it composes ``ds2ta.export`` (quantization,
@@ -29,6 +33,7 @@ from ds2ta.export.nir_io import write_graph
 from ds2ta.export.qat import qat_finetune
 from ds2ta.export.quantize import CALIBRATION_MARGIN
 from ds2ta.export.targets import TARGETS, get_target
+from ds2ta.hardware.attention_lowering import DEFAULT_LOWERING, LOWERINGS
 from ds2ta.sims.reference import ReferenceExecutor
 
 OUR_FILES = {"model.nir", "quantization.json", "mapping.json"}
@@ -47,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="'digits' / another dataset name, or a folder with x_int.npy and labels.npy "
                         "(default: the checkpoint's dataset)")
     p.add_argument("--data-dir", default=None, help="folder with CIFAR / DVS files for --calib-data names")
+    p.add_argument("--attention-lowering", choices=LOWERINGS, default=DEFAULT_LOWERING,
+                   help="attention on the chip: 'neurons' (Loihi-2 library neurons and synapses) or 'core' "
+                        "(one opaque attention core); recorded in the graph and used by the mapping")
     p.add_argument("--chips", type=int, default=1,
                    help="chips available; the export fails early when the model cannot be mapped onto them")
     p.add_argument("--bits", type=int, default=8, help="weight bits (8: even values in [-256, 254])")
@@ -139,13 +147,14 @@ def run(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         graph, report, _ = target.quantize(model, scale, calib_x, args.bits, meta)
+    graph.metadata["attention_lowering"] = args.attention_lowering
     for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if args.chips < 1:
         raise ValueError(f"--chips {args.chips}: give at least 1")
     # fail early (MappingError is a ValueError) before the accuracy evaluation
     mapping = target.map(graph, args.chips)
-    ex = ReferenceExecutor(graph, device=args.device)
+    ex = ReferenceExecutor(graph, device=args.device, attention_lowering="core")  # same integers, faster
     preds, max_in = [], {}
     for lo in tqdm(range(0, xte.shape[0], args.batch_size), desc="integer reference",
                    disable=args.no_progress):
@@ -161,7 +170,7 @@ def run(args) -> int:
     agree = batched_spike_agreement(model, ex, xte[:nb], scale, args.batch_size)
     summary = {
         "format": REPORT_FORMAT, "format_version": 1, "target": target.name, "bits": args.bits,
-        "checkpoint": str(ck), "calibration": {"data": name, "samples": int(calib_x.shape[0]), "margin": CALIBRATION_MARGIN},
+        "checkpoint": str(ck), "attention_lowering": args.attention_lowering, "calibration": {"data": name, "samples": int(calib_x.shape[0]), "margin": CALIBRATION_MARGIN},
         "qat_epochs": args.qat_epochs,
         "accuracy": {"float": float_acc, "quantized": int_acc, "split": "test" if not pathlib.Path(name).is_dir()
                      else "calib-data folder", "samples": int(xte.shape[0]),
@@ -169,20 +178,22 @@ def run(args) -> int:
         "spike_agreement_float_vs_int": agree,
         "warnings": [str(w.message) for w in caught] + ([f"a_in beyond int16: {over}"] if over else []),
         "max_abs_input": max_in,
-        "layers": report, "latency_steps": ex.latency_steps, "seconds": time.perf_counter() - t0,
+        "layers": report, "seconds": time.perf_counter() - t0,
+        "latency_steps": mapping.latency_steps if mapping is not None else ex.latency_steps,
     }
     out.mkdir(parents=True, exist_ok=True)
     write_graph(out / "model.nir", graph)
     atomic_write_json(out / "quantization.json", _jsonable(summary))
     if mapping is not None:
         target.write_mapping(mapping, out / "mapping.json")
-    print(f"ds2ta-export: {ck} -> {out / 'model.nir'} (target {target.name}, {args.bits}-bit weights)")
+    print(f"ds2ta-export: {ck} -> {out / 'model.nir'} (target {target.name}, {args.bits}-bit weights, "
+          f"attention lowering {args.attention_lowering})")
     print(f"  accuracy on {xte.shape[0]} samples: float {float_acc:.4f}  quantized {int_acc:.4f} "
           f"(delta {100 * (int_acc - float_acc):+.2f} pp)")
     if mapping is not None:
         print(f"  mapped onto {mapping.total_cores} cores on {mapping.chips} of {args.chips} chip(s); "
               f"{out / 'mapping.json'}")
-    print(f"  {len(graph.nodes)} nodes, latency {ex.latency_steps} synapse layers, {len(caught)} warnings; "
+    print(f"  {len(graph.nodes)} nodes, latency {summary['latency_steps']} steps, {len(caught)} warnings; "
           f"report {out / 'quantization.json'}")
     return 0
 

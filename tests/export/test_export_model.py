@@ -190,6 +190,25 @@ def test_cli_maps_onto_cores_and_writes_mapping(ckpt, tmp_path):
             assert entry["n_cores"] >= -(-entry["neurons"] // 8192)
 
 
+def test_cli_attention_lowering_is_recorded_and_mapped(ckpt, tmp_path):
+    from ds2ta.export.nir_io import read_graph
+    for lowering, kind in (("core", "attention"), ("neurons", "dense")):
+        out = tmp_path / lowering
+        assert main([str(ckpt), "--out", str(out), "--max-eval", "8", "--calib-batches", "1", "--no-progress",
+                     "--attention-lowering", lowering]) == 0
+        assert read_graph(out / "model.nir").metadata["attention_lowering"] == lowering
+        assert json.loads((out / "quantization.json").read_text())["attention_lowering"] == lowering
+        mapping = json.loads((out / "mapping.json").read_text())
+        assert mapping["attention_lowering"] == lowering
+        assert mapping["layers"]["blocks.0.attn.attn_lif"]["kind"] == kind
+    core = json.loads((tmp_path / "core" / "mapping.json").read_text())
+    neurons = json.loads((tmp_path / "neurons" / "mapping.json").read_text())
+    # the neuron lowering adds its stages in place of the core's one step
+    hop = neurons["attention"]["blocks.0.attn.core"]["out_latency"]
+    assert neurons["latency_steps"] == core["latency_steps"] - 1 + hop
+    assert neurons["total_cores"] > core["total_cores"]
+
+
 def test_cli_refuses_a_model_that_cannot_fit(tmp_path, capsys):
     # embed_dim 640 needs more than one chip's 128 cores (wide layers are split over cores and
     # chips, hardware/split.py): with the default --chips 1 it is refused before any evaluation.
@@ -200,9 +219,15 @@ def test_cli_refuses_a_model_that_cannot_fit(tmp_path, capsys):
                     {"name": "digits", "input_scale": 1 / 16, "encoding": "direct"},
                     {"test_accuracy": 0.1, "epochs": 0, "seconds": 0.0})
     out = tmp_path / "deep-export"
-    assert main([str(p), "--out", str(out), "--max-eval", "8", "--calib-batches", "1", "--no-progress"]) == 2
+    assert main([str(p), "--out", str(out), "--max-eval", "8", "--calib-batches", "1", "--no-progress",
+                 "--attention-lowering", "core"]) == 2
     err = capsys.readouterr().err
     assert "does not fit" in err and "128 cores" in err and "--chips" in err and not out.exists()
+    # the neuron lowering refuses it earlier still: a head of 640 / 4 = 160 channels needs 160 threshold
+    # levels, beyond the 64 the 13-bit bias holds
+    assert main([str(p), "--out", str(out), "--max-eval", "8", "--calib-batches", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "head width 160" in err and "--attention-lowering core" in err and not out.exists()
 
 
 def test_pooled_head_keeps_8bit_weights_and_the_float_logits():
