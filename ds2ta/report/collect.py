@@ -11,6 +11,8 @@ import os
 import warnings
 from pathlib import Path
 
+from .attention import compare_lowerings
+
 INPUTS = ("quantization.json", "simulation.json", "mapping.json", "energy.json", "metrics.json")
 MISSING = "missing"
 
@@ -171,6 +173,10 @@ def collect(root: str | os.PathLike, calibration: bool = True) -> dict:
                                              "merge_cores": len(v["fan_in_split"]["merge_cores"])}
                                          for k, v in mapping["layers"].items() if v.get("fan_in_split")}}
                       if mapping else MISSING)
+    rep["attention_lowerings"] = compare_lowerings(root, mapping, sim)
+    if rep["attention_lowerings"] != MISSING:
+        derived.append("attention lowerings: both mapped from model.nir; energy of the lowering not simulated "
+                       "derived from the same run where exact, else missing")
     rep["layers"] = layer_table(mapping, sim, energy if isinstance(energy, dict) else None)
     rep["cores"] = mapping["cores"] if mapping else MISSING
     rep["calibration"] = _calibration() if calibration else MISSING

@@ -62,6 +62,13 @@ Grades: M measured, S simulated (pre-silicon), V vendor claim, D derived here.</
 </table>{% endfor %}
 <ul>{% for n in e.notes %}<li><small>{{ n }}</small></li>{% endfor %}</ul>{% endif %}
 
+<h2>Attention on the chip: neuron lowering vs opaque core</h2>
+{% if r.attention_lowerings == "missing" %}<p class="missing">no model.nir with an attention node</p>{% else %}{% set a = r.attention_lowerings %}
+<p><small>Forms: {% for k, v in a.forms.items() %}<code>{{ k }}</code> {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}; simulated lowering: {{ a.simulated }}. Structural numbers from {{ a.graph }} mapped under each lowering; energy per inference (model step).</small></p>
+<table><tr><th class="l">lowering</th><th>attention neurons</th><th>synapse entries</th><th>attention cores</th><th>total cores</th><th>chips</th><th>latency steps</th><th>steps / inference</th><th>paper (Horowitz)</th><th>Loihi SANA-FE</th><th>Loihi Table 2</th><th>GPU</th><th class="l">energy from</th></tr>
+{% for x in a.rows %}<tr><td class="l">{{ x.lowering }}</td><td>{{ x.attention_neurons|num }}</td><td>{{ x.attention_synapse_entries|num }}</td><td>{{ x.attention_cores|num }}</td><td>{{ x.total_cores|num }}</td><td>{{ x.chips|num }}</td><td>{{ x.latency_steps|num }}</td><td>{{ x.steps_per_inference|num }}</td><td>{{ x.paper_J|uj }}</td><td>{{ x.loihi_sanafe_J|uj }}</td><td>{{ x.loihi_table2_J|uj }}</td><td>{{ x.gpu_J|uj }}</td><td class="l"><small>{{ x.energy_source }}</small></td></tr>{% endfor %}
+</table>{% endif %}
+
 <h2>Per layer</h2>
 {% if r.layers == "missing" %}<p class="missing">no simulation or mapping found</p>{% else %}
 <table><tr><th class="l">layer</th><th>kind</th><th>neurons</th><th>cores</th><th>spikes/inf</th><th>firing rate</th><th>synops/inf</th><th>attention ops/inf</th><th>Loihi dyn. (SANA-FE)</th><th>paper</th></tr>
@@ -121,6 +128,14 @@ Recorded GPU measurement: {{ r.gpu_recorded.reason }}
 {% endif %}
 Latency {{ e.latency.steps }} steps, {{ e.latency.seconds_model|num }} s (modeled step time). EDP: {% for k, v in e.edp_Js.items() %}{{ k }} {{ v|num }} J·s; {% endfor %}
 {% endif %}
+
+## Attention: neuron lowering vs core
+{% if r.attention_lowerings == "missing" %}missing (no model.nir with an attention node){% else %}{% set a = r.attention_lowerings %}Simulated lowering: {{ a.simulated }}.
+
+| lowering | attention neurons | synapse entries | attention cores | total cores | chips | latency steps | paper | Loihi SANA-FE | Loihi Table 2 | GPU | energy from |
+|---|---|---|---|---|---|---|---|---|---|---|---|
+{% for x in a.rows %}| {{ x.lowering }} | {{ x.attention_neurons|num }} | {{ x.attention_synapse_entries|num }} | {{ x.attention_cores|num }} | {{ x.total_cores|num }} | {{ x.chips|num }} | {{ x.latency_steps|num }} | {{ x.paper_J|uj }} | {{ x.loihi_sanafe_J|uj }} | {{ x.loihi_table2_J|uj }} | {{ x.gpu_J|uj }} | {{ x.energy_source }} |
+{% endfor %}{% endif %}
 
 ## Per layer
 {% if r.layers == "missing" %}missing{% else %}| layer | kind | neurons | cores | spikes/inf | firing rate | synops/inf | Loihi dyn. | paper |
