@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="reference device: cpu | cuda")
     p.add_argument("--pipelined", action="store_true", help="Lava: next sample enters every T steps")
     p.add_argument("--chunk", type=int, default=1, help="Lava: samples per runtime call (progress step)")
+    p.add_argument("--attention-lowering", choices=("neurons", "core"), default=None,
+                   help="attention as Loihi-2 library neurons and synapses (every population checked by "
+                        "--compare; default, or the graph's metadata choice) or as one opaque core per node")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--progress-file", default=None, help=argparse.SUPPRESS)  # used by --workers
     return p
@@ -64,6 +67,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 130
 
 
+def lowering_of(graph, chosen: Optional[str]) -> str:
+    """``--attention-lowering`` if given, else the export's choice (``metadata["attention_lowering"]``),
+    else the default (``neurons``)."""
+    from ds2ta.hardware.attention_lowering import DEFAULT_LOWERING, LOWERINGS
+
+    meta = graph.metadata if isinstance(getattr(graph, "metadata", None), dict) else {}
+    low = chosen or meta.get("attention_lowering") or DEFAULT_LOWERING
+    if low not in LOWERINGS:
+        raise ValueError(f"the graph's metadata names attention lowering {low!r}; pass --attention-lowering "
+                         f"one of {LOWERINGS}")
+    return low
+
+
 def _out_dir(args) -> Path:
     return Path(args.out) if args.out else Path(args.model).resolve().parent / "sim"
 
@@ -83,6 +99,7 @@ def run(args) -> int:
 
     graph = _read(args.model)
     T = graph_T(graph, args.T)
+    args.attention_lowering = lowering_of(graph, args.attention_lowering)
     first, n, shard = args.start, args.samples, None
     if args.shard is not None:
         total = args.samples if args.samples is not None else \
@@ -104,7 +121,8 @@ def run(args) -> int:
         from ds2ta.sims.lava.simulate import simulate_lava
 
         result, _ = simulate_lava(graph, x, labels, progress=progress, first_index=first,
-                                  pipelined=args.pipelined, chunk=args.chunk, T=T, on_sample=on_sample)
+                                  pipelined=args.pipelined, chunk=args.chunk, T=T, on_sample=on_sample,
+                                  attention_lowering=args.attention_lowering)
     result.update(graph=str(args.model), data=info, **({"shard": shard} if shard else {}))
     out = _out_dir(args)
     out.mkdir(parents=True, exist_ok=True)
@@ -120,7 +138,7 @@ def _reference(graph, x, labels, args, first, progress, on_batch=None) -> dict:
     from ds2ta.sims.reference import ReferenceExecutor
     from ds2ta.sims.reference.simulate import simulate
 
-    ex = ReferenceExecutor(graph, device=args.device)
+    ex = ReferenceExecutor(graph, device=args.device, attention_lowering=args.attention_lowering)
     return simulate(ex, torch.from_numpy(np.ascontiguousarray(x)), labels, batch_size=args.batch_size, progress=progress,
                     first_index=first, on_batch=on_batch)
 
@@ -131,7 +149,8 @@ def compare(graph, x, labels, args, first, progress, on_sample) -> dict:
     from ds2ta.sims.results import compare_results, first_divergence
 
     lava, run = simulate_lava(graph, x, labels, progress=progress, first_index=first,
-                              pipelined=args.pipelined, chunk=args.chunk, T=x.shape[0], on_sample=on_sample)
+                              pipelined=args.pipelined, chunk=args.chunk, T=x.shape[0], on_sample=on_sample,
+                              attention_lowering=args.attention_lowering)
     lrec = time_major_records(run)
     order = list(run.records)
     divs = []
@@ -184,6 +203,7 @@ def run_workers(args, argv: List[str]) -> int:
 
     graph = _read(args.model)
     T = graph_T(graph, args.T)
+    args.attention_lowering = lowering_of(graph, args.attention_lowering)
     total = args.samples if args.samples is not None else \
         count_samples(args.dataset, graph, args.data_dir, T) - args.start
     n = min(args.workers, max(total, 1))

@@ -20,6 +20,7 @@ import nir
 import numpy as np
 
 from ds2ta.hardware import chip
+from ds2ta.hardware.attention_lowering import unit_counts as chip_counts
 from ds2ta.sims.lava.graph import Schedule
 from ds2ta.sims.lava.ops import apply_linear
 
@@ -103,7 +104,21 @@ def fanout_events(name: str, node, weight: np.ndarray) -> int:
     return int(apply_linear(name, unit, weight.reshape(T * S, n)).sum())
 
 
-def count_layers(schedule: Schedule, records: dict, extra: dict, T: int) -> tuple[dict, dict]:
+def lowered_counts(schedule: Schedule, records: dict, name: str, low) -> dict:
+    """``attention_lowering.unit_counts`` of a lowered attention node from Lava's records: its
+    populations ``"<name>.<suffix>"``, its output ``name`` and its operands (the q/k/v sources)."""
+    vals = {u.suffix: records[f"{name}.{u.suffix}"] for u in low.units if u.suffix != "out"}
+    vals["out"] = records[name]
+    for p in schedule.incoming(name):
+        x = records[p.src]
+        if p.delay:  # a NIR Delay on the operand path: step t sees the source's step t - delay
+            x = np.concatenate([np.zeros_like(x[:, :p.delay]), x[:, :x.shape[1] - p.delay]], axis=1)
+        vals[p.port] = x
+    return chip_counts(low, vals)
+
+
+def count_layers(schedule: Schedule, records: dict, extra: dict, T: int,
+                 lowerings: dict | None = None) -> tuple[dict, dict]:
     """Per-node totals and per-sample spikes of one Lava run.
 
     Args:
@@ -111,6 +126,8 @@ def count_layers(schedule: Schedule, records: dict, extra: dict, T: int) -> tupl
         records: population -> ``(S, T, n)`` outputs (``LavaRun.records``).
         extra: population -> per-sample attention-operation counters (``LavaRun.extra``).
         T: steps per sample.
+        lowerings: attention node -> its ``Lowering`` when the run used the neuron lowering: the node
+            gets its output population's counts, each other population an entry ``"<node>.<suffix>"``.
 
     Returns:
         ``(totals, per_sample)``: ``{node: {key: int for key in chip.COUNT_KEYS}}`` for every
@@ -135,4 +152,8 @@ def count_layers(schedule: Schedule, records: dict, extra: dict, T: int) -> tupl
             c.update(chip.synapse_counts(ev.node_input(name), ev.from_spikes(name),
                                          lambda w: fanout_events(name, ev.node(name), w)))
         totals[name] = c
+    for name, low in (lowerings or {}).items():
+        units = lowered_counts(schedule, records, name, low)
+        totals[name] = units.pop("out")
+        totals.update({f"{name}.{s}": c for s, c in units.items()})
     return totals, per_sample

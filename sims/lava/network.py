@@ -26,7 +26,9 @@ from lava.proc.conv.process import Conv
 from ds2ta.sims.lava.builders import (POPULATION_BUILDERS, BuildContext, build_synapse, is_spiking)
 from ds2ta.sims.lava.extensions import (EXTENSION_BUILDERS, EXTENSION_LATENCY, EXTENSION_PORTS,
                                          extension_models)
+from ds2ta.hardware import attention_lowering as al
 from ds2ta.sims.lava.graph import Schedule
+from ds2ta.sims.lava.lowering import LoweredAttention
 from ds2ta.sims.lava.ops import input_shape
 from ds2ta.sims.lava.procs.conv.models import PyConvModelNumpy
 from ds2ta.sims.lava.procs.io.models import PyMemmapSourceModel, recorder_model
@@ -62,6 +64,8 @@ class LavaRun:
     processes: int = 0
     compile_s: float = 0.0
     run_s: float = 0.0
+    process_classes: dict = field(default_factory=dict)  # "module.Class" -> count, every process built
+    model_classes: dict = field(default_factory=dict)    # process class -> ProcessModel chosen here
 
 
 def _scratch_dir() -> str:
@@ -145,21 +149,41 @@ class LavaNetwork:
         graph: a ``nir.NIRGraph`` (integer parameters; see docs/nir-format.md) or a path to one.
         T: time steps per sample.
         pipelined: start a new sample every ``T`` steps instead of every ``T + depth``.
+        attention_lowering: ``"neurons"``: each attention node becomes lava-nc library neurons and
+            synapses (``sims.lava.lowering``), every population recorded as ``"<node>.<suffix>"``;
+            ``"core"``: one opaque numpy attention core per node.
     """
 
-    def __init__(self, graph: nir.NIRGraph | str, T: int, pipelined: bool = False):
+    def __init__(self, graph: nir.NIRGraph | str, T: int, pipelined: bool = False,
+                 attention_lowering: str = al.DEFAULT_LOWERING):
         if isinstance(graph, (str, os.PathLike)):
             from ds2ta.export import read_graph
             graph = read_graph(graph)
         if not isinstance(T, int) or T < 1:
             raise ValueError(f"T={T!r} must be a positive integer number of steps")
-        self.graph, self.T = graph, T
-        self.schedule = Schedule(graph, EXTENSION_PORTS, EXTENSION_LATENCY)
+        if attention_lowering not in al.LOWERINGS:
+            raise ValueError(f"attention lowering {attention_lowering!r}: choose one of {al.LOWERINGS}")
+        self.graph, self.T, self.attention_lowering = graph, T, attention_lowering
+        latency = EXTENSION_LATENCY
+        self.lowerings: dict = {}
+        if attention_lowering == "neurons":
+            def latency_of(node):  # the schedule asks per node; plans are kept for the build
+                key = id(node)
+                if key not in self.lowerings:
+                    self.lowerings[key] = al.plan(type(node).__name__, node)
+                return self.lowerings[key].out_latency
+            latency = {t: latency_of for t in EXTENSION_LATENCY}
+        self.schedule = Schedule(graph, EXTENSION_PORTS, latency)
         self.input = self.schedule.input_name()
         self.in_shape = input_shape(self.schedule.populations[self.input].node)
         self.depth = max(p.depth + p.out_latency for p in self.schedule.populations.values())
         self.period = T if pipelined else T + self.depth
         self.pipelined = pipelined
+
+    def lowered(self) -> dict:
+        """Attention node -> its ``Lowering`` (empty with the core lowering)."""
+        return {n: self.lowerings[id(p.node)] for n, p in self.schedule.populations.items()
+                if p.kind == "extension" and id(p.node) in self.lowerings}
 
     @property
     def latency_steps(self) -> int:
@@ -171,12 +195,19 @@ class LavaNetwork:
         sch = self.schedule
         ctx = BuildContext(T=self.T, period=self.period, workdir=workdir, samples=samples)
         procs, models, outs = {}, {}, {}
+        units, n_lowered = {}, 0  # lowered attention populations: name -> (port, size, depth, spiking)
         for name, pop in sch.populations.items():
             t = type(pop.node).__name__
             if pop.kind == "input":
                 proc = MemmapSource(shape=(pop.size,), path=x_path, samples=samples, T=self.T, period=self.period)
                 models[proc] = PyMemmapSourceModel
                 outs[name] = proc.s_out
+            elif pop.kind == "extension" and self.attention_lowering == "neurons":
+                proc = LoweredAttention(name, self.lowerings[id(pop.node)], pop.depth, self.period)
+                outs[name] = proc.a_out
+                units.update(proc.units)
+                models.update(proc.models)
+                n_lowered += len(proc.processes) - 1
             elif pop.kind == "extension":
                 proc = EXTENSION_BUILDERS[t](pop, ctx)
                 models.update(extension_models(proc))
@@ -191,7 +222,7 @@ class LavaNetwork:
                 else:
                     outs[name] = proc.s_out
             procs[name] = proc
-        relays, n_extra = {}, 0
+        relays, n_extra, synapses = {}, 0, []
         for p in sch.projections:
             src, dst = sch.populations[p.src], sch.populations[p.dst]
             port = outs[p.src]
@@ -209,15 +240,19 @@ class LavaNetwork:
                     models[r] = PySpikeRelayModel
                     relays[key] = r
                 port = relays[key].s_out
-            dst_port = procs[p.dst].a_in if dst.kind != "extension" else getattr(procs[p.dst], p.port)
             if dst.kind == "extension" or (src.kind == "extension" and not p.ops):
                 if p.ops:
                     raise ValueError(f"{p.src} -> {p.dst}: weights in front of an attention operand are "
                                      "not supported; operands must be spike sources")
-                port.connect(dst_port)
+                if isinstance(procs[p.dst], LoweredAttention):
+                    procs[p.dst].connect_operand(p.port, port)
+                else:
+                    port.connect(procs[p.dst].a_in if dst.kind != "extension" else getattr(procs[p.dst], p.port))
                 continue
+            dst_port = procs[p.dst].a_in
             syn, chw, out_lava = build_synapse(p, src.size, dst.size, graded=not is_spiking(src))
             n_extra += 1
+            synapses.append(syn)
             if chw is None:
                 port.connect(syn.s_in)
                 syn.a_out.connect(dst_port)
@@ -226,7 +261,10 @@ class LavaNetwork:
                 syn.a_out.transpose([2, 1, 0]).reshape((dst.size,)).connect(dst_port)
             if isinstance(syn, Conv):
                 models[syn] = PyConvModelNumpy
-        return procs, outs, models, len(procs) + len(relays) + n_extra + len(ctx.helpers)
+        built = [x for p in procs.values() for x in getattr(p, "processes", [p])]
+        built += list(relays.values()) + synapses + ctx.helpers
+        assert len(built) == len(procs) + len(relays) + n_extra + len(ctx.helpers) + n_lowered
+        return procs, outs, units, models, built
 
     # -- run --------------------------------------------------------------------------------------
     def run(self, x: np.ndarray, progress: Optional[Callable[[int], None]] = None,
@@ -257,20 +295,22 @@ class LavaNetwork:
             mm = np.memmap(x_path, dtype=np.int32, mode="w+", shape=(S, self.T, int(np.prod(self.in_shape))))
             mm[:] = x.reshape(S, self.T, -1)
             mm.flush()
-            procs, outs, models, n_procs = self._build(S, workdir, x_path)
-            names = list(outs)
+            procs, outs, units, models, built = self._build(S, workdir, x_path)
             pops = self.schedule.populations
-            spiking = [is_spiking(pops[n]) for n in names]
+            info = {}  # recorded ports in execution order: a lowered attention's populations before its output
+            for n in outs:
+                info.update({u: units[u] for u in units if u.startswith(f"{n}.")})
+                info[n] = (outs[n], pops[n].size, pops[n].depth + pops[n].out_latency, is_spiking(pops[n]))
+            names = list(info)
+            sizes = [info[n][1] for n in names]
+            spiking = [info[n][3] for n in names]
             paths = [os.path.join(workdir, f"rec{i}.bin") for i in range(len(names))]
-            for path, n, sp in zip(paths, names, spiking):
-                np.memmap(path, dtype=np.uint8 if sp else np.int32, mode="w+",
-                          shape=(S, self.T, pops[n].size)).flush()
-            rec = Recorder(sizes=[pops[n].size for n in names], paths=paths,
-                           dtypes=["uint8" if sp else "int32" for sp in spiking],
-                           depths=[pops[n].depth + pops[n].out_latency for n in names],
-                           samples=S, T=self.T, period=self.period)
+            for path, size, sp in zip(paths, sizes, spiking):
+                np.memmap(path, dtype=np.uint8 if sp else np.int32, mode="w+", shape=(S, self.T, size)).flush()
+            rec = Recorder(sizes=sizes, paths=paths, dtypes=["uint8" if sp else "int32" for sp in spiking],
+                           depths=[info[n][2] for n in names], samples=S, T=self.T, period=self.period)
             for i, n in enumerate(names):
-                outs[n].connect(getattr(rec, f"in_{i}"))
+                info[n][0].connect(getattr(rec, f"in_{i}"))
             models[rec] = recorder_model(len(names))
             steps = S * self.period + (self.depth if self.pipelined else 0)
             cfg = Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=models)
@@ -287,11 +327,18 @@ class LavaNetwork:
                     progress(min(S, done // self.period) - min(S, (done - n) // self.period))
             t2 = time.perf_counter()
             records = {n: np.array(np.memmap(p, dtype=np.uint8 if sp else np.int32, mode="r",
-                                             shape=(S, self.T, pops[n].size)))
-                       for n, p, sp in zip(names, paths, spiking)}
-            extra = {n: procs[n].read_counters() for n in names
+                                             shape=(S, self.T, size)))
+                       for n, p, sp, size in zip(names, paths, spiking, sizes)}
+            extra = {n: procs[n].read_counters() for n in procs
                      if pops[n].kind == "extension" and hasattr(procs[n], "read_counters")}
-            return LavaRun(records, extra, steps, self.period, n_procs + 1, t1 - t0, t2 - t1)
+            built.append(rec)
+            classes: dict = {}
+            for p in built:
+                key = f"{type(p).__module__}.{type(p).__qualname__}"
+                classes[key] = classes.get(key, 0) + 1
+            chosen = {f"{type(p).__module__}.{type(p).__qualname__}": f"{m.__module__}.{m.__qualname__}"
+                      for p, m in models.items()}
+            return LavaRun(records, extra, steps, self.period, len(built), t1 - t0, t2 - t1, classes, chosen)
         except BaseException:
             if runtime_owner is not None and getattr(runtime_owner, "runtime", None) is not None:
                 _kill_runtime(runtime_owner.runtime)  # stop() waits forever on a failed child

@@ -10,6 +10,7 @@ import nir
 import numpy as np
 from tqdm import tqdm
 
+from ds2ta.hardware.attention_lowering import DEFAULT_LOWERING
 from ds2ta.sims.lava.counters import count_layers
 from ds2ta.sims.lava.network import LavaNetwork, LavaRun
 from ds2ta.sims.results import result_dict, sample_rows
@@ -30,7 +31,7 @@ def predictions(net: LavaNetwork, run: LavaRun) -> np.ndarray:
 def simulate_lava(graph: Union[str, os.PathLike, nir.NIRGraph, LavaNetwork], x_int: np.ndarray,
                   labels: Sequence[Optional[int]], progress: bool = False, first_index: int = 0,
                   pipelined: bool = False, chunk: int = 1, T: Optional[int] = None,
-                  on_sample=None) -> tuple[dict, LavaRun]:
+                  on_sample=None, attention_lowering: str = DEFAULT_LOWERING) -> tuple[dict, LavaRun]:
     """Run samples through Lava; returns ``(simulation dict, LavaRun)``.
 
     Args:
@@ -43,10 +44,12 @@ def simulate_lava(graph: Union[str, os.PathLike, nir.NIRGraph, LavaNetwork], x_i
         chunk: samples per runtime call (progress granularity).
         T: steps per sample when ``graph`` is not a ``LavaNetwork`` (default: ``x_int.shape[0]``).
         on_sample: optional callable(n_done) called as samples finish (e.g. a progress file).
+        attention_lowering: ``"neurons"`` or ``"core"`` when ``graph`` is not a ``LavaNetwork``.
     """
     x = np.asarray(x_int)
     Tx, S = x.shape[:2]
-    net = graph if isinstance(graph, LavaNetwork) else LavaNetwork(graph, int(T or Tx), pipelined=pipelined)
+    net = graph if isinstance(graph, LavaNetwork) else LavaNetwork(graph, int(T or Tx), pipelined=pipelined,
+                                                                       attention_lowering=attention_lowering)
     if Tx != net.T:
         raise ValueError(f"inputs have {Tx} steps but the network runs T={net.T}")
     if len(labels) != S:
@@ -60,14 +63,15 @@ def simulate_lava(graph: Union[str, os.PathLike, nir.NIRGraph, LavaNetwork], x_i
             if on_sample is not None:
                 on_sample(done[0])
         run = net.run(np.swapaxes(x, 0, 1), progress=tick, chunk=chunk)
-    totals, per_sample = count_layers(net.schedule, run.records, run.extra, net.T)
+    totals, per_sample = count_layers(net.schedule, run.records, run.extra, net.T, net.lowered())
     pred = predictions(net, run)
     rows = sample_rows(first_index, list(labels), pred.tolist(), {k: v.tolist() for k, v in per_sample.items()})
     src = graph if isinstance(graph, (str, os.PathLike)) else None
+    lava = {"processes": run.processes, "steps": run.steps, "period": run.period, "pipelined": net.pipelined,
+            "attention_lowering": net.attention_lowering, "compile_s": run.compile_s, "run_s": run.run_s,
+            "process_classes": run.process_classes}
     sim = result_dict("lava", None if src is None else str(src), net.T, net.latency_steps, totals, rows,
-                      time.perf_counter() - t0, steps_per_inference=run.period, lava={"processes": run.processes, "steps": run.steps,
-                                                      "period": run.period, "pipelined": net.pipelined,
-                                                      "compile_s": run.compile_s, "run_s": run.run_s})
+                      time.perf_counter() - t0, steps_per_inference=run.period, lava=lava)
     return sim, run
 
 

@@ -6,9 +6,12 @@ Operands are binary spikes (T, B, D, g, g); products are exact in float64 as lon
 
 from __future__ import annotations
 
+from typing import Dict
+
 import numpy as np
 import torch
 
+from ds2ta.hardware import attention_lowering
 from ds2ta.sims.reference.kernels import EXACT_LIMIT, Kernel
 
 
@@ -121,4 +124,50 @@ class BlockAttentionK(_AttentionBase):
         return getattr(self, "last_ops", 0)
 
 
+class LoweredAttentionK(_AttentionBase):
+    """Either attention node executed as its neuron lowering (``ds2ta.hardware.attention_lowering``):
+    every lowered population's output is computed (``sub_records``, named ``"<node>.<suffix>"``) and
+    counted (``unit_counts``), so a comparison with Lava checks each population, not only the output.
+    The node's own output is the ``out`` population (the same current as the core computes)."""
+
+    def __init__(self, name, node):
+        super().__init__(name, node)
+        self.low = attention_lowering.plan(name, node)
+        self.sub_records: Dict[str, torch.Tensor] = {}
+        self.unit_counts: Dict[str, dict] = {}
+
+    @property
+    def latency(self) -> int:
+        """Pipeline steps from the operands to the output: the lowering's synapse stages."""
+        return self.low.out_latency
+
+    def forward(self, x, env):
+        q, k, v = self.operands(env)
+        T, B = q.shape[:2]
+        z = [np.ascontiguousarray(o.reshape(T, B, self.node.channels, -1).cpu().numpy()) for o in (q, k, v)]
+        if any(a.min(initial=0) < 0 or a.max(initial=0) > 1 for a in z):
+            raise ValueError(f"node {self.name!r}: q/k/v operands are not binary spikes")
+        vals = attention_lowering.values(self.low, *z)
+        self.unit_counts = attention_lowering.unit_counts(self.low, {**vals, **dict(zip("qkv", z))})
+        self.sub_records = {f"{self.name}.{u.suffix}": torch.from_numpy(vals[u.suffix].reshape(T, B, -1))
+                            for u in self.low.units if u.suffix != "out"}
+        return torch.from_numpy(vals["out"]).to(q.device).reshape(T, B, self.node.channels, *self.node.tokens_shape)
+
+    def step(self, x_t, state, env_t):
+        raise ValueError(f"node {self.name!r}: the lowered attention runs on whole sequences; it cannot "
+                         "run in a graph with recurrent edges (use attention lowering 'core')")
+
+    def ops(self, env) -> int:
+        """No opaque core operations: the work is counted per lowered population."""
+        return 0
+
+
 ATTENTION_KERNELS = {"DS2TASpikeAttention": SpikeAttentionK, "DS2TABlockAttention": BlockAttentionK}
+LOWERED_KERNELS = {"DS2TASpikeAttention": LoweredAttentionK, "DS2TABlockAttention": LoweredAttentionK}
+
+
+def attention_kernels(lowering: str) -> Dict[str, type]:
+    """Kernel table for ``--attention-lowering neurons|core``."""
+    if lowering not in attention_lowering.LOWERINGS:
+        raise ValueError(f"attention lowering {lowering!r}: choose one of {attention_lowering.LOWERINGS}")
+    return LOWERED_KERNELS if lowering == "neurons" else ATTENTION_KERNELS

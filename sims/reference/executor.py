@@ -17,8 +17,9 @@ import torch
 
 from ds2ta.export.nir_io import flatten_graph
 from ds2ta.hardware import chip
+from ds2ta.hardware.attention_lowering import DEFAULT_LOWERING
 from ds2ta.hardware.chip import COUNT_KEYS
-from ds2ta.sims.reference.attention import ATTENTION_KERNELS
+from ds2ta.sims.reference.attention import attention_kernels
 from ds2ta.sims.reference.kernels import build_kernel
 
 
@@ -66,10 +67,13 @@ class ReferenceExecutor:
         device: torch device ("cpu", "cuda").
         dt: time step used to integerize float-only graphs (neurons without ``metadata["lava"]``);
             taken from ``graph.metadata["conventions"]["dt"]`` when present, else required.
+        attention_lowering: ``"neurons"`` executes each attention node as its neuron lowering
+            (every lowered population recorded and counted, ``ds2ta.hardware.attention_lowering``),
+            ``"core"`` as one opaque attention core.
     """
 
     def __init__(self, graph: Union[nir.NIRGraph, str, os.PathLike], device: str = "cpu",
-                 dt: Optional[float] = None):
+                 dt: Optional[float] = None, attention_lowering: str = DEFAULT_LOWERING):
         if not isinstance(graph, nir.NIRGraph):
             from ds2ta.export.nir_io import read_graph
             graph = read_graph(graph)
@@ -83,8 +87,9 @@ class ReferenceExecutor:
         self.nodes, self.edges = flatten_graph(graph)
         self.order, self.delayed = order_nodes(self.nodes, self.edges)
         self.preds = {n: [a for a, b in self.edges if b == n] for n in self.nodes}
-        self.kernels = {n: build_kernel(n, self.nodes[n], ATTENTION_KERNELS).to(self.device)
-                        for n in self.order}
+        self.attention_lowering = attention_lowering
+        table = attention_kernels(attention_lowering)
+        self.kernels = {n: build_kernel(n, self.nodes[n], table).to(self.device) for n in self.order}
         # the graph's own Input/Output: a nested subgraph's Input/Output nodes have edges on both sides
         self.inputs = [n for n in self.order if isinstance(self.nodes[n], nir.Input) and not self.preds[n]]
         self.outputs = [n for n in self.order if isinstance(self.nodes[n], nir.Output)
@@ -122,17 +127,20 @@ class ReferenceExecutor:
         tally = _Tally(x.shape[:2])
         left = {n: sum(1 for a, _ in self.edges if a == n) for n in self.order}
         outs: Dict[str, torch.Tensor] = {}
+        sub: Dict[str, torch.Tensor] = {}  # lowered attention populations (recorded with their node)
         for n in self.order:
             inp = x if n in self.inputs else self._sum_inputs(n, outs, x)
             y = self.kernels[n].forward(inp, outs)
             outs[n] = y.to(torch.uint8) if self.kernels[n].spiking else y
+            if n in keep:
+                sub.update(getattr(self.kernels[n], "sub_records", {}))
             self._count(n, outs, x, tally, inp)
             del inp
             for p in set(self.preds[n]):
                 left[p] -= sum(1 for a in self.preds[n] if a == p)
                 if left[p] == 0 and p not in keep and p not in self.outputs:
                     del outs[p]
-        return self._result(outs, tally, {n: outs[n] for n in keep})
+        return self._result(outs, tally, {**{n: outs[n] for n in keep}, **sub})
 
     def _sum_inputs(self, n, outs, x):
         srcs = self.preds[n]
@@ -191,6 +199,10 @@ class ReferenceExecutor:
             tally.max_in[n] = int(inp.abs().max())
         if k.kind == "attention":
             c["attention_ops"] = int(k.ops(outs))
+        lowered = getattr(k, "unit_counts", None)
+        if lowered:  # neuron lowering: the node is its "out" population, the others are named after it
+            c = dict(lowered["out"])
+            tally.counts.update({f"{n}.{s}": v for s, v in lowered.items() if s != "out"})
         tally.counts[n] = c
 
     def _result(self, outs, tally: "_Tally", rec: Dict[str, torch.Tensor]) -> RunResult:
@@ -199,7 +211,8 @@ class ReferenceExecutor:
         last = final[self.outputs[0]] if self.outputs else outs[self.order[-1]]
         pred_src = last.reshape(T, B, -1)
         pred = (pred_src.sum(0) if self._is_spiking_output() else pred_src[-1]).argmax(-1)
-        rec = {n: (v.to(torch.int8) if self.kernels[n].spiking else v) for n, v in rec.items()}
+        rec = {n: (v.to(torch.int8) if n in self.kernels and self.kernels[n].spiking else v)
+               for n, v in rec.items()}
         return RunResult(final, pred.cpu(), tally.counts, tally.per_sample, rec, tally.max_in)
 
     def _spike_sources(self, n) -> bool:

@@ -66,13 +66,14 @@ def test_attention_ops_counted_in_the_core_equal_reference(tmp_path):
 
     from ds2ta.export import read_graph
     from ds2ta.sims.lava.simulate import simulate_lava
+    from ds2ta.sims.reference import ReferenceExecutor
     from ds2ta.sims.reference.simulate import simulate
 
     path, data = _exported("ds2ta", tmp_path)
     g = read_graph(path)
     x = np.broadcast_to(np.load(data / "x_int.npy")[:2][None], (4, 2, 1, 8, 8)).copy()
-    lava, run = simulate_lava(g, x, [None, None])
-    ref = simulate(g, torch.from_numpy(x), [None, None])
+    lava, run = simulate_lava(g, x, [None, None], attention_lowering="core")
+    ref = simulate(ReferenceExecutor(g, attention_lowering="core"), torch.from_numpy(x), [None, None])
     per = np.asarray(run.extra["blocks.0.attn.core"])
     assert per.shape == (2,) and per.min() > 0
     assert lava["layers"]["blocks.0.attn.core"]["attention_ops"] == int(per.sum()) == \

@@ -24,12 +24,21 @@ from ds2ta.model import DS2TA
 pytestmark = pytest.mark.lava
 
 
-def _exported(attention: str, tmp_path, preset: str = "tiny", samples: int = 5, seed: int = 1, **overrides):
+def _exported(attention: str, tmp_path, preset: str = "tiny", samples: int = 5, seed: int = 1,
+              nsad: bool = False, **overrides):
     """Export an untrained model whose BN statistics make every layer fire; returns (graph path, data dir)
-    with ``samples`` random digits-range inputs (``x_int.npy``) and labels."""
+    with ``samples`` random digits-range inputs (``x_int.npy``) and labels. ``nsad``: give every NSAD
+    table a non-linear shape (saturating, with a dip and an offset), as training does, so the
+    attention needs the pairwise lowering."""
     torch.manual_seed(seed)
     cfg = make_config(preset, attention=attention, **overrides)
     model = DS2TA(cfg).eval()
+    if nsad:
+        for m in model.modules():
+            if type(m).__name__ == "NSAD":
+                a = torch.arange(m.table.shape[1], dtype=torch.float32)
+                h = torch.arange(m.table.shape[0], dtype=torch.float32)[:, None]
+                m.table.data = torch.clamp(a, max=6.0) - 2.0 * (a > 9) + 0.5 * (h % 2) + 0.25 * h * (a > 3)
     for name, m in model.named_modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
             m.running_mean.uniform_(-0.6, 0.1), m.running_var.uniform_(0.2, 0.5)
@@ -49,25 +58,43 @@ def _exported(attention: str, tmp_path, preset: str = "tiny", samples: int = 5, 
     return path, data
 
 
-@pytest.mark.parametrize("attention", ["ds2ta", "spikformer", "statten"])
-def test_cli_compare_matches_on_every_layer(attention, tmp_path):
+# attention, lowering, expected form of the neuron lowering and latency: 12 synapse layers + the
+# attention's steps (core: 1, STAtten's block core: chunk = 2; neurons: the lowering's synapse stages,
+# pairwise 6, associative 4, block 4 + chunk)
+CASES = [("ds2ta", "neurons", "pairwise", 18), ("spikformer", "neurons", "associative", 16),
+         ("statten", "neurons", "block", 18), ("ds2ta", "core", None, 13), ("statten", "core", None, 14)]
+
+
+@pytest.mark.parametrize("attention,lowering,form,latency", CASES, ids=[f"{a}-{lo}" for a, lo, *_ in CASES])
+def test_cli_compare_matches_on_every_layer(attention, lowering, form, latency, tmp_path):
+    from ds2ta.export import read_graph
+    from ds2ta.hardware.attention_lowering import plan
     from ds2ta.sims.cli import main
 
-    path, data = _exported(attention, tmp_path)
+    path, data = _exported(attention, tmp_path, nsad=attention == "ds2ta")
     out = tmp_path / "sim"
-    rc = main([str(path), "--compare", "--dataset", str(data), "--out", str(out), "--no-progress"])
+    rc = main([str(path), "--compare", "--dataset", str(data), "--out", str(out), "--no-progress",
+               "--attention-lowering", lowering])
     res = json.loads((out / "simulation.json").read_text())
     assert rc == 0 and res["match"] is True, res["first_divergence"] or res["checks"]["count_mismatches"]
     ref, lava = res["backends"]["reference"], res["backends"]["lava"]
     spiking = [n for n, c in ref["layers"].items() if c["neurons"] and not n.startswith("head.")]  # head: graded
     assert len(spiking) >= 10
-    for n in spiking:  # not vacuous: every spiking layer fires
+    for n in spiking:  # not vacuous: every layer and every lowered population fires
         assert ref["layers"][n]["spikes"] > 0, n
-    assert ref["layers"]["blocks.0.attn.core"]["attention_ops"] > 0
+    core = "blocks.0.attn.core"
+    if lowering == "core":
+        assert ref["layers"][core]["attention_ops"] > 0
+    else:
+        low = plan(core, read_graph(path).nodes[core])
+        assert low.form == form
+        lowered = {f"{core}.{u.suffix}" for u in low.units if u.suffix != "out"}
+        assert lowered <= set(ref["layers"])  # each population recorded, compared and counted
+        assert ref["layers"][core]["attention_ops"] == 0
+        assert lava["lava"]["attention_lowering"] == "neurons"
     assert lava["layers"] == ref["layers"] and lava["latency_steps"] == ref["latency_steps"]
     assert [r["prediction"] for r in lava["per_sample"]] == [r["prediction"] for r in ref["per_sample"]]
-    # 12 synapse layers + the core's buffer (STAtten's block core buffers chunk = 2 steps)
-    assert ref["latency_steps"] == (14 if attention == "statten" else 13)
+    assert ref["latency_steps"] == latency
 
 
 def test_compare_reports_the_first_divergence(tmp_path, monkeypatch):
@@ -88,3 +115,49 @@ def test_compare_reports_the_first_divergence(tmp_path, monkeypatch):
     res = json.loads((out / "simulation.json").read_text())
     assert rc == 1 and res["match"] is False
     assert res["first_divergence"] == {"sample": 3, "layer": "sps.2.lif", "step": 2, "neuron": 7}
+
+
+# Processes of this package that a Lava network may contain: input, recording, bias injection, the
+# alignment relay and the graded read-out (docs/simulation.md); none of them sees q, k or v.
+DOCUMENTED_IO = {"MemmapSource", "Recorder", "BiasSource", "SpikeRelay", "Readout", "PerNeuronLIF"}
+
+
+@pytest.mark.parametrize("attention", ["ds2ta", "statten"])
+def test_default_network_computes_attention_with_library_processes_only(attention, tmp_path):
+    """The default Lava network's process classes: the attention is lava-nc ProdNeuron / GradedVec /
+    LIFReset / Sparse / DelaySparse; no process or model of this package computes any of it."""
+    from ds2ta.export import read_graph
+    from ds2ta.sims.lava.network import LavaNetwork
+
+    path, data = _exported(attention, tmp_path, samples=1, nsad=True)
+    net = LavaNetwork(read_graph(path), T=4)
+    run = net.run(np.load(data / "x_int.npy")[:, None].repeat(4, 1))
+    own = {k.rsplit(".", 1)[1] for k in run.process_classes if k.startswith("ds2ta.")}
+    assert own <= DOCUMENTED_IO, own - DOCUMENTED_IO
+    library = {k.rsplit(".", 1)[1] for k in run.process_classes if k.startswith("lava.proc.")}
+    assert {"ProdNeuron", "GradedVec", "Sparse"} <= library
+    assert "blocks.0.attn.core.ones" in run.records  # the lowered populations were built and recorded
+    # ProcessModels chosen by this package: exact replacements of lava-nc synapse models and the I/O
+    # above, none for an attention process
+    assert not any("attention" in m.lower() for m in run.model_classes.values()), run.model_classes
+    assert sum(run.process_classes.values()) == run.processes
+
+
+def test_compare_catches_a_wrong_lowered_population(tmp_path, monkeypatch):
+    """A lowered population is compared like any layer: one altered score is reported where it is."""
+    from ds2ta.sims import cli
+    from ds2ta.sims.lava import simulate as lava_sim
+
+    path, data = _exported("ds2ta", tmp_path, samples=2, nsad=True)
+    real = lava_sim.simulate_lava
+
+    def corrupted(*a, **k):
+        sim, run = real(*a, **k)
+        run.records["blocks.0.attn.core.score"][1, 3, 5] += 1  # sample 1, step 3, pair 5
+        return sim, run
+    monkeypatch.setattr(lava_sim, "simulate_lava", corrupted)
+    out = tmp_path / "bad"
+    rc = cli.main([str(path), "--compare", "--dataset", str(data), "--out", str(out), "--no-progress"])
+    res = json.loads((out / "simulation.json").read_text())
+    assert rc == 1 and res["match"] is False
+    assert res["first_divergence"] == {"sample": 1, "layer": "blocks.0.attn.core.score", "step": 3, "neuron": 5}

@@ -1,0 +1,383 @@
+"""Spiking attention on neuro cores: the neuron-level lowering of the two attention extension nodes.
+
+The NIR graph keeps one ``DS2TASpikeAttention`` / ``DS2TABlockAttention`` node (NIR has no two-operand
+node); this module expands it, deterministically from the node's fields, into populations of
+Loihi-2 library neurons (lava-nc ``ProdNeuron``, ``GradedVec``, ``LIFReset``) joined by ``Sparse`` /
+``DelaySparse`` synapses. The Lava builder (``ds2ta.sims.lava.lowering``), the integer reference
+(``ds2ta.sims.reference.attention``), the mapper and the energy model all read the same ``Lowering``:
+one home for the arithmetic. Operands ``q, k, v`` are binary ``(D, N)`` (channel ``h d + c``, token
+``n``); H heads of width d. Per step (sample-local time ``t``)::
+
+    pairwise  (any NSAD table t[h, 0..d]; DS2TA):
+        qk[h,i,j,c]  = q[hc,i] k[hc,j]                      ProdNeuron          stage 1
+        score[h,i,j] = sum_c qk                              GradedVec           stage 2
+        level[h,i,j,m-1] = [score >= m], m = 1..d            LIFReset threshold  stage 3
+        nsad[h,i,j]  = sum_m (t[h,m] - t[h,m-1]) level       GradedVec           stage 4   (= t[h,A] - t[h,0])
+        sv[h,i,j,e]  = nsad[h,i,j] v[he,j]                   ProdNeuron          stage 5
+        out[he,i]    = (sum_j sv + t[h,0] sum_j v[he,j]) * ones >> shift          stage 6
+    associative (a linear table t[h,m] = alpha_h m; Spikformer SSA, DS2TA without NSAD):
+        kv[h,c,e,j]  = k[hc,j] v[he,j]   stage 1;   kvsum[h,c,e] = alpha_h sum_j kv   stage 2
+        qkv[h,i,c,e] = q[hc,i] kvsum     stage 3;   out[he,i] = (sum_c qkv) * ones >> shift   stage 4
+    block (STAtten, chunk c; out_b = Q_b (K_b^T V_b) over the c steps of block b):
+        kv, kvsum (weight 1) as above    stages 1, 2
+        kvblock[h,c,e] = (sum_{s<c} kvsum[t-s]) * clock[t]   stage 3: c DelaySparse (delays 0..c-1);
+                         the clock fires at t = c-1 mod c, the block's last step, so kvblock = K_b^T V_b
+        qkv[h,i,c,e]   = q[hc,i] K_b^T V_b for t in block b   stage 3 + c: kvblock reaches qkv through
+                         c DelaySparse (delays 0..c-1) that hold it for the block's c steps; q is
+                         delayed c + 2 steps (the block buffer of the core, as synaptic delays)
+        out            = (sum_c qkv) * ones >> shift          stage 4 + c
+
+``stage`` is the Lava step (after the operands' step 0 is emitted) at which a population emits its
+step 0: each synapse adds one step (``chip.SYNAPSE_DELAY``), a ``DelaySparse`` ``k`` more. ``ones``
+(every step) and ``clock`` (every c-th step) are one-neuron ``LIFReset`` oscillators; ``ones`` feeds
+the product unit whose ``exp`` is the node's shift, the only exact ``>> shift`` after a sum that Loihi's
+library neurons offer. Counting (both backends, ``unit_counts``): a population's messages are its
+nonzero outputs (spikes of the threshold units); synaptic events into it are ``messages x stored
+synapses`` per source neuron, binary sources as ``synops``, graded as ``graded_synops``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from ds2ta.hardware import chip
+
+LOWERINGS = ("neurons", "core")
+DEFAULT_LOWERING = "neurons"
+OPERANDS = ("q", "k", "v")
+MAX_LEVELS = 64            # threshold units: bias 1 - 64 m must fit the 13-bit bias mantissa (m <= 64)
+MAX_WEIGHT = 255           # one-signed 8-bit synaptic weight magnitude (lava-nc Sparse, sign mode 2/3)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One lowered population.
+
+    Attributes:
+        suffix: name after the attention node's (``"<node>.<suffix>"``).
+        process: lava-nc process class: ``"ProdNeuron"``, ``"GradedVec"`` or ``"LIFReset"``.
+        shape: population shape (flat size = prod).
+        stage: Lava steps from the operands' emission of step 0 to this population's step 0.
+        spiking: binary spikes (threshold units, oscillators) rather than graded values.
+        exp: ProdNeuron ``exp`` (the result shift).
+        params: LIFReset parameters (``bias_mant`` per neuron, ``vth``, ``period``: reset interval
+            1 for memoryless threshold units, None for the sample window).
+    """
+
+    suffix: str
+    process: str
+    shape: tuple
+    stage: int
+    spiking: bool = False
+    exp: int = 0
+    params: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+
+@dataclass(frozen=True)
+class Link:
+    """One synapse process: ``dst.port += W @ src`` arriving ``1 + delay`` steps after ``src`` emits.
+
+    ``rows``/``cols``/``weights`` are the stored entries (flat C-order indices of dst and src).
+    """
+
+    src: str
+    dst: str
+    port: str
+    delay: int
+    rows: np.ndarray = field(compare=False)
+    cols: np.ndarray = field(compare=False)
+    weights: np.ndarray = field(compare=False)
+
+    @property
+    def entries(self) -> int:
+        return int(self.rows.size)
+
+
+@dataclass
+class Lowering:
+    """The expansion of one attention node: ``form``, units, links and the output's latency."""
+
+    name: str
+    form: str                 # "pairwise" | "associative" | "block"
+    heads: int
+    head_dim: int
+    tokens: int
+    shift: int
+    chunk: int
+    units: List[Unit]
+    links: List[Link]
+    table: Optional[np.ndarray] = None   # (H, d + 1) int (pairwise)
+    alpha: Optional[np.ndarray] = None   # (H,) int (associative)
+
+    @property
+    def out_latency(self) -> int:
+        """Steps from the operands' emission of step j to the attention output's step j."""
+        return self.unit("out").stage
+
+    def unit(self, suffix: str) -> Unit:
+        return next(u for u in self.units if u.suffix == suffix)
+
+    def sizes(self) -> Dict[str, int]:
+        return {u.suffix: u.size for u in self.units}
+
+    def fanout(self, link: Link) -> np.ndarray:
+        """Stored synapses per source neuron of ``link`` (its structural fan-out)."""
+        n_src = self.operand_size if link.src in OPERANDS else self.unit(link.src).size
+        return np.bincount(link.cols, minlength=n_src)
+
+    @property
+    def operand_size(self) -> int:
+        """D x N: the flat size of each operand and of the output."""
+        return self.heads * self.head_dim * self.tokens
+
+    @property
+    def neurons(self) -> int:
+        return sum(u.size for u in self.units)
+
+    @property
+    def synapse_entries(self) -> int:
+        return sum(link.entries for link in self.links)
+
+
+# -- choosing the form ----------------------------------------------------------------------------
+def linear_slope(table: np.ndarray) -> Optional[np.ndarray]:
+    """``alpha`` (H,) when ``table[h, m] == alpha_h * m`` for every head and level, else None."""
+    t = np.asarray(table, dtype=np.int64)
+    alpha = t[:, 1] - t[:, 0]
+    m = np.arange(t.shape[1])
+    return alpha if np.array_equal(t, alpha[:, None] * m[None, :]) else None
+
+
+def _check_weights(w: np.ndarray, what: str, name: str) -> None:
+    if w.size and int(np.abs(w).max()) > MAX_WEIGHT:
+        raise ValueError(f"attention {name!r}: {what} weight {int(np.abs(w).max())} exceeds the 8-bit "
+                         f"synaptic weight (|w| <= {MAX_WEIGHT}); use --attention-lowering core or "
+                         "re-export with a smaller attention scale")
+
+
+def plan(name: str, node) -> Lowering:
+    """The neuron-level lowering of an attention extension node (see the module docstring).
+
+    Raises:
+        ValueError: a head wider than ``MAX_LEVELS`` (pairwise), a table step or slope beyond 8 bits.
+    """
+    H, D = int(node.heads), int(node.channels)
+    d, N, shift = D // H, int(np.prod(node.tokens_shape)), int(node.shift)
+    if type(node).__name__ == "DS2TABlockAttention":
+        return _block(name, H, d, N, shift, int(node.chunk))
+    table = np.asarray(node.table)
+    if np.any(table != np.round(table)):
+        raise ValueError(f"node {name!r}: the NSAD table is not integer; export the graph with ds2ta-export")
+    table = table.astype(np.int64)
+    alpha = linear_slope(table)
+    if alpha is not None:
+        return _associative(name, H, d, N, shift, alpha)
+    return _pairwise(name, H, d, N, shift, table)
+
+
+def plan_form(name: str, form: str, heads: int, channels: int, tokens: int, shift: int = 0,
+              table: Optional[np.ndarray] = None, chunk: int = 1) -> Lowering:
+    """The lowering of a given ``form`` from the attention's sizes alone (cost tables, no NIR node).
+
+    Args:
+        form: ``"pairwise"`` (needs ``table`` (H, d + 1)), ``"associative"`` (``table`` linear or
+            None for slope 1) or ``"block"`` (``chunk``).
+    Raises:
+        ValueError: an unknown form, or a table that does not fit the form.
+    """
+    H, d = int(heads), int(channels) // int(heads)
+    if form == "block":
+        return _block(name, H, d, int(tokens), int(shift), int(chunk))
+    t = (np.arange(d + 1)[None, :].repeat(H, 0) if table is None else np.asarray(table)).astype(np.int64)
+    if form == "associative":
+        alpha = linear_slope(t)
+        if alpha is None:
+            raise ValueError(f"attention {name!r}: the associative form needs a linear table t[h, m] = a_h m")
+        return _associative(name, H, d, int(tokens), int(shift), alpha)
+    if form == "pairwise":
+        return _pairwise(name, H, d, int(tokens), int(shift), t)
+    raise ValueError(f"attention {name!r}: form {form!r}; choose pairwise, associative or block")
+
+
+# -- index helpers (flat C-order) -----------------------------------------------------------------
+def _grid(*dims):
+    return np.meshgrid(*[np.arange(n) for n in dims], indexing="ij")
+
+
+def _link(src, dst, port, delay, rows, cols, weights) -> Link:
+    rows, cols = np.broadcast_arrays(np.asarray(rows, np.int64), np.asarray(cols, np.int64))
+    w = np.broadcast_to(np.asarray(weights, np.int64), rows.shape).ravel()
+    rows, cols = rows.ravel(), cols.ravel()
+    keep = w != 0
+    return Link(src, dst, port, int(delay), rows[keep], cols[keep], w[keep].copy())
+
+
+def _out_units(stage: int, shift: int, D: int, N: int) -> List[Unit]:
+    return [Unit("ones", "LIFReset", (1,), stage - 1, spiking=True,
+                 params={"bias_mant": np.array([1]), "vth": 0, "period": None}),
+            Unit("out", "ProdNeuron", (D, N), stage, exp=max(shift, 0))]
+
+
+def _ones_link(D: int, N: int, shift: int) -> Link:
+    w = 1 << max(-shift, 0)  # a left shift rides on the constant operand
+    return _link("ones", "out", "a_in2", 0, np.arange(D * N), np.zeros(D * N), w)
+
+
+def _pairwise(name, H, d, N, shift, table) -> Lowering:
+    if d > MAX_LEVELS:
+        raise ValueError(f"attention {name!r}: head width {d} > {MAX_LEVELS}: the threshold units' bias "
+                         "1 - 64 m leaves the 13-bit mantissa; use --attention-lowering core")
+    D = H * d
+    steps = np.diff(table, axis=1)  # (H, d): t[m] - t[m-1]
+    _check_weights(steps, "NSAD step", name)
+    _check_weights(table[:, 0], "NSAD offset t[0]", name)
+    h, i, j, c = _grid(H, N, N, d)
+    pair = ((h * N + i) * N + j)  # (H, N, N) flat
+    quad = pair * d + c           # (H, N, N, d) flat
+    q_idx, k_idx, v_idx = (h * d + c) * N + i, (h * d + c) * N + j, (h * d + c) * N + j
+    m = np.arange(1, d + 1)
+    units = [Unit("qk", "ProdNeuron", (H, N, N, d), 1),
+             Unit("score", "GradedVec", (H, N, N), 2),
+             Unit("level", "LIFReset", (H, N, N, d), 3, spiking=True,
+                  params={"bias_mant": np.broadcast_to(1 - (m << chip.ACT_SHIFT), (H, N, N, d)).ravel(),
+                          "vth": 0, "period": 1}),
+             Unit("nsad", "GradedVec", (H, N, N), 4),
+             Unit("sv", "ProdNeuron", (H, N, N, d), 5),
+             *_out_units(6, shift, D, N)]
+    he, ii, jj = _grid(H * d, N, N)  # out[he, i] gathers sv[h, i, j, e] and v[he, j]
+    hh, ee = he // d, he % d
+    links = [_link("q", "qk", "a_in1", 0, quad, q_idx, 1),
+             _link("k", "qk", "a_in2", 0, quad, k_idx, 1),
+             _link("qk", "score", "a_in", 0, pair, quad, 1),
+             _link("score", "level", "a_in", 0, quad, pair, 1),
+             _link("level", "nsad", "a_in", 0, pair, quad, steps[h, c]),
+             _link("nsad", "sv", "a_in1", 0, quad, pair, 1),
+             _link("v", "sv", "a_in2", 4, quad, v_idx, 1),
+             _link("sv", "out", "a_in1", 0, he * N + ii, ((hh * N + ii) * N + jj) * d + ee, 1),
+             _link("v", "out", "a_in1", 5, he * N + ii, he * N + jj, table[hh, 0]),
+             _ones_link(D, N, shift)]
+    return Lowering(name, "pairwise", H, d, N, shift, 1, units, links, table=table)
+
+
+def _kv_links(H, d, N, alpha) -> tuple:
+    h, c, e, j = _grid(H, d, d, N)
+    kv = ((h * d + c) * d + e) * N + j
+    return [_link("k", "kv", "a_in1", 0, kv, (h * d + c) * N + j, 1),
+            _link("v", "kv", "a_in2", 0, kv, (h * d + e) * N + j, 1),
+            _link("kv", "kvsum", "a_in", 0, (h * d + c) * d + e, kv, alpha[h])]
+
+
+def _qkv_links(H, d, N, src, q_delay, src_delays) -> tuple:
+    h, i, c, e = _grid(H, N, d, d)
+    qkv = ((h * N + i) * d + c) * d + e
+    links = [_link("q", "qkv", "a_in1", q_delay, qkv, (h * d + c) * N + i, 1)]
+    links += [_link(src, "qkv", "a_in2", s, qkv, (h * d + c) * d + e, 1) for s in src_delays]
+    links.append(_link("qkv", "out", "a_in1", 0, (h * d + e) * N + i, qkv, 1))
+    return links
+
+
+def _associative(name, H, d, N, shift, alpha) -> Lowering:
+    _check_weights(alpha, "attention slope", name)
+    D = H * d
+    units = [Unit("kv", "ProdNeuron", (H, d, d, N), 1), Unit("kvsum", "GradedVec", (H, d, d), 2),
+             Unit("qkv", "ProdNeuron", (H, N, d, d), 3), *_out_units(4, shift, D, N)]
+    links = [*_kv_links(H, d, N, alpha), *_qkv_links(H, d, N, "kvsum", 2, [0]), _ones_link(D, N, shift)]
+    return Lowering(name, "associative", H, d, N, shift, 1, units, links, alpha=alpha)
+
+
+def _block(name, H, d, N, shift, c) -> Lowering:
+    D = H * d
+    if c < 1 or c > 63:
+        raise ValueError(f"attention {name!r}: chunk {c} needs synaptic delays up to {c - 1}; Loihi 2 "
+                         "stores 6-bit delays (<= 63)")
+    units = [Unit("kv", "ProdNeuron", (H, d, d, N), 1), Unit("kvsum", "GradedVec", (H, d, d), 2),
+             Unit("clock", "LIFReset", (1,), 2, spiking=True,
+                  params={"bias_mant": np.array([1 << chip.ACT_SHIFT]), "vth": c - 1, "period": None}),
+             Unit("kvblock", "ProdNeuron", (H, d, d), 3),
+             Unit("qkv", "ProdNeuron", (H, N, d, d), 3 + c), *_out_units(4 + c, shift, D, N)]
+    n = H * d * d
+    links = [*_kv_links(H, d, N, np.ones(H, np.int64)),
+             *[_link("kvsum", "kvblock", "a_in1", s, np.arange(n), np.arange(n), 1) for s in range(c)],
+             _link("clock", "kvblock", "a_in2", 0, np.arange(n), np.zeros(n), 1),
+             *_qkv_links(H, d, N, "kvblock", c + 2, range(c)), _ones_link(D, N, shift)]
+    return Lowering(name, "block", H, d, N, shift, c, units, links)
+
+
+# -- what every population computes (the reference executes this; Lava's processes must equal it) --
+def _heads(x: np.ndarray, H: int) -> np.ndarray:
+    """(T, B, D, N) -> (T, B, H, d, N) int64."""
+    T, B, D, N = x.shape
+    return np.asarray(x, np.int64).reshape(T, B, H, D // H, N)
+
+
+def _shr(x: np.ndarray, shift: int) -> np.ndarray:
+    return x >> shift if shift >= 0 else x << (-shift)
+
+
+def values(low: Lowering, q: np.ndarray, k: np.ndarray, v: np.ndarray) -> Dict[str, np.ndarray]:
+    """Every lowered population's output per step: ``{suffix: (T, B, *unit.shape)}`` (int64; spikes 0/1).
+
+    ``q, k, v``: binary ``(T, B, D, N)``. ``values(...)["out"]`` is the attention current.
+    """
+    H, d, N = low.heads, low.head_dim, low.tokens
+    Q, K, V = (_heads(z, H) for z in (q, k, v))  # (T, B, H, d, N)
+    T, B = Q.shape[:2]
+    ones = np.ones((T, B, 1), np.int64)
+    if low.form == "pairwise":
+        qk = Q.transpose(0, 1, 2, 4, 3)[:, :, :, :, None, :] * K.transpose(0, 1, 2, 4, 3)[:, :, :, None, :, :]
+        score = qk.sum(-1)  # (T, B, H, N, N)
+        level = (score[..., None] >= np.arange(1, d + 1)).astype(np.int64)
+        t = low.table
+        nsad = t[np.arange(H)[:, None, None], score] - t[:, 0][:, None, None]
+        sv = nsad[..., None] * V.transpose(0, 1, 2, 4, 3)[:, :, :, None, :, :]  # (T, B, H, N(i), N(j), d)
+        pre = sv.sum(4).transpose(0, 1, 2, 4, 3) + t[:, 0][:, None, None] * V.sum(-1, keepdims=True)
+        out = _shr(pre, low.shift).reshape(T, B, H * d, N)
+        return {"qk": qk, "score": score, "level": level, "nsad": nsad, "sv": sv, "ones": ones, "out": out}
+    kv = K[:, :, :, :, None, :] * V[:, :, :, None, :, :]  # (T, B, H, c, e, N)
+    weight = low.alpha if low.form == "associative" else np.ones(H, np.int64)
+    kvsum = kv.sum(-1) * weight[:, None, None]  # (T, B, H, d, d)
+    res = {"kv": kv, "kvsum": kvsum}
+    if low.form == "block":
+        c = low.chunk
+        if T % c:
+            raise ValueError(f"attention {low.name!r}: T={T} is not a multiple of chunk={c}")
+        clock = ((np.arange(T) % c) == c - 1).astype(np.int64)
+        blocks = kvsum.reshape(T // c, c, B, H, d, d).sum(1)  # K_b^T V_b
+        kvblock = np.zeros_like(kvsum)
+        kvblock[c - 1::c] = blocks
+        held = np.repeat(blocks, c, axis=0)  # K_b^T V_b at every step of block b
+        res.update(clock=np.broadcast_to(clock[:, None, None], (T, B, 1)).copy(), kvblock=kvblock)
+    else:
+        held = kvsum
+    qkv = Q.transpose(0, 1, 2, 4, 3)[..., None] * held[:, :, :, None, :, :]  # (T, B, H, N, c, e)
+    out = _shr(qkv.sum(4).transpose(0, 1, 2, 4, 3), low.shift).reshape(T, B, H * d, N)
+    res.update(qkv=qkv, ones=ones, out=out)
+    return res
+
+
+def unit_counts(low: Lowering, vals: Dict[str, np.ndarray]) -> Dict[str, dict]:
+    """Counts per lowered population (``chip.COUNT_KEYS``) from its and its sources' outputs.
+
+    ``vals``: ``values(...)`` or the same arrays recorded from another executor (``(T, B, ...)`` or
+    ``(B, T, ...)``: only sums over steps and samples are taken). Operands ``q, k, v`` must be included.
+    """
+    T, B = vals["out"].shape[:2]
+    msgs = {n: (np.asarray(a).reshape(T * B, -1) != 0).sum(0) for n, a in vals.items()}
+    out = {}
+    for u in low.units:
+        c = chip.empty_counts()
+        c.update(chip.neuron_counts(u.size, T, B))
+        c["spikes"] = int(msgs[u.suffix].sum())
+        out[u.suffix] = c
+    for link in low.links:
+        spiking_src = link.src in OPERANDS or low.unit(link.src).spiking
+        events = int(msgs[link.src].astype(np.int64) @ low.fanout(link))
+        out[link.dst]["synops" if spiking_src else "graded_synops"] += events
+    return out
