@@ -322,42 +322,46 @@ def _shr(x: np.ndarray, shift: int) -> np.ndarray:
 
 
 def values(low: Lowering, q: np.ndarray, k: np.ndarray, v: np.ndarray) -> Dict[str, np.ndarray]:
-    """Every lowered population's output per step: ``{suffix: (T, B, *unit.shape)}`` (int64; spikes 0/1).
+    """Every lowered population's output per step: ``{suffix: (T, B, *unit.shape)}`` (integers; spikes 0/1).
 
-    ``q, k, v``: binary ``(T, B, D, N)``. ``values(...)["out"]`` is the attention current.
+    ``q, k, v``: binary ``(T, B, D, N)``. ``values(...)["out"]`` is the attention current (int64).
+    Binary products and spikes are held as int8 and sums as int32 (cifar10's pairwise populations
+    hold 1.6 M values per step and sample); every value stays exact (a head's sums are below 2^31).
     """
     H, d, N = low.heads, low.head_dim, low.tokens
-    Q, K, V = (_heads(z, H) for z in (q, k, v))  # (T, B, H, d, N)
+    Q, K, V = (_heads(z, H).astype(np.int8) for z in (q, k, v))  # (T, B, H, d, N)
     T, B = Q.shape[:2]
-    ones = np.ones((T, B, 1), np.int64)
+    ones = np.ones((T, B, 1), np.int8)
+    Qt, Vt = Q.transpose(0, 1, 2, 4, 3), V.transpose(0, 1, 2, 4, 3)  # (T, B, H, N, d)
     if low.form == "pairwise":
-        qk = Q.transpose(0, 1, 2, 4, 3)[:, :, :, :, None, :] * K.transpose(0, 1, 2, 4, 3)[:, :, :, None, :, :]
-        score = qk.sum(-1)  # (T, B, H, N, N)
-        level = (score[..., None] >= np.arange(1, d + 1)).astype(np.int64)
+        qk = Qt[:, :, :, :, None, :] * K.transpose(0, 1, 2, 4, 3)[:, :, :, None, :, :]  # (T, B, H, N, N, d)
+        score = qk.sum(-1, dtype=np.int32)  # (T, B, H, N, N)
+        level = (score[..., None] >= np.arange(1, d + 1, dtype=np.int32)).astype(np.int8)
         t = low.table
-        nsad = t[np.arange(H)[:, None, None], score] - t[:, 0][:, None, None]
-        sv = nsad[..., None] * V.transpose(0, 1, 2, 4, 3)[:, :, :, None, :, :]  # (T, B, H, N(i), N(j), d)
-        pre = sv.sum(4).transpose(0, 1, 2, 4, 3) + t[:, 0][:, None, None] * V.sum(-1, keepdims=True)
+        nsad = (t[np.arange(H)[:, None, None], score] - t[:, 0][:, None, None]).astype(np.int32)
+        sv = nsad[..., None] * Vt[:, :, :, None, :, :]  # (T, B, H, N(i), N(j), d) int32
+        pre = sv.sum(4, dtype=np.int64).transpose(0, 1, 2, 4, 3) + \
+            t[:, 0][:, None, None] * V.sum(-1, keepdims=True, dtype=np.int64)
         out = _shr(pre, low.shift).reshape(T, B, H * d, N)
         return {"qk": qk, "score": score, "level": level, "nsad": nsad, "sv": sv, "ones": ones, "out": out}
-    kv = K[:, :, :, :, None, :] * V[:, :, :, None, :, :]  # (T, B, H, c, e, N)
+    kv = K[:, :, :, :, None, :] * V[:, :, :, None, :, :]  # (T, B, H, c, e, N) int8
     weight = low.alpha if low.form == "associative" else np.ones(H, np.int64)
-    kvsum = kv.sum(-1) * weight[:, None, None]  # (T, B, H, d, d)
+    kvsum = (kv.sum(-1, dtype=np.int64) * weight[:, None, None]).astype(np.int32)  # (T, B, H, d, d)
     res = {"kv": kv, "kvsum": kvsum}
     if low.form == "block":
         c = low.chunk
         if T % c:
             raise ValueError(f"attention {low.name!r}: T={T} is not a multiple of chunk={c}")
-        clock = ((np.arange(T) % c) == c - 1).astype(np.int64)
-        blocks = kvsum.reshape(T // c, c, B, H, d, d).sum(1)  # K_b^T V_b
+        clock = ((np.arange(T) % c) == c - 1).astype(np.int8)
+        blocks = kvsum.reshape(T // c, c, B, H, d, d).sum(1, dtype=np.int32)  # K_b^T V_b
         kvblock = np.zeros_like(kvsum)
         kvblock[c - 1::c] = blocks
         held = np.repeat(blocks, c, axis=0)  # K_b^T V_b at every step of block b
         res.update(clock=np.broadcast_to(clock[:, None, None], (T, B, 1)).copy(), kvblock=kvblock)
     else:
         held = kvsum
-    qkv = Q.transpose(0, 1, 2, 4, 3)[..., None] * held[:, :, :, None, :, :]  # (T, B, H, N, c, e)
-    out = _shr(qkv.sum(4).transpose(0, 1, 2, 4, 3), low.shift).reshape(T, B, H * d, N)
+    qkv = Qt[..., None].astype(np.int32) * held[:, :, :, None, :, :]  # (T, B, H, N, c, e)
+    out = _shr(qkv.sum(4, dtype=np.int64).transpose(0, 1, 2, 4, 3), low.shift).reshape(T, B, H * d, N)
     res.update(qkv=qkv, ones=ones, out=out)
     return res
 
@@ -369,7 +373,7 @@ def unit_counts(low: Lowering, vals: Dict[str, np.ndarray]) -> Dict[str, dict]:
     ``(B, T, ...)``: only sums over steps and samples are taken). Operands ``q, k, v`` must be included.
     """
     T, B = vals["out"].shape[:2]
-    msgs = {n: (np.asarray(a).reshape(T * B, -1) != 0).sum(0) for n, a in vals.items()}
+    msgs = {n: np.count_nonzero(np.asarray(a).reshape(T * B, -1), axis=0) for n, a in vals.items()}
     out = {}
     for u in low.units:
         c = chip.empty_counts()

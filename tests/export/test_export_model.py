@@ -74,7 +74,9 @@ def test_graph_structure_tiny():
             assert w.min() >= -256 and w.max() <= 254 and np.all(w % 2 == 0), n
     # synapse layers on the longest path: 4 SPS convs, the SPS pool, the RPE conv, q, the core's buffer,
     # o, fc1, fc2, the head's token pool and head.fc
-    assert ReferenceExecutor(g).latency_steps == 4 + 1 + 1 + 1 + 1 + 1 + 2 + 2
+    assert ReferenceExecutor(g, attention_lowering="core").latency_steps == 4 + 1 + 1 + 1 + 1 + 1 + 2 + 2
+    # the neuron lowering of the (untrained, linear-table) attention: 4 synapse stages instead of 1
+    assert ReferenceExecutor(g).latency_steps == 4 + 1 + 1 + 1 + 4 + 1 + 2 + 2
 
 
 def test_first_layer_current_matches_float_model():
