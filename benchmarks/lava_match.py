@@ -1,8 +1,10 @@
-"""Must-show of issue 4: trained tiny DS2TA / Spikformer / STAtten, Lava vs the reference, 50 test samples.
+"""Must-show of issues 4 and 11: trained tiny DS2TA / Spikformer / STAtten, Lava vs the reference, 50 test
+samples, with the attention lowered to library neurons (every lowered population compared) and as the core.
 
 Usage::
 
     python benchmarks/lava_match.py [--out runs/lava_match] [--epochs 20] [--samples 50] [--workers 1]
+                                    [--lowerings neurons,core]
 
 For each attention: train ``tiny`` on the built-in digits (``ds2ta-train``; an existing
 ``OUT/ATTN/train/model.pt`` is reused), export it (``ds2ta-export --target loihi2``), then run
@@ -25,7 +27,7 @@ ATTENTIONS = ("ds2ta", "spikformer", "statten")
 RECORD = Path(__file__).resolve().parents[1] / "docs" / "results" / "lava_match.json"
 
 
-def one(attn: str, out: Path, args) -> dict:
+def one(attn: str, out: Path, args, lowering: str) -> dict:
     from ds2ta.cli.train import build_parser as train_parser, run as train_run
     from ds2ta.cli.export import main as export_main
     from ds2ta.sims.cli import main as sim_main
@@ -39,7 +41,9 @@ def one(attn: str, out: Path, args) -> dict:
     if not graph.exists():
         if export_main([str(ckpt), "--target", "loihi2", "--out", str(graph.parent), "--no-progress"]) != 0:
             raise SystemExit(f"{attn}: export failed")
-    sim_args = [str(graph), "--compare", "--samples", str(args.samples), "--out", str(out / "sim")]
+    sim_dir = out / f"sim-{lowering}"
+    sim_args = [str(graph), "--compare", "--samples", str(args.samples), "--out", str(sim_dir),
+                "--attention-lowering", lowering, "--no-progress"]
     if args.workers > 1:
         sim_args += ["--workers", str(args.workers)]
     t0 = time.perf_counter()
@@ -47,12 +51,23 @@ def one(attn: str, out: Path, args) -> dict:
     wall = time.perf_counter() - t0
     if rc not in (0, 1):
         raise SystemExit(f"{attn}: ds2ta-sim failed with {rc}")
-    res = json.loads((out / "sim" / "simulation.json").read_text())
-    quant = json.loads((graph.parent / "quantization.json").read_text())
+    return summarize(attn, lowering, json.loads((sim_dir / "simulation.json").read_text()),
+                     json.loads((graph.parent / "quantization.json").read_text()), wall)
+
+
+def summarize(attn: str, lowering: str, res: dict, quant: dict, wall: float) -> dict:
+    """One row from a ``--compare`` result and the export's quantization report. Spikes per inference
+    count the network's spiking layers; the attention's lowered populations (messages, most of them
+    graded) are reported apart."""
     ref, lava = res["backends"]["reference"], res["backends"]["lava"]
     n = res["samples"]
-    spiking = {k: c for k, c in lava["layers"].items() if c["spikes"]}
-    return {"attention": attn, "match": res["match"], "first_divergence": res["first_divergence"],
+    cores = {k for k in lava["layers"] if k.endswith(".attn.core")}
+    lowered = sorted(k for k in lava["layers"] if k.rsplit(".", 1)[0] in cores)
+    spiking = {k: c for k, c in lava["layers"].items() if c["spikes"] and k not in lowered and k not in cores}
+    return {"attention": attn, "attention_lowering": lowering, "match": res["match"],
+            "lowered_populations_compared": len(lowered),
+            "attention_messages_per_inference": sum(lava["layers"][k]["spikes"] for k in lowered) / n,
+            "first_divergence": res["first_divergence"],
             "samples": n, "T": res["T"], "latency_steps": res["checks"]["latency_steps"],
             "spiking_layers": len(spiking), "spikes_per_inference": sum(c["spikes"] for c in spiking.values()) / n,
             "synops_per_inference": sum(c["synops"] + c["graded_synops"] for c in lava["layers"].values()) / n,
@@ -72,15 +87,18 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--attentions", default=",".join(ATTENTIONS))
+    p.add_argument("--lowerings", default="neurons,core", help="attention lowerings to compare (neurons, core)")
     p.add_argument("--record", action="store_true", help=f"also write {RECORD}")
     args = p.parse_args(argv)
     from ds2ta.checkpoint import atomic_write_json
 
-    rows = [one(a, Path(args.out) / a, args) for a in args.attentions.split(",")]
-    print(f"\n{'attention':<11}{'match':>6}{'spk/inf':>10}{'synops/inf':>12}{'attn ops/inf':>13}"
+    rows = [one(a, Path(args.out) / a, args, lo) for a in args.attentions.split(",")
+            for lo in args.lowerings.split(",")]
+    print(f"\n{'attention':<11}{'lowering':>9}{'pops':>5}{'match':>6}{'spk/inf':>10}{'synops/inf':>12}{'attn ops/inf':>13}"
           f"{'acc ref':>9}{'acc lava':>9}{'latency':>8}{'procs':>6}{'lava s':>8}")
     for r in rows:
-        print(f"{r['attention']:<11}{str(r['match']):>6}{r['spikes_per_inference']:>10.0f}"
+        print(f"{r['attention']:<11}{r['attention_lowering']:>9}{r['lowered_populations_compared']:>5}"
+              f"{str(r['match']):>6}{r['spikes_per_inference']:>10.0f}"
               f"{r['synops_per_inference']:>12.0f}{r['attention_ops_per_inference']:>13.0f}"
               f"{r['accuracy']['reference']:>9.3f}{r['accuracy']['lava']:>9.3f}"
               f"{r['latency_steps']['lava']:>8}{r['lava_processes'] or 0:>6}{r['lava_s']:>8.1f}")

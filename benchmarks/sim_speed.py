@@ -120,14 +120,14 @@ def _time_reference(ex, x_TB, repeats: int) -> list:
     return times
 
 
-def _lava_run(graph: nir.NIRGraph, x_TB, pipelined: bool) -> tuple:
+def _lava_run(graph: nir.NIRGraph, x_TB, pipelined: bool, lowering: str = "neurons") -> tuple:
     """One Lava run of ``x_TB`` (T, samples, *shape); returns ``(LavaRun, timing dict)``."""
     from ds2ta.sims.lava import LavaNetwork
 
     S = int(x_TB.shape[1])
-    net = LavaNetwork(graph, int(x_TB.shape[0]), pipelined=pipelined)
+    net = LavaNetwork(graph, int(x_TB.shape[0]), pipelined=pipelined, attention_lowering=lowering)
     run = net.run(x_TB.transpose(0, 1).numpy())
-    return run, {"pipelined": pipelined, "processes": run.processes, "steps": run.steps, "period": run.period,
+    return run, {"pipelined": pipelined, "attention_lowering": lowering, "processes": run.processes, "steps": run.steps, "period": run.period,
                  "latency_steps": net.latency_steps, "compile_s": run.compile_s, "run_s": run.run_s,
                  "ms_per_step": 1e3 * run.run_s / run.steps, "samples_per_s": S / run.run_s,
                  "samples_per_s_with_compile": S / (run.compile_s + run.run_s)}
@@ -193,6 +193,31 @@ def compare_backends(graph: nir.NIRGraph, x_TB, repeats: int = 3, modes=(False, 
                                  "ratio_over_lava": {m: (S / best) / t["samples_per_s"] for m, t in lava.items()}}
     res["reference"]["cpu"]["build_s"] = build_ref
     return res
+
+
+def compare_lowerings(graph: nir.NIRGraph, x_TB, repeats: int = 1) -> dict:
+    """Lava (sequential) with the attention as library neurons and as the opaque core, same samples, side
+    by side: seconds per sample (fastest of ``repeats`` runs), processes, and the ratio neurons / core
+    (issue 11's goal: <= 1.5). Both runs' shared populations (all but the lowered ones) must be equal."""
+    from ds2ta.sims.reference import first_divergence
+
+    S = int(x_TB.shape[1])
+    best = {}
+    for lowering in ("core", "neurons"):
+        runs = [_lava_run(graph, x_TB, False, lowering) for _ in range(max(1, repeats))]
+        best[lowering] = min(runs, key=lambda r: r[1]["run_s"])
+    core, neurons = best["core"][0], best["neurons"][0]
+    shared = [n for n in core.records if n in neurons.records]
+    div = first_divergence({n: core.records[n].swapaxes(0, 1) for n in shared},
+                           {n: neurons.records[n].swapaxes(0, 1) for n in shared}, shared)
+    if div is not None:
+        raise AssertionError(f"the two lowerings differ outside the attention: {div}")
+    rows = {lo: {**t, "s_per_sample": t["run_s"] / S} for lo, (_, t) in best.items()}
+    return {"samples": S, "repeats": repeats, "rows": rows, "shared_populations_equal": len(shared),
+            "lowered_populations": len(neurons.records) - len(shared),
+            "ratio_neurons_over_core": rows["neurons"]["s_per_sample"] / rows["core"]["s_per_sample"],
+            "ratio_with_compile": (rows["neurons"]["compile_s"] + rows["neurons"]["run_s"])
+            / (rows["core"]["compile_s"] + rows["core"]["run_s"])}
 
 
 def chain_graph(depth: int, width: int, rng: np.random.Generator) -> nir.NIRGraph:
@@ -265,6 +290,13 @@ def print_tables(part1: dict | None, part2: dict) -> None:
             ratios = ", ".join(f"{v:.0f}x Lava {m}" for m, v in r["ratio_over_lava"].items())
             print(f"  reference {dev}: batch {r['batch']}, {r['run_s'] * 1e3:.1f} ms, "
                   f"{r['samples_per_s']:.1f} samples/s -> {ratios}")
+        lo = part1.get("attention_lowering")
+        if lo:
+            for name, t in lo["rows"].items():
+                print(f"  Lava attention as {name}: {t['processes']} processes, {t['s_per_sample']:.2f} s/sample, "
+                      f"compile {t['compile_s']:.2f} s")
+            print(f"  neurons / core: {lo['ratio_neurons_over_core']:.2f}x per sample "
+                  f"({lo['ratio_with_compile']:.2f}x with compile; {lo['lowered_populations']} lowered populations)")
     print(f"\nPart 2: Lava chains, width {part2['width']}, T={part2['T']}, {part2['samples']} samples")
     print(f"  {'depth':>5} {'processes':>9} {'steps':>6} {'compile_s':>9} {'ms/step':>8}")
     for r in part2["rows"]:
@@ -318,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
             part1 = {"graph": str(path), "dataset": args.dataset,
                      **compare_backends(graph, x_TB, size["repeats"], modes)}
             part1["accuracy"] = float(np.mean(np.array(part1["predictions"]) == np.array(labels)))
+            part1["attention_lowering"] = compare_lowerings(graph, x_TB, size["chain_repeats"])
         part2 = per_step_scaling(size["depths"], size["width"], size["chain_T"], size["chain_samples"],
                                  repeats=size["chain_repeats"])
     except ValueError as e:

@@ -31,7 +31,8 @@ one home for the arithmetic. Operands ``q, k, v`` are binary ``(D, N)`` (channel
 step 0: each synapse adds one step (``chip.SYNAPSE_DELAY``), a ``DelaySparse`` ``k`` more. ``ones``
 (every step) and ``clock`` (every c-th step) are one-neuron ``LIFReset`` oscillators; ``ones`` feeds
 the product unit whose ``exp`` is the node's shift, the only exact ``>> shift`` after a sum that Loihi's
-library neurons offer. Counting (both backends, ``unit_counts``): a population's messages are its
+library neurons offer. With ``shift == 0`` ``out`` is a ``GradedVec`` (the sum itself) and there is no
+``ones``; links that would store nothing (``t[h, 0] = 0``) are not built. Counting (both backends, ``unit_counts``): a population's messages are its
 nonzero outputs (spikes of the threshold units); synaptic events into it are ``messages x stored
 synapses`` per source neuron, binary sources as ``synops``, graded as ``graded_synops``.
 """
@@ -225,6 +226,18 @@ def _out_units(stage: int, shift: int, D: int, N: int) -> List[Unit]:
             Unit("out", "ProdNeuron", (D, N), stage, exp=max(shift, 0))]
 
 
+def _finish(name, form, H, d, N, shift, chunk, units, links, **kw) -> Lowering:
+    """Drop links that store nothing (e.g. the ``t[0]`` term of a table with ``t[h, 0] = 0``) and, with
+    ``shift == 0``, the shift unit: ``out`` is then a ``GradedVec`` summing its inputs (no ``ones``)."""
+    links = [li for li in links if li.entries]
+    if shift == 0:
+        units = [Unit("out", "GradedVec", u.shape, u.stage) if u.suffix == "out" else u
+                 for u in units if u.suffix != "ones"]
+        links = [Link(li.src, li.dst, "a_in", li.delay, li.rows, li.cols, li.weights) if li.dst == "out" else li
+                 for li in links if li.src != "ones"]
+    return Lowering(name, form, H, d, N, shift, chunk, units, links, **kw)
+
+
 def _ones_link(D: int, N: int, shift: int) -> Link:
     w = 1 << max(-shift, 0)  # a left shift rides on the constant operand
     return _link("ones", "out", "a_in2", 0, np.arange(D * N), np.zeros(D * N), w)
@@ -263,7 +276,7 @@ def _pairwise(name, H, d, N, shift, table) -> Lowering:
              _link("sv", "out", "a_in1", 0, he * N + ii, ((hh * N + ii) * N + jj) * d + ee, 1),
              _link("v", "out", "a_in1", 5, he * N + ii, he * N + jj, table[hh, 0]),
              _ones_link(D, N, shift)]
-    return Lowering(name, "pairwise", H, d, N, shift, 1, units, links, table=table)
+    return _finish(name, "pairwise", H, d, N, shift, 1, units, links, table=table)
 
 
 def _kv_links(H, d, N, alpha) -> tuple:
@@ -289,7 +302,7 @@ def _associative(name, H, d, N, shift, alpha) -> Lowering:
     units = [Unit("kv", "ProdNeuron", (H, d, d, N), 1), Unit("kvsum", "GradedVec", (H, d, d), 2),
              Unit("qkv", "ProdNeuron", (H, N, d, d), 3), *_out_units(4, shift, D, N)]
     links = [*_kv_links(H, d, N, alpha), *_qkv_links(H, d, N, "kvsum", 2, [0]), _ones_link(D, N, shift)]
-    return Lowering(name, "associative", H, d, N, shift, 1, units, links, alpha=alpha)
+    return _finish(name, "associative", H, d, N, shift, 1, units, links, alpha=alpha)
 
 
 def _block(name, H, d, N, shift, c) -> Lowering:
@@ -307,7 +320,7 @@ def _block(name, H, d, N, shift, c) -> Lowering:
              *[_link("kvsum", "kvblock", "a_in1", s, np.arange(n), np.arange(n), 1) for s in range(c)],
              _link("clock", "kvblock", "a_in2", 0, np.arange(n), np.zeros(n), 1),
              *_qkv_links(H, d, N, "kvblock", c + 2, range(c)), _ones_link(D, N, shift)]
-    return Lowering(name, "block", H, d, N, shift, c, units, links)
+    return _finish(name, "block", H, d, N, shift, c, units, links)
 
 
 # -- what every population computes (the reference executes this; Lava's processes must equal it) --
@@ -343,7 +356,8 @@ def values(low: Lowering, q: np.ndarray, k: np.ndarray, v: np.ndarray) -> Dict[s
         pre = sv.sum(4, dtype=np.int64).transpose(0, 1, 2, 4, 3) + \
             t[:, 0][:, None, None] * V.sum(-1, keepdims=True, dtype=np.int64)
         out = _shr(pre, low.shift).reshape(T, B, H * d, N)
-        return {"qk": qk, "score": score, "level": level, "nsad": nsad, "sv": sv, "ones": ones, "out": out}
+        return _present(low, {"qk": qk, "score": score, "level": level, "nsad": nsad, "sv": sv, "ones": ones,
+                              "out": out})
     kv = K[:, :, :, :, None, :] * V[:, :, :, None, :, :]  # (T, B, H, c, e, N) int8
     weight = low.alpha if low.form == "associative" else np.ones(H, np.int64)
     kvsum = (kv.sum(-1, dtype=np.int64) * weight[:, None, None]).astype(np.int32)  # (T, B, H, d, d)
@@ -363,7 +377,13 @@ def values(low: Lowering, q: np.ndarray, k: np.ndarray, v: np.ndarray) -> Dict[s
     qkv = Qt[..., None].astype(np.int32) * held[:, :, :, None, :, :]  # (T, B, H, N, c, e)
     out = _shr(qkv.sum(4, dtype=np.int64).transpose(0, 1, 2, 4, 3), low.shift).reshape(T, B, H * d, N)
     res.update(qkv=qkv, ones=ones, out=out)
-    return res
+    return _present(low, res)
+
+
+def _present(low: Lowering, vals: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """Only the populations the plan has (no ``ones`` without a shift)."""
+    have = {u.suffix for u in low.units}
+    return {k: v for k, v in vals.items() if k in have}
 
 
 def unit_counts(low: Lowering, vals: Dict[str, np.ndarray]) -> Dict[str, dict]:

@@ -20,7 +20,7 @@ from scipy.sparse import csr_matrix
 
 from ds2ta.hardware import attention_lowering as al
 from ds2ta.hardware.attention_lowering import Link, Lowering, Unit
-from ds2ta.sims.lava.procs.synapse.models import PyDelaySparseModelCached
+from ds2ta.sims.lava.procs.synapse.models import PyDelaySparseModelCached, PySparseModelDot
 
 GRADED_BITS = 24  # graded message payload (lava-nc's 24-bit graded spikes)
 
@@ -70,8 +70,9 @@ class LoweredAttention:
         units: ``{"<node>.<suffix>": (OutPort, size, depth, spiking)}`` of every population but the
             output, for the recorder (``depth``: Lava step within a period of its step 0).
         processes: every process built (populations and synapses).
-        models: ProcessModels to use instead of lava-nc's default (``DelaySparse``: the same
-            arithmetic with its delay matrix built once, ``procs/synapse/models.py``).
+        models: ProcessModels to use instead of lava-nc's default: the same arithmetic, faster
+            (``DelaySparse``: delay matrix built once; ``Sparse``: binary spikes summed as ``W @ s``;
+            ``procs/synapse/models.py``).
     """
 
     def __init__(self, name: str, low: Lowering, depth: int, period: int):
@@ -95,7 +96,8 @@ class LoweredAttention:
                 else:
                     self.procs[link.src].s_out.connect(syn.s_in)
             self.processes += syns
-        self.models = {p: PyDelaySparseModelCached for p in self.processes if isinstance(p, DelaySparse)}
+        self.models = {p: PyDelaySparseModelCached if isinstance(p, DelaySparse) else PySparseModelDot
+                       for p in self.processes if isinstance(p, Sparse)}
 
     def connect_operand(self, port: str, out_port) -> None:
         """Connect the source of operand ``port`` (``"q"``, ``"k"`` or ``"v"``) to its synapses."""

@@ -2,13 +2,13 @@
 
 Sizes per block (docs/../shared/reference/attention-on-cores.md; N tokens, D channels, H heads,
 d = D/H, c = chunk), populations as (neurons, stored entries per neuron):
-- pairwise (table m^2: every step nonzero, t[0] = 0 so no v -> out entries):
+- pairwise (table m^2: every step nonzero, t[0] = 0 so no v -> out entries; shift 0, so out is a
+  graded sum and there is no ``ones`` unit):
   qk (N^2 D, 2: q and k), score (N^2 H, d), level (N^2 D, 1), nsad (N^2 H, d), sv (N^2 D, 2: nsad and v),
-  ones (1, 0), out (D N, N + 1: N products of sv and ones), attn_lif (D N, 1: out one to one).
-- associative: kv (N D d, 2), kvsum (D d, N), qkv (N D d, 2: q and kvsum), ones (1, 0),
-  out (D N, d + 1), attn_lif (D N, 1).
+  out (D N, N: the sv products), attn_lif (D N, 1: out one to one).
+- associative: kv (N D d, 2), kvsum (D d, N), qkv (N D d, 2: q and kvsum), out (D N, d), attn_lif (D N, 1).
 - block: kv (N D d, 2), kvsum (D d, N), clock (1, 0), kvblock (D d, c + 1: c delayed kvsum and clock),
-  qkv (N D d, 1 + c: q and c delayed kvblock), ones (1, 0), out (D N, d + 1), attn_lif (D N, 1).
+  qkv (N D d, 1 + c: q and c delayed kvblock), out (D N, d), attn_lif (D N, 1).
 - core: attn_lif (D N, 2 N rewritten operand entries).
 Cores per population: ceil(neurons / min(8192, 65536 // entries)). Latency: pairwise 6, associative 4,
 block 4 + c synapse stages; the core 1 (block core: c).
@@ -27,11 +27,10 @@ NPC, SPC = 8192, 128 * 1024 * 8 // 16
 def _units(form, D, H, N, c):
     d = D // H
     return {
-        "pairwise": [(N * N * D, 2), (N * N * H, d), (N * N * D, 1), (N * N * H, d), (N * N * D, 2), (1, 0),
-                     (D * N, N + 1), (D * N, 1)],
-        "associative": [(N * D * d, 2), (D * d, N), (N * D * d, 2), (1, 0), (D * N, d + 1), (D * N, 1)],
-        "block": [(N * D * d, 2), (D * d, N), (1, 0), (D * d, c + 1), (N * D * d, 1 + c), (1, 0), (D * N, d + 1),
-                  (D * N, 1)],
+        "pairwise": [(N * N * D, 2), (N * N * H, d), (N * N * D, 1), (N * N * H, d), (N * N * D, 2),
+                     (D * N, N), (D * N, 1)],
+        "associative": [(N * D * d, 2), (D * d, N), (N * D * d, 2), (D * N, d), (D * N, 1)],
+        "block": [(N * D * d, 2), (D * d, N), (1, 0), (D * d, c + 1), (N * D * d, 1 + c), (D * N, d), (D * N, 1)],
         "core": [(D * N, 2 * N)],
     }[form]
 
@@ -84,6 +83,6 @@ def test_cost_matches_hand_formulas(rows, preset, attention, form):
 
 def test_cifar10_pairwise_by_hand(rows):
     # N = 64, D = 384, H = 12, d = 32: qk 1,572,864 / 8192 = 192 cores; score 49,152 / 2048 = 24; level 192;
-    # nsad 24; sv 192; ones 1; out 24,576 / (65,536 // 65 = 1008) -> 25; attn_lif 3: 653 per block, 4 blocks.
-    assert rows[("cifar10", "ds2ta", "neurons")].cores == 4 * 653
+    # nsad 24; sv 192; out 24,576 / (65,536 // 64 = 1024) = 24; attn_lif 3: 651 per block, 4 blocks.
+    assert rows[("cifar10", "ds2ta", "neurons")].cores == 4 * 651
     assert rows[("cifar10", "ds2ta", "core")].cores == 4 * 48  # 24,576 / (65,536 // 128 = 512)

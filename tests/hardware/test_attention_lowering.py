@@ -150,8 +150,9 @@ def test_counts_by_hand():
     vals = al.values(low, q, k, v)
     np.testing.assert_array_equal(vals["out"][0, 0], [[7, 5], [12, 5]])
     c = al.unit_counts(low, {**vals, "q": q, "k": k, "v": v})
-    assert {s: c[s]["spikes"] for s in ("qk", "score", "level", "nsad", "sv", "out", "ones")} == \
-        {"qk": 4, "score": 3, "level": 4, "nsad": 3, "sv": 5, "out": 4, "ones": 1}
+    assert "ones" not in c  # shift 0: out is a graded sum, no shift unit
+    assert {s: c[s]["spikes"] for s in ("qk", "score", "level", "nsad", "sv", "out")} == \
+        {"qk": 4, "score": 3, "level": 4, "nsad": 3, "sv": 5, "out": 4}
     assert c["qk"]["synops"] == 12 and c["qk"]["neurons"] == 8
     # score <- qk: 4 graded messages, one synapse each; level <- score: 3 messages x d = 2 units
     assert c["score"]["graded_synops"] == 4 and c["level"]["graded_synops"] == 6

@@ -40,10 +40,12 @@ def test_neurons_is_the_default_and_each_population_is_a_layer():
     m = check_fits(_graph()).to_dict()
     assert m["attention_lowering"] == "neurons"
     L = m["layers"]
-    # pairwise: qk N^2 D = 128 (2 entries each), score N^2 H = 32 (d each), out D N = 32 (N sv + ones)
+    # pairwise: qk N^2 D = 128 (2 entries each), score N^2 H = 32 (d each), out D N = 32 (N sv products;
+    # shift 0: a graded sum, no ones unit)
     assert (L["core.qk"]["neurons"], L["core.qk"]["synapse_entries"]) == (128, 256)
     assert (L["core.score"]["neurons"], L["core.score"]["synapse_entries"]) == (32, 32 * d)
-    assert (L["core"]["neurons"], L["core"]["synapse_entries"]) == (32, 32 * (N + 1))
+    assert (L["core"]["neurons"], L["core"]["synapse_entries"]) == (32, 32 * N)
+    assert "core.ones" not in L
     assert L["attn_lif"]["kind"] == "dense" and L["attn_lif"]["synapse_entries"] == D * N
     # conv 1 step + the lowering's 6 stages; the core: conv 1 + core 1
     assert m["latency_steps"] == 1 + 6

@@ -70,8 +70,8 @@ def test_both_lowerings_side_by_side_core_derived(tmp_path):
     rows = {r["lowering"]: r for r in a["rows"]}
     assert a["simulated"] == "neurons" and a["forms"] == {"core": "pairwise"}
     n, c = rows["neurons"], rows["core"]
-    # neurons by hand: qk, level, sv N^2 D each, score and nsad N^2 H, ones 1, out D N, attn_lif D N
-    assert n["attention_neurons"] == 3 * N * N * D + 2 * N * N * H + 1 + 2 * D * N
+    # neurons by hand: qk, level, sv N^2 D each, score and nsad N^2 H, out D N, attn_lif D N (shift 0: no ones)
+    assert n["attention_neurons"] == 3 * N * N * D + 2 * N * N * H + 2 * D * N
     assert c["attention_neurons"] == D * N and c["attention_synapse_entries"] == D * N * 2 * N
     assert (n["latency_steps"], c["latency_steps"]) == (1 + 6, 1 + 1)
     assert n["energy_source"] == "counted by the simulation" and c["energy_source"].startswith("derived")

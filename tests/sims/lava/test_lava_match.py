@@ -136,7 +136,8 @@ def test_default_network_computes_attention_with_library_processes_only(attentio
     assert own <= DOCUMENTED_IO, own - DOCUMENTED_IO
     library = {k.rsplit(".", 1)[1] for k in run.process_classes if k.startswith("lava.proc.")}
     assert {"ProdNeuron", "GradedVec", "Sparse"} <= library
-    assert "blocks.0.attn.core.ones" in run.records  # the lowered populations were built and recorded
+    lowered = [k for k in run.records if k.startswith("blocks.0.attn.core.")]
+    assert len(lowered) >= 4, lowered  # the lowered populations were built and recorded
     # ProcessModels chosen by this package: exact replacements of lava-nc synapse models and the I/O
     # above, none for an attention process
     assert not any("attention" in m.lower() for m in run.model_classes.values()), run.model_classes
