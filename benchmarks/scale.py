@@ -3,6 +3,7 @@
 Usage::
 
     python benchmarks/scale.py --presets cifar10,cifar100,dvs --samples 2 --out runs/scale [--record]
+                               [--lowerings neurons,core]
 
 Per preset, each stage runs as its own process, so its memory is its own:
 1. train: a brief training run (``--steps`` AdamW steps at ``--batch``, then the BatchNorm statistics
@@ -12,6 +13,8 @@ Per preset, each stage runs as its own process, so its memory is its own:
 2. export: ``ds2ta-export --target loihi2 --chips 64`` (quantize, NIR, mapping);
 3. reference: ``ds2ta-sim --backend reference`` on the first ``--samples`` test samples;
 4. lava: ``ds2ta-sim --backend lava --compare`` on the same samples (match spike for spike).
+Stages 2-4 run once per attention lowering (``--lowerings``: library neurons, row ``PRESET``; the opaque
+core, row ``PRESET:core``); rows already in ``OUT/scale.json`` are kept.
 Recorded per preset: parameters, cores and chips, seconds and peak memory of each stage, reference ms
 per sample, Lava seconds per sample and processes, the match, and every spiking layer's firing rate
 (silent layers listed: they prove nothing). Memory: a stage's peak RSS (``wait4``) and, sampled every
@@ -164,36 +167,44 @@ def firing_rates(layers: dict, graph) -> dict:
             if n in spiking and c["neuron_updates"]}
 
 
-def one(preset: str, out: Path, args) -> dict:
+def one(preset: str, out: Path, args, lowering: str = "neurons") -> dict:
+    """Train (shared by both lowerings), then export, reference and Lava ``--compare`` with the attention
+    lowered to library neurons or as the opaque core (outputs in ``export-LOWERING`` etc.)."""
     from ds2ta.export import read_graph
 
     out.mkdir(parents=True, exist_ok=True)
     py, bin_ = sys.executable, Path(sys.executable).parent
     dataset = PRESET_DATA[preset]
-    ckpt, exp, sim = out / "train" / "model.pt", out / "export", out / "sim"
-    row: dict = {"preset": preset, "dataset": dataset, "seconds": {}, "peak_rss_gb": {}, "peak_pss_gb": {}}
+    ckpt, exp, sim, ref_dir = (out / "train" / "model.pt", out / f"export-{lowering}", out / f"sim-{lowering}",
+                               out / f"ref-{lowering}")
+    row: dict = {"preset": preset, "dataset": dataset, "attention_lowering": lowering, "seconds": {},
+                 "peak_rss_gb": {}, "peak_pss_gb": {}}
+    low = ["--attention-lowering", lowering]
     stages = [
         ("train", [py, __file__, "--train-stage", preset, dataset, str(ckpt), str(args.steps), str(args.batch)]),
         ("export", [str(bin_ / "ds2ta-export"), str(ckpt), "--target", "loihi2", "--chips", "64", "--max-eval",
-                    str(args.max_eval), "--out", str(exp), "--no-progress"]),
+                    str(args.max_eval), "--out", str(exp), "--no-progress", *low]),
         ("reference", [str(bin_ / "ds2ta-sim"), str(exp / "model.nir"), "--backend", "reference", "--samples",
-                       str(args.samples), "--batch-size", "16", "--out", str(out / "ref"), "--no-progress"]),
+                       str(args.samples), "--batch-size", "16", "--out", str(ref_dir), "--no-progress", *low]),
         ("lava", [str(bin_ / "ds2ta-sim"), str(exp / "model.nir"), "--backend", "lava", "--compare", "--samples",
-                  str(args.samples), "--out", str(sim), "--no-progress"]),
+                  str(args.samples), "--out", str(sim), "--no-progress", *low]),
     ]
-    outputs = {"train": ckpt, "export": exp / "model.nir", "reference": out / "ref" / "simulation.json",
+    outputs = {"train": ckpt, "export": exp / "model.nir", "reference": ref_dir / "simulation.json",
                "lava": sim / "simulation.json"}  # a stage recorded in stages.json with its output is reused
     (out / "train").mkdir(exist_ok=True)
-    done_file = out / "stages.json"  # stage measurements of an earlier run whose outputs are reused
+    done_file = out / f"stages-{lowering}.json"  # measurements of an earlier run whose outputs are reused
     done = json.loads(done_file.read_text()) if done_file.exists() else {}
+    for other in sorted(out.glob("stages-*.json")):  # the training stage is shared by both lowerings
+        if "train" not in done and other != done_file:
+            done.update({k: v for k, v in json.loads(other.read_text()).items() if k == "train"})
     for name, cmd in stages:
-        if name in done and not args.fresh and outputs[name].exists():
+        if name in done and done[name] and not args.fresh and outputs[name].exists():
             for key in ("seconds", "peak_rss_gb", "peak_pss_gb"):
                 row[key][name] = done[name][key]
             continue
         print(f"[{preset}] {name}: {' '.join(Path(c).name if i == 0 else c for i, c in enumerate(cmd))}",
               flush=True)
-        st = run_stage(cmd, out / f"{name}.log")
+        st = run_stage(cmd, out / (f"{name}.log" if name == "train" else f"{name}-{lowering}.log"))
         row["seconds"][name] = round(st["seconds"], 1)
         row["peak_rss_gb"][name] = round(st["peak_rss_gb"], 3)
         row["peak_pss_gb"][name] = round(st["peak_pss_gb"], 3)
@@ -216,7 +227,7 @@ def one(preset: str, out: Path, args) -> dict:
     row["cores"], row["chips"] = m["total_cores"], m["chips"]
     row["head_cores"] = {n: m["layers"][n]["n_cores"] for n in ("head.pool_li", "head.readout") if n in m["layers"]}
     row["fan_in_splits"] = sorted(n for n, v in m["layers"].items() if v.get("fan_in_split"))
-    ref = json.loads((out / "ref" / "simulation.json").read_text())
+    ref = json.loads((ref_dir / "simulation.json").read_text())
     res = json.loads((sim / "simulation.json").read_text())
     lava = res["backends"]["lava"]
     row["match"] = bool(res["match"])
@@ -225,6 +236,7 @@ def one(preset: str, out: Path, args) -> dict:
     row["reference_ms_per_sample"] = round(1000 * ref["wall_s"] / ref["samples"], 1)
     row["lava_s_per_sample"] = round(lava["wall_s"] / res["samples"], 1)
     row["lava"] = {k: lava["lava"][k] for k in ("processes", "compile_s", "run_s", "steps")}
+    row["attention"] = m.get("attention", {})
     rates = firing_rates(lava["layers"], read_graph(exp / "model.nir"))
     row["firing_rate"] = {k: round(v, 5) for k, v in rates.items()}
     row["silent_layers"] = sorted(k for k, v in rates.items() if v == 0)
@@ -239,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=8, help="brief-training batch")
     ap.add_argument("--max-eval", type=int, default=64, help="test samples of the export's accuracy check")
     ap.add_argument("--out", default="runs/scale")
+    ap.add_argument("--lowerings", default="neurons",
+                    help="attention lowerings, comma-separated (neurons, core); rows 'PRESET' and 'PRESET:core'")
     ap.add_argument("--record", action="store_true", help="also write docs/results/scale.json")
     ap.add_argument("--fresh", action="store_true",
                     help="run every stage again (default: reuse stages recorded in OUT/PRESET/stages.json)")
@@ -255,10 +269,11 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         ap.error(f"unknown preset(s) {bad}: choose from {sorted(PRESET_DATA)}")
     out = Path(args.out)
-    rows = {}
+    rows = json.loads((out / "scale.json").read_text()).get("presets", {}) if (out / "scale.json").exists() else {}
     for p in presets:
-        rows[p] = one(p, out / p, args)
-        json_write(out / "scale.json", result(rows, args))
+        for lo in [x.strip() for x in args.lowerings.split(",") if x.strip()]:
+            rows[p if lo == "neurons" else f"{p}:{lo}"] = one(p, out / p, args, lo)
+            json_write(out / "scale.json", result(rows, args))
     res = result(rows, args)
     json_write(out / "scale.json", res)
     if args.record:
