@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Optional
 
 from ds2ta.encoding import ENCODINGS
 
 ATTENTIONS = ("ds2ta", "spikformer", "statten")
+DEFAULT_ATTN_SCALE = 0.125  # DS2TA and Spikformer: s = 1/8 (a power of two keeps the chip's shift exact)
 
 
 @dataclass
@@ -32,7 +34,7 @@ class DS2TAConfig:
     learn_tau: bool = True        # TASA tau trainable (kept positive through softplus)
     attenuation: str = "exp"      # TASA a_k(tau): "exp" exp(-k/tau) | "hyperbolic" 1/(1+k/tau)
     nsad: bool = True             # NSAD lookup table on the attention map (ds2ta only)
-    attn_scale: float = 0.125     # s in Z = LIF(s * A V); a power of two keeps the chip exact
+    attn_scale: Optional[float] = None  # s in Z = LIF(s * A V); None: 1/8, or STAtten's rule (statten_scale)
     attn_threshold: float = 0.5   # threshold of the attention-output LIF
     chunk: int = 2                # STAtten: time steps per spatio-temporal block (T % chunk == 0)
     lif_tau: float = 2.0          # LIF tau for every neuron (leak 1 - 1/tau, input gain 1/tau)
@@ -60,6 +62,10 @@ class DS2TAConfig:
             raise ValueError(f"STAtten needs T % chunk == 0 (T={self.T}, chunk={self.chunk})")
         if self.tau_init <= 0:
             raise ValueError(f"tau_init={self.tau_init} must be positive")
+        if self.attn_scale is None:
+            self.attn_scale = statten_scale(self) if self.attention == "statten" else DEFAULT_ATTN_SCALE
+        if not self.attn_scale > 0:
+            raise ValueError(f"attn_scale={self.attn_scale} must be positive")
 
     @property
     def head_dim(self) -> int:
@@ -102,6 +108,13 @@ PRESETS: dict[str, dict] = {
     "dvs": dict(img_size=128, in_channels=2, num_classes=11, embed_dim=256, depth=2, heads=16,
                 T=10, pool_stages="1111", encoding="events", chunk=5),
 }
+
+
+def statten_scale(cfg: DS2TAConfig) -> float:
+    """STAtten's scale on ``K_b^T V_b`` as its official code sets it (module/ms_conv.py): ``1 / H`` for
+    static images and ``1 / (H * H * chunk)`` for event data, ``H`` the token-grid height (CIFAR: 1/8)."""
+    H = cfg.grid
+    return 1.0 / (H * H * cfg.chunk) if cfg.encoding == "events" else 1.0 / H
 
 
 def make_config(preset: str = "tiny", **overrides) -> DS2TAConfig:

@@ -59,6 +59,8 @@ def build_parser(prog: str = "ds2ta-train") -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder for model.pt and metrics.json")
     p.add_argument("--data-dir", default=None, help="folder with CIFAR / DVS files (never downloaded)")
     p.add_argument("--T", type=int, default=None, help="time steps (event data: frames per sample)")
+    p.add_argument("--attn-scale", type=float, default=None,
+                   help="s in Z = LIF(s A V) (default: 1/8; statten: STAtten's 1/H or 1/(H H chunk))")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int, help="global batch over all torchrun processes")
     p.add_argument("--lr", type=float)
@@ -114,6 +116,8 @@ def run(args: argparse.Namespace) -> dict:
         overrides["attention"] = args.attention
     if args.T is not None:
         overrides["T"] = args.T
+    if args.attn_scale is not None:
+        overrides["attn_scale"] = args.attn_scale
     preset = args.preset or DEFAULT_PRESET[args.dataset]
     model = build_model(preset, info, seed=args.seed, **overrides)
     info = {**info, "preset": preset}

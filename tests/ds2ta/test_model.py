@@ -152,3 +152,18 @@ def test_activation_checkpointing_keeps_only_segment_inputs():
     budget = 4 * (stage_inputs + 2 * T * B * N * D + T * B * D + 10 * D)
     assert kept <= budget
     assert full > 15 * budget  # without: every LIF, BN, conv and attention input (21.8x here)
+
+
+@pytest.mark.parametrize("preset,attention,scale", [
+    ("tiny", "statten", 1 / 4),          # static, 4 x 4 token grid: 1/H
+    ("cifar10", "statten", 1 / 8),       # static, 8 x 8: 1/H (= the old fixed 1/8)
+    ("tiny-dvs", "statten", 1 / (4 * 4 * 5)),   # events, 4 x 4 grid, chunk 5: 1/(H H chunk)
+    ("dvs", "statten", 1 / (8 * 8 * 5)),
+    ("tiny", "ds2ta", 1 / 8), ("dvs", "spikformer", 1 / 8),
+])
+def test_attention_scale_follows_statten_rule(preset, attention, scale):
+    """STAtten's official scale (module/ms_conv.py: 1/H static, 1/(H*H*chunk) on DVS); others keep 1/8."""
+    from ds2ta.config import make_config
+
+    assert make_config(preset, attention=attention).attn_scale == pytest.approx(scale, rel=1e-12)
+    assert make_config(preset, attention=attention, attn_scale=0.5).attn_scale == 0.5  # still overridable
