@@ -67,6 +67,28 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 130
 
 
+def file_sha256(path) -> str:
+    """Content hash of a file (the exported graph): ``merge`` compares it, not the path."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def array_sha256(x, labels) -> str:
+    """Content hash of the simulated data slice (integer inputs and labels)."""
+    import hashlib
+
+    import numpy as np
+
+    h = hashlib.sha256(np.ascontiguousarray(x).tobytes())
+    h.update(repr(None if labels is None else [v if v is None else int(v) for v in labels]).encode())
+    return h.hexdigest()
+
+
 def lowering_of(graph, chosen: Optional[str]) -> str:
     """``--attention-lowering`` if given, else the export's choice (``metadata["attention_lowering"]``),
     else the default (``neurons``)."""
@@ -123,7 +145,8 @@ def run(args) -> int:
         result, _ = simulate_lava(graph, x, labels, progress=progress, first_index=first,
                                   pipelined=args.pipelined, chunk=args.chunk, T=T, on_sample=on_sample,
                                   attention_lowering=args.attention_lowering)
-    result.update(graph=str(args.model), data=info, **({"shard": shard} if shard else {}))
+    result.update(graph=str(args.model), graph_sha256=file_sha256(args.model), data=info,
+                  data_sha256=array_sha256(x, labels), **({"shard": shard} if shard else {}))
     out = _out_dir(args)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "simulation.json", result)
@@ -251,7 +274,7 @@ def run_workers(args, argv: List[str]) -> int:
         tail = (shard_dir / str(i) / "log.txt").read_text()[-1500:]
         raise ValueError(f"shard {i}/{n} exited with {rc}; its log ({shard_dir / str(i) / 'log.txt'}) ends:\n{tail}")
     result = merge([json.loads(f.read_text()) for f in files])
-    result.update(graph=str(args.model), workers=n)
+    result.update(graph=str(args.model), graph_sha256=file_sha256(args.model), workers=n)
     atomic_write_json(out / "simulation.json", result)
     _summary(result, out / "simulation.json")
     return 1 if args.compare and not result["match"] else 0
@@ -288,13 +311,15 @@ def merge_main(argv: List[str]) -> int:
     p = argparse.ArgumentParser(prog="ds2ta-sim merge", description="merge shard simulation.json files")
     p.add_argument("files", nargs="+")
     p.add_argument("--out", required=True)
+    p.add_argument("--allow-partial", action="store_true",
+                   help="merge an incomplete set of --shard results (the result says which shards it holds)")
     args = p.parse_args(argv)
     parts = []
     for f in args.files:
         if not Path(f).exists():
             raise ValueError(f"{f}: no such file (did that shard finish?)")
         parts.append(json.loads(Path(f).read_text()))
-    result = merge(parts)
+    result = merge(parts, allow_partial=args.allow_partial)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "simulation.json", result)

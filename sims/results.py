@@ -63,20 +63,68 @@ def add_counts(total: Dict[str, dict], part: Dict[str, dict]) -> Dict[str, dict]
     return total
 
 
-def merge(parts: Sequence[dict]) -> dict:
+def check_shard_set(parts: Sequence[dict], allow_partial: bool = False) -> None:
+    """The parts are shards of one run: the same graph *content* (``graph_sha256``, whatever its path),
+    the same data source, and, for ``--shard i/N`` results, every shard ``0..N-1`` once.
+
+    Raises:
+        ValueError: naming what differs or which shards are missing (``allow_partial`` accepts an
+            incomplete set of shards).
+    """
+    hashes = {p.get("graph_sha256") for p in parts}
+    if len(hashes) > 1:
+        short = sorted(str(h)[:12] for h in hashes)
+        raise ValueError(f"the results come from different graphs (content sha256 {', '.join(short)}): "
+                         "merge shards of one export only")
+    sources = {repr(sorted((p.get("data") or {}).items())) for p in parts}
+    if len(sources) > 1:
+        raise ValueError(f"the results read different data ({' vs '.join(sorted(sources))}); merge shards "
+                         "of one run only")
+    shards = [p.get("shard") for p in parts]
+    if not any(shards):
+        return
+    if not all(shards):
+        raise ValueError("some results are --shard runs and some are whole runs; merge the shards of one run")
+    counts = {int(s["count"]) for s in shards}
+    if len(counts) > 1:
+        raise ValueError(f"the shards were cut into different counts {sorted(counts)}; merge shards of one run")
+    n = counts.pop()
+    have = [int(s["index"]) for s in shards]
+    if len(set(have)) != len(have):
+        raise ValueError(f"shard(s) {sorted({i for i in have if have.count(i) > 1})} given twice")
+    missing = sorted(set(range(n)) - set(have))
+    if missing and not allow_partial:
+        raise ValueError(f"shard(s) {missing} of {n} are missing: wait for them, or pass --allow-partial to "
+                         f"merge only {len(have)} of {n} shards")
+
+
+def merge(parts: Sequence[dict], allow_partial: bool = False) -> dict:
     """Merge shard results (same graph, backend and T) into one, samples in index order.
 
     Raises:
-        ValueError: the parts disagree on backend/graph/T, overlap, or are compare results of
+        ValueError: the parts come from different graphs (content hash) or data, disagree on
+            backend/T, overlap, miss shards (unless ``allow_partial``), or are compare results of
             different shapes.
     """
     if not parts:
         raise ValueError("nothing to merge: give at least one simulation.json")
+    check_shard_set(parts, allow_partial)
+    out = _merge(parts)
+    for key in ("graph_sha256", "data"):
+        if parts[0].get(key) is not None:
+            out[key] = parts[0][key]
+    if any(p.get("shard") for p in parts):
+        out["shards_merged"] = sorted(int(p["shard"]["index"]) for p in parts)
+        out["shard_count"] = int(parts[0]["shard"]["count"])
+    return out
+
+
+def _merge(parts: Sequence[dict]) -> dict:
     if all("backends" in p for p in parts):
         names = sorted(parts[0]["backends"])
         if any(sorted(p["backends"]) != names for p in parts):
             raise ValueError("the compare results name different backends; merge shards of one run")
-        backends = {b: merge([p["backends"][b] for p in parts]) for b in names}
+        backends = {b: _merge([p["backends"][b] for p in parts]) for b in names}
         divs = [p.get("first_divergence") for p in parts if p.get("first_divergence")]
         divs.sort(key=lambda d: d.get("sample", 0))
         out = compare_results(backends, divs[0] if divs else None,
@@ -86,8 +134,9 @@ def merge(parts: Sequence[dict]) -> dict:
     if any("backends" in p for p in parts):
         raise ValueError("cannot merge a --compare result with a single-backend result")
     first = parts[0]
+    keys = ("backend", "T") if first.get("graph_sha256") else ("backend", "T", "graph")  # content over path
     for p in parts[1:]:
-        for key in ("backend", "T", "graph"):
+        for key in keys:
             if p.get(key) != first.get(key):
                 raise ValueError(f"shards differ in {key!r}: {first.get(key)!r} vs {p.get(key)!r}")
     rows = sorted((r for p in parts for r in p["per_sample"]), key=lambda r: r.get("index", 0))

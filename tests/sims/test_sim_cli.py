@@ -77,3 +77,32 @@ def test_bad_input_named(exported, tmp_path, capsys):
     assert main([str(exported / "model.nir"), "--dataset", str(empty), "--out", str(tmp_path / "o")]) == 2
     assert "x_int.npy" in capsys.readouterr().err
     assert not (tmp_path / "o" / "simulation.json").exists()  # nothing half-written
+
+
+def test_merge_checks_graph_content_and_complete_shard_sets(exported, tmp_path, capsys):
+    """Shards are identified by the graph's content, not its path; a missing shard is refused."""
+    import shutil
+
+    model = exported / "model.nir"
+    base = ["--backend", "reference", "--dataset", str(exported), "--no-progress"]
+    s0 = _run([str(model), *base, "--shard", "0/2", "--out", str(tmp_path / "s0")])
+    copy = tmp_path / "copied" / "model.nir"  # the same graph under another path merges
+    copy.parent.mkdir()
+    shutil.copy(model, copy)
+    s1 = _run([str(copy), *base, "--shard", "1/2", "--out", str(tmp_path / "s1")])
+    assert s0["graph_sha256"] == s1["graph_sha256"] and s0["data_sha256"] != s1["data_sha256"]
+    merged = merge([s0, s1])
+    assert merged["samples"] == 7 and merged["shards_merged"] == [0, 1]
+    # a different graph written to the same path as shard 0 was: refused, naming the content hashes
+    other = dict(s1, graph=s0["graph"], graph_sha256="f" * 64)
+    with pytest.raises(ValueError, match="different graphs"):
+        merge([s0, other])
+    # a lone shard 0/2: refused unless --allow-partial
+    with pytest.raises(ValueError, match=r"shard\(s\) \[1\] of 2 are missing"):
+        merge([s0])
+    assert main(["merge", "--out", str(tmp_path / "m"), str(tmp_path / "s0" / "simulation.json")]) == 2
+    assert "--allow-partial" in capsys.readouterr().err
+    assert main(["merge", "--allow-partial", "--out", str(tmp_path / "m"),
+                 str(tmp_path / "s0" / "simulation.json")]) == 0
+    part = json.loads((tmp_path / "m" / "simulation.json").read_text())
+    assert part["shards_merged"] == [0] and part["shard_count"] == 2 and part["samples"] == 3  # 7 = 3 + 4
