@@ -40,19 +40,29 @@ def read_graph(path: PathLike, type_check: bool = False) -> nir.NIRGraph:
         type_check: passed to ``nir.read`` (off by default: extension nodes take 3 operands).
 
     Raises:
-        ValueError: missing file, or a node type that is unknown (named, with the node).
+        ValueError: missing, truncated or non-NIR file, or a node type that is unknown (named, with the
+            node).
     """
     path = pathlib.Path(path)
     if not path.is_file():
         raise ValueError(f"NIR file {path} does not exist")
     register()
     known = set(getattr(nir.ir, "__all_ir"))
-    for name, t in node_types(path).items():
+    try:
+        types = node_types(path)
+    except (OSError, KeyError, ValueError) as e:  # h5py: truncated, empty or not HDF5; no "node" group
+        raise ValueError(f"{path} is not a readable NIR file ({type(e).__name__}: {e}); it may be truncated "
+                         "or from an interrupted write: export it again (ds2ta-export)") from None
+    for name, t in types.items():
         if t not in known:
             raise ValueError(f"node {name!r} has type {t!r}, which neither NIR {nir.version} nor the ds2ta "
                              f"extensions ({sorted(EXTENSION_NODES)}) define: the file needs another "
                              "package's extension node types")
-    return nir.read(path, type_check=type_check)
+    try:
+        return nir.read(path, type_check=type_check)
+    except (OSError, KeyError) as e:
+        raise ValueError(f"{path}: NIR could not read a node ({type(e).__name__}: {e}); the file is damaged "
+                         "or incomplete: export it again (ds2ta-export)") from None
 
 
 def write_graph(path: PathLike, graph: nir.NIRGraph) -> None:

@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import List, Optional
@@ -65,6 +66,29 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("ds2ta-sim: interrupted; Lava processes stopped, nothing written", file=sys.stderr)
         return 130
+
+
+def check_args(args) -> None:
+    """Options checked before any work: counts, the reference's device, a writable ``--out``."""
+    for opt in ("batch_size", "workers", "chunk"):
+        if getattr(args, opt) < 1:
+            raise ValueError(f"--{opt.replace('_', '-')} {getattr(args, opt)}: give at least 1")
+    if args.compare or args.backend == "reference":
+        import torch
+
+        try:
+            dev = torch.device(args.device)
+        except (RuntimeError, ValueError):
+            raise ValueError(f"--device {args.device!r}: not a torch device; use cpu, cuda or cuda:N") from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"--device {args.device}: this machine has no CUDA device; use --device cpu")
+    out = _out_dir(args)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-check-"):
+            pass
+    except OSError as e:
+        raise ValueError(f"--out {out}: cannot write there ({e.strerror or e}); pass a writable folder") from None
 
 
 def file_sha256(path) -> str:
@@ -119,6 +143,7 @@ def run(args) -> int:
     from ds2ta.checkpoint import atomic_write_json
     from ds2ta.sims.data import count_samples, graph_T, load_samples, shard_range
 
+    check_args(args)
     graph = _read(args.model)
     T = graph_T(graph, args.T)
     args.attention_lowering = lowering_of(graph, args.attention_lowering)

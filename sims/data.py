@@ -47,6 +47,22 @@ def _time_major(x: np.ndarray, in_shape: tuple, T: int, where: str) -> np.ndarra
                      f"(static, repeated over T) nor (T={T}, *{in_shape}) (events)")
 
 
+def _load_npy(f: Path) -> np.ndarray:
+    try:
+        return np.load(f, mmap_mode="r")
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{f}: not a readable .npy array ({e}); write it with numpy.save") from None
+
+
+def _check_range(start: int, end: Optional[int], available: int, what: str) -> None:
+    """``--start``/``--samples`` must select samples that exist (no silent clamping)."""
+    if start >= available:
+        raise ValueError(f"--start {start}: {what} has {available} samples (indices 0..{available - 1})")
+    if end is not None and end > available:
+        raise ValueError(f"--start {start} --samples {end - start}: {what} has only {available} samples; "
+                         f"pass --samples {available - start} or fewer, or leave it out for all")
+
+
 def load_samples(graph: nir.NIRGraph, dataset: Optional[str], samples: Optional[int], T: int,
                  data_dir: Optional[str] = None, start: int = 0
                  ) -> Tuple[np.ndarray, List[Optional[int]], dict]:
@@ -71,22 +87,35 @@ def load_samples(graph: nir.NIRGraph, dataset: Optional[str], samples: Optional[
         if dataset is None:
             raise ValueError("the graph does not name its dataset: pass --dataset NAME or a folder with x_int.npy")
     path = Path(dataset)
+    if start < 0:
+        raise ValueError(f"--start {start}: the first sample index must be >= 0")
+    if samples is not None and int(samples) < 1:
+        raise ValueError(f"--samples {samples}: give at least 1 (or leave it out for all)")
     end = None if samples is None else start + int(samples)
     if path.is_dir():
         xf = path / "x_int.npy"
         if not xf.exists():
             raise ValueError(f"--dataset {path}: expected x_int.npy (integer inputs, (S, *input) or "
                              "(S, T, *input)) and optionally labels.npy in the folder")
-        x = np.load(xf, mmap_mode="r")[start:end]
+        x_all = _load_npy(xf)
+        _check_range(start, end, x_all.shape[0], str(xf))
+        x = x_all[start:end]
         if x.dtype.kind == "f" and np.any(x != np.round(x)):
             raise ValueError(f"{xf}: inputs must be integers (the chip gets x_int, not floats)")
         yf = path / "labels.npy"
-        labels = [int(v) for v in np.load(yf)[start:end]] if yf.exists() else [None] * x.shape[0]
+        labels = [None] * x.shape[0]
+        if yf.exists():
+            y_all = _load_npy(yf)
+            if y_all.shape[:1] != x_all.shape[:1]:
+                raise ValueError(f"{yf}: {y_all.shape[0] if y_all.ndim else 0} labels for {x_all.shape[0]} "
+                                 f"samples in {xf.name}; write one label per sample")
+            labels = [int(v) for v in y_all[start:end]]
         info = {"dataset": str(path), "split": "folder"}
     else:
         from ds2ta.data import get_dataset, to_int
 
         _, test, dinfo = get_dataset(dataset, data_dir=data_dir, T=T, augment=False)
+        _check_range(start, end, len(test), f"the {dataset} test split")
         stop = len(test) if end is None else min(end, len(test))
         if start >= stop:
             raise ValueError(f"--samples/--start select nothing: the {dataset} test split has {len(test)} samples")

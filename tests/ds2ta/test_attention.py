@@ -47,7 +47,8 @@ def test_taw1_identity_nsad_equals_spikformer():
 
 def test_statten_chunk1_equals_spatial_only():
     sp = _model(attention="spikformer")
-    st = DS2TA(make_config("tiny", attention="statten", chunk=1)).eval()
+    # same scale as Spikformer (STAtten's own rule gives 1/4 on the 4 x 4 grid): only the structure differs
+    st = DS2TA(make_config("tiny", attention="statten", chunk=1, attn_scale=0.125)).eval()
     st.load_state_dict(sp.state_dict())
     x = _images()
     with torch.no_grad():
@@ -56,7 +57,7 @@ def test_statten_chunk1_equals_spatial_only():
 
 def test_statten_chunk2_differs_from_spatial_only():
     sp = _model(attention="spikformer")
-    st = DS2TA(make_config("tiny", attention="statten", chunk=2)).eval()
+    st = DS2TA(make_config("tiny", attention="statten", chunk=2, attn_scale=0.125)).eval()  # same scale
     st.load_state_dict(sp.state_dict())
     f_sp, f_st = sp.blocks[0].attn, st.blocks[0].attn
     q, k, v = (_spikes(4, 2, 4, 16, 16, seed=s) for s in (1, 2, 3))

@@ -106,3 +106,38 @@ def test_merge_checks_graph_content_and_complete_shard_sets(exported, tmp_path, 
                  str(tmp_path / "s0" / "simulation.json")]) == 0
     part = json.loads((tmp_path / "m" / "simulation.json").read_text())
     assert part["shards_merged"] == [0] and part["shard_count"] == 2 and part["samples"] == 3  # 7 = 3 + 4
+
+
+def test_more_bad_input_named_before_any_work(exported, tmp_path, capsys):
+    """Issue 13: each of these was a raw traceback or a silent surprise; now exit 2 with the fix."""
+    model = str(exported / "model.nir")
+    base = [model, "--backend", "reference", "--dataset", str(exported)]
+    cases = [
+        (base + ["--samples", "100000"], "has only 7 samples"),     # was clamped silently
+        (base + ["--start", "-3"], "--start -3"),                    # was accepted
+        (base + ["--batch-size", "0"], "--batch-size 0"),            # was "range() arg 3 must not be zero"
+        (base + ["--device", "banana"], "not a torch device"),
+        (base + ["--out", str(exported / "model.nir" / "sub")], "cannot write there"),  # --out under a file
+    ]
+    if not torch.cuda.is_available():
+        cases.append((base + ["--device", "cuda"], "no CUDA device"))
+    for args, msg in cases:
+        if "--out" not in args:
+            args = args + ["--out", str(tmp_path / "o")]
+        assert main(args + ["--no-progress"]) == 2, args
+        assert msg in capsys.readouterr().err, args
+    for name, content in (("empty.nir", b""), ("random.nir", bytes(range(256)) * 8)):
+        bad = tmp_path / name
+        bad.write_bytes(content)
+        assert main([str(bad), "--out", str(tmp_path / "o")]) == 2
+        assert "not a readable NIR file" in capsys.readouterr().err
+    truncated = tmp_path / "truncated.nir"
+    truncated.write_bytes((exported / "model.nir").read_bytes()[:3000])
+    assert main([str(truncated), "--out", str(tmp_path / "o")]) == 2
+    assert "export it again" in capsys.readouterr().err
+    labels = tmp_path / "data"
+    labels.mkdir()
+    np.save(labels / "x_int.npy", np.load(exported / "x_int.npy"))
+    np.save(labels / "labels.npy", np.arange(3))
+    assert main([model, "--backend", "reference", "--dataset", str(labels), "--out", str(tmp_path / "o")]) == 2
+    assert "3 labels for 7 samples" in capsys.readouterr().err
