@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import List, Optional
@@ -51,8 +52,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler, ``kill``): unwinds like Ctrl-C, so Lava's processes and memory are freed."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         if argv[:1] == ["merge"]:
             return merge_main(argv[1:])
@@ -63,9 +75,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ValueError as e:
         print(f"ds2ta-sim: error: {e}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("ds2ta-sim: terminated (SIGTERM); Lava processes stopped, nothing written", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("ds2ta-sim: interrupted; Lava processes stopped, nothing written", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def check_args(args) -> None:

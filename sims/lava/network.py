@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -44,6 +45,21 @@ from ds2ta.sims.lava.procs.relay.process import SpikeRelay
 # At paper scale (cifar10: 374 processes, channels up to 196,608 values) the default's buffers made
 # up most of the run's 8.8 GB (summed PSS); see docs/scale.md.
 CHANNEL_DEPTH = 2
+
+
+_RUNNING = [False]  # set while LavaNetwork.run builds and steps a runtime (read in forked children)
+
+
+def _quiet_child() -> None:
+    """In a process Lava forks: Ctrl-C to the process group is the parent's to handle (it stops every
+    child and frees the shared memory), and SIGTERM, which the parent uses to stop a child, ends it
+    without a Python traceback (a handler the parent installed, e.g. ds2ta-sim's, is not inherited)."""
+    if _RUNNING[0]:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+os.register_at_fork(after_in_child=_quiet_child)
 
 
 @dataclass
@@ -287,6 +303,7 @@ class LavaNetwork:
         if x.dtype.kind == "f" and np.any(x != np.round(x)):
             raise ValueError("x holds non-integer values: the chip gets integer graded input (x_int)")
         S = x.shape[0]
+        _RUNNING[0] = True
         workdir = _scratch_dir()
         t0 = time.perf_counter()
         runtime_owner = None
@@ -351,3 +368,4 @@ class LavaNetwork:
                 except Exception:  # noqa: BLE001 - the runtime may never have started
                     pass
             shutil.rmtree(workdir, ignore_errors=True)
+            _RUNNING[0] = False
