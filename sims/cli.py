@@ -299,6 +299,7 @@ def run_workers(args, argv: List[str]) -> int:
             bar.n = sum(_read_int(shard_dir / str(i) / "progress") for i in range(n))
             bar.refresh()
     except BaseException:
+        trees = _descendants(procs)  # taken before the shards exit: orphans cannot be found afterwards
         for p in procs:  # Ctrl-C: each shard stops its Lava runtime on SIGINT
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)
@@ -307,6 +308,7 @@ def run_workers(args, argv: List[str]) -> int:
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 p.kill()
+        _kill_all(trees)  # a shard that was killed, or died mid start-up, leaves its Lava processes
         raise
     finally:
         for log in logs:
@@ -321,6 +323,32 @@ def run_workers(args, argv: List[str]) -> int:
     atomic_write_json(out / "simulation.json", result)
     _summary(result, out / "simulation.json")
     return 1 if args.compare and not result["match"] else 0
+
+
+def _descendants(procs) -> list:
+    """Every process below the shard processes (their forked Lava processes), as psutil handles."""
+    import psutil
+
+    out = []
+    for p in procs:
+        try:
+            out += psutil.Process(p.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+def _kill_all(handles, timeout: float = 5.0) -> None:
+    """SIGKILL the given processes that are still alive (a shard's clean stop already ended them)."""
+    import psutil
+
+    alive = [h for h in handles if h.is_running()]
+    for h in alive:
+        try:
+            h.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=timeout)
 
 
 def _read_int(path: Path) -> int:

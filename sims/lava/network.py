@@ -123,6 +123,32 @@ def _kill_runtime(runtime) -> None:
             setattr(runtime, flag, False)
 
 
+def _reap_new_children(before: set, settle_s: float = 1.0, limit_s: float = 15.0) -> None:
+    """Terminate (then kill) this process's children that are not in ``before``, until none has
+    appeared for ``settle_s``: an interrupt can land while lava-nc's run thread is still forking its
+    processes, after ``_kill_runtime`` took the list of the ones it knew (issue 13: orphaned shards)."""
+    import multiprocessing as mp
+
+    quiet, end = time.monotonic(), time.monotonic() + limit_s
+    while time.monotonic() < end:
+        new = [c for c in mp.active_children() if c not in before]
+        if not new:
+            if time.monotonic() - quiet > settle_s:
+                return
+            time.sleep(0.05)
+            continue
+        quiet = time.monotonic()
+        for c in new:
+            try:
+                c.terminate()
+                mp.Process.join(c, timeout=5)  # SystemProcess.join has no timeout
+                if c.is_alive():
+                    c.kill()
+                    mp.Process.join(c, timeout=5)
+            except (OSError, ValueError, AssertionError):
+                pass
+
+
 def _run_watched(proc, steps: int, poll_s: float = 0.05) -> None:
     """``proc.run(RunSteps(steps))`` that returns an error instead of hanging when a Lava process dies.
 
@@ -303,6 +329,8 @@ class LavaNetwork:
         if x.dtype.kind == "f" and np.any(x != np.round(x)):
             raise ValueError("x holds non-integer values: the chip gets integer graded input (x_int)")
         S = x.shape[0]
+        import multiprocessing as mp
+        children_before = set(mp.active_children())
         _RUNNING[0] = True
         workdir = _scratch_dir()
         t0 = time.perf_counter()
@@ -360,6 +388,7 @@ class LavaNetwork:
             if runtime_owner is not None and getattr(runtime_owner, "runtime", None) is not None:
                 _kill_runtime(runtime_owner.runtime)  # stop() waits forever on a failed child
                 runtime_owner = None
+            _reap_new_children(children_before)  # Lava may still be forking when an interrupt lands
             raise
         finally:
             if runtime_owner is not None:
