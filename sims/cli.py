@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
+from ds2ta.sims.results import array_sha256, file_sha256
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ds2ta-sim", description=__doc__.splitlines()[0])
@@ -107,28 +109,6 @@ def check_args(args) -> None:
             pass
     except OSError as e:
         raise ValueError(f"--out {out}: cannot write there ({e.strerror or e}); pass a writable folder") from None
-
-
-def file_sha256(path) -> str:
-    """Content hash of a file (the exported graph): ``merge`` compares it, not the path."""
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def array_sha256(x, labels) -> str:
-    """Content hash of the simulated data slice (integer inputs and labels)."""
-    import hashlib
-
-    import numpy as np
-
-    h = hashlib.sha256(np.ascontiguousarray(x).tobytes())
-    h.update(repr(None if labels is None else [v if v is None else int(v) for v in labels]).encode())
-    return h.hexdigest()
 
 
 def lowering_of(graph, chosen: Optional[str]) -> str:

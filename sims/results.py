@@ -14,6 +14,7 @@ numpy only (no torch, no lava), so the CLI can merge shards anywhere; the count 
 
 from __future__ import annotations
 
+import hashlib
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -154,6 +155,22 @@ def _merge(parts: Sequence[dict]) -> dict:
     out["shards"] = sum(int(p.get("shards", 1)) for p in parts)
     out["wall_s_sum"] = sum(float(p.get("wall_s_sum", p.get("wall_s", 0.0))) for p in parts)
     return out
+
+
+def file_sha256(path) -> str:
+    """Content hash of a file (the exported graph): ``merge`` compares it, not the path."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def array_sha256(x, labels) -> str:
+    """Content hash of the simulated data slice (integer inputs and labels)."""
+    h = hashlib.sha256(np.ascontiguousarray(x).tobytes())
+    h.update(repr(None if labels is None else [v if v is None else int(v) for v in labels]).encode())
+    return h.hexdigest()
 
 
 def count_mismatches(a: dict, b: dict) -> List[dict]:

@@ -20,7 +20,7 @@ import nir
 import numpy as np
 
 from ds2ta.hardware import chip
-from ds2ta.hardware.attention_lowering import unit_counts as chip_counts
+from ds2ta.hardware.attention_activity import unit_counts as chip_counts
 from ds2ta.sims.lava.graph import Schedule
 from ds2ta.sims.lava.ops import apply_linear
 
@@ -105,7 +105,7 @@ def fanout_events(name: str, node, weight: np.ndarray) -> int:
 
 
 def lowered_counts(schedule: Schedule, records: dict, name: str, low) -> dict:
-    """``attention_lowering.unit_counts`` of a lowered attention node from Lava's records: its
+    """``attention_activity.unit_counts`` of a lowered attention node from Lava's records: its
     populations ``"<name>.<suffix>"``, its output ``name`` and its operands (the q/k/v sources)."""
     vals = {u.suffix: records[f"{name}.{u.suffix}"] for u in low.units if u.suffix != "out"}
     vals["out"] = records[name]

@@ -94,24 +94,8 @@ def _kill_runtime(runtime) -> None:
     forever on a failed child) and without its messaging ``stop()`` (which joins children that are
     still waiting for commands): terminate (then kill) every forked process, then shut down Lava's
     shared-memory manager, which unlinks every channel's segment."""
-    import multiprocessing as mp
-
     mi = getattr(runtime, "_messaging_infrastructure", None)
-    actors = list(getattr(mi, "_actors", []) or [])
-    for a in actors:
-        try:
-            if a.is_alive():
-                a.terminate()
-        except (OSError, ValueError, AssertionError):
-            pass
-    for a in actors:
-        try:
-            mp.Process.join(a, timeout=5)  # SystemProcess.join has no timeout
-            if a.is_alive():
-                a.kill()
-                mp.Process.join(a, timeout=5)
-        except (OSError, ValueError, AssertionError):
-            pass
+    _stop_processes(list(getattr(mi, "_actors", []) or []))
     smm = getattr(mi, "_smm", None)
     if smm is not None:
         try:
@@ -121,6 +105,27 @@ def _kill_runtime(runtime) -> None:
     for flag in ("_is_running", "_is_started"):
         if hasattr(runtime, flag):
             setattr(runtime, flag, False)
+
+
+def _stop_processes(procs: list) -> None:
+    """Terminate every process (all first, so they stop in parallel), then join each, killing any that
+    is still alive after 5 s."""
+    import multiprocessing as mp
+
+    for a in procs:
+        try:
+            if a.is_alive():
+                a.terminate()
+        except (OSError, ValueError, AssertionError):
+            pass
+    for a in procs:
+        try:
+            mp.Process.join(a, timeout=5)  # SystemProcess.join has no timeout
+            if a.is_alive():
+                a.kill()
+                mp.Process.join(a, timeout=5)
+        except (OSError, ValueError, AssertionError):
+            pass
 
 
 def _reap_new_children(before: set, settle_s: float = 1.0, limit_s: float = 15.0) -> None:
@@ -138,15 +143,7 @@ def _reap_new_children(before: set, settle_s: float = 1.0, limit_s: float = 15.0
             time.sleep(0.05)
             continue
         quiet = time.monotonic()
-        for c in new:
-            try:
-                c.terminate()
-                mp.Process.join(c, timeout=5)  # SystemProcess.join has no timeout
-                if c.is_alive():
-                    c.kill()
-                    mp.Process.join(c, timeout=5)
-            except (OSError, ValueError, AssertionError):
-                pass
+        _stop_processes(new)
 
 
 def _run_watched(proc, steps: int, poll_s: float = 0.05) -> None:

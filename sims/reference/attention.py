@@ -11,7 +11,7 @@ from typing import Dict
 import numpy as np
 import torch
 
-from ds2ta.hardware import attention_lowering
+from ds2ta.hardware import attention_activity, attention_lowering
 from ds2ta.sims.reference.kernels import EXACT_LIMIT, Kernel
 
 
@@ -147,8 +147,8 @@ class LoweredAttentionK(_AttentionBase):
         z = [np.ascontiguousarray(o.reshape(T, B, self.node.channels, -1).cpu().numpy()) for o in (q, k, v)]
         if any(a.min(initial=0) < 0 or a.max(initial=0) > 1 for a in z):
             raise ValueError(f"node {self.name!r}: q/k/v operands are not binary spikes")
-        vals = attention_lowering.values(self.low, *z)
-        self.unit_counts = attention_lowering.unit_counts(self.low, {**vals, **dict(zip("qkv", z))})
+        vals = attention_activity.values(self.low, *z)
+        self.unit_counts = attention_activity.unit_counts(self.low, {**vals, **dict(zip("qkv", z))})
         self.sub_records = {f"{self.name}.{u.suffix}": torch.from_numpy(vals[u.suffix].reshape(T, B, -1))
                             for u in self.low.units if u.suffix != "out"}
         return torch.from_numpy(vals["out"]).to(q.device).reshape(T, B, self.node.channels, *self.node.tokens_shape)

@@ -1,4 +1,4 @@
-"""The neuron-level attention lowering (ds2ta.hardware.attention_lowering) against independent oracles.
+"""The neuron-level attention lowering (ds2ta.hardware.attention_lowering, .attention_activity) against independent oracles.
 
 * The output equals the attention written here directly from the paper's equations (per head
   ``shr(table[A] V, shift)`` with ``A = Q K^T``; STAtten ``shr(Q_b (K_b^T V_b), shift)``), for NSAD
@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from ds2ta.export.nir_nodes import DS2TABlockAttention, DS2TASpikeAttention
+from ds2ta.hardware import attention_activity as act
 from ds2ta.hardware import attention_lowering as al
 
 H, d, G = 2, 4, 3
@@ -75,20 +76,20 @@ LINEAR = np.array([[0, 2, 4, 6, 8], [0, -1, -2, -3, -4]])
 def test_spatial_output_equals_the_definition(qkv, table, form, shift):
     low = al.plan("a", _spatial(table, shift))
     assert low.form == form
-    np.testing.assert_array_equal(al.values(low, *qkv)["out"], attention_by_definition(*qkv, table, shift))
+    np.testing.assert_array_equal(act.values(low, *qkv)["out"], attention_by_definition(*qkv, table, shift))
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 4])
 def test_block_output_equals_the_definition(qkv, chunk):
     low = al.plan("a", _block(chunk, shift=1))
-    np.testing.assert_array_equal(al.values(low, *qkv)["out"], statten_by_definition(*qkv, chunk, 1))
+    np.testing.assert_array_equal(act.values(low, *qkv)["out"], statten_by_definition(*qkv, chunk, 1))
 
 
 def _execute_links(low, q, k, v):
     """Each population from its links' sources with the chip's timing (population local step j gets
     source step j + stage(dst) - stage(src) - 1 - delay: positive for STAtten's hold links, which
     deliver a block's last step to the block's earlier output steps), then the neuron's arithmetic."""
-    vals = al.values(low, q, k, v)
+    vals = act.values(low, q, k, v)
     src = {"q": q.reshape(T, B, -1), "k": k.reshape(T, B, -1), "v": v.reshape(T, B, -1)}
     got = {}
     for u in low.units:
@@ -147,9 +148,9 @@ def test_counts_by_hand():
     q = np.array([[1, 0], [1, 1]]).reshape(1, 1, 2, 2)
     k = np.array([[1, 1], [0, 1]]).reshape(1, 1, 2, 2)
     v = np.array([[0, 1], [1, 1]]).reshape(1, 1, 2, 2)
-    vals = al.values(low, q, k, v)
+    vals = act.values(low, q, k, v)
     np.testing.assert_array_equal(vals["out"][0, 0], [[7, 5], [12, 5]])
-    c = al.unit_counts(low, {**vals, "q": q, "k": k, "v": v})
+    c = act.unit_counts(low, {**vals, "q": q, "k": k, "v": v})
     assert "ones" not in c  # shift 0: out is a graded sum, no shift unit
     assert {s: c[s]["spikes"] for s in ("qk", "score", "level", "nsad", "sv", "out")} == \
         {"qk": 4, "score": 3, "level": 4, "nsad": 3, "sv": 5, "out": 4}

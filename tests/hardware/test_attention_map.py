@@ -6,6 +6,7 @@ import pytest
 
 from ds2ta.hardware import LOIHI2, check_fits
 from ds2ta.hardware import attention_lowering as AL
+from ds2ta.hardware import attention_activity as ACT
 from ds2ta.hardware.energy import estimate
 from ds2ta.hardware.profiles import SANAFE_LOIHI1
 
@@ -81,8 +82,8 @@ def _activity(lowering, seed=0):
     q, k, v = (rng.integers(0, 2, (T, B, D, N)) for _ in range(3))
     g = _graph()
     low = AL.plan("core", g.nodes["core"])
-    vals = AL.values(low, q, k, v)
-    counts = AL.unit_counts(low, {**vals, "q": q, "k": k, "v": v})
+    vals = ACT.values(low, q, k, v)
+    counts = ACT.unit_counts(low, {**vals, "q": q, "k": k, "v": v})
     layers = {f"core.{s}": c for s, c in counts.items() if s != "out"}
     layers["core"] = dict(counts["out"], attention_ops=0)
     if lowering == "core":

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from ds2ta.hardware import attention_lowering as AL
+from ds2ta.hardware import attention_activity as ACT
 from ds2ta.hardware import check_fits, write_mapping_json
 from ds2ta.report.cli import main
 
@@ -43,7 +44,7 @@ def _run(tmp_path, table, seed=0):
     E.write_graph(tmp_path / "model.nir", g)
     write_mapping_json(check_fits(g), tmp_path / "mapping.json")
     low = AL.plan("core", g.nodes["core"])
-    counts = AL.unit_counts(low, {**AL.values(low, q, k, v), "q": q, "k": k, "v": v})
+    counts = ACT.unit_counts(low, {**ACT.values(low, q, k, v), "q": q, "k": k, "v": v})
     layers = {f"core.{s}": c for s, c in counts.items() if s != "out"}
     layers["core"] = dict(counts["out"], attention_ops=0)
     sim = {"backend": "reference", "samples": B, "T": T, "layers": layers, "attention_lowering": "neurons",
