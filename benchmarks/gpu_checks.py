@@ -25,6 +25,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--samples", type=int, default=360)
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--attention-lowering", default="core", choices=("core", "neurons"),
+                    help="core: same integers, far less memory at paper scale (a cifar10 block's "
+                         "pairwise lowering is 1.6 M units per step and sample)")
     args = ap.parse_args(argv)
     if not torch.cuda.is_available():
         raise SystemExit("gpu_checks.py needs CUDA: no GPU is visible")
@@ -44,10 +47,11 @@ def main(argv=None) -> int:
     T = model.cfg.T
     x_seq = time_major(x_int, T, model.cfg.encoding)
 
-    result = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "samples": len(xs)}
+    result = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "samples": len(xs),
+              "graph": args.graph, "attention_lowering": args.attention_lowering}
     runs = {}
     for dev in ("cpu", "cuda"):
-        ex = ReferenceExecutor(args.graph, device=dev)
+        ex = ReferenceExecutor(args.graph, device=dev, attention_lowering=args.attention_lowering)
         t0 = time.perf_counter()
         res = ex.run(x_seq.to(dev), record=True)
         if dev == "cuda":
@@ -67,7 +71,7 @@ def main(argv=None) -> int:
     # NVML energy: the float model (dense GPU compute) and the integer reference (batched)
     result["energy_float_model"] = measure_torch(model, xs.cuda(), batch_sizes=(1, 256),
                                                  min_seconds=args.seconds)
-    ex = ReferenceExecutor(args.graph, device="cuda")
+    ex = ReferenceExecutor(args.graph, device="cuda", attention_lowering=args.attention_lowering)
 
     class RefModule(torch.nn.Module):
         def forward(self, x):  # x: (B, ...) integer sample batch -> time-major for the executor

@@ -113,6 +113,17 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def check_device(name: str, option: str = "--device") -> torch.device:
+    """A torch device this machine has, or a ValueError naming the option and the fix."""
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"{option} {name!r}: not a torch device; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{option} {name}: this machine has no CUDA device; use {option} cpu")
+    return dev
+
+
 def resolve_device(name: str) -> torch.device:
     """``"auto"`` -> CUDA when available (the local rank's GPU under torchrun), else CPU."""
     if name == "auto":

@@ -137,8 +137,10 @@ def _agreement_counts(float_rec, int_rec) -> Dict[str, Tuple[int, int]]:
 def batched_accuracy(model, x_float: torch.Tensor, y: torch.Tensor, batch_size: int = 32) -> float:
     """Float model accuracy over ``x_float`` in batches (a whole CIFAR split at once needs tens of GB)."""
     model.eval()
-    hits = sum(int((model(x_float[lo:lo + batch_size]).argmax(-1) == y[lo:lo + batch_size]).sum())
-               for lo in range(0, x_float.shape[0], batch_size))
+    dev = next(model.parameters()).device
+    with torch.no_grad():
+        hits = sum(int((model(x_float[lo:lo + batch_size].to(dev)).argmax(-1).cpu() == y[lo:lo + batch_size]).sum())
+                   for lo in range(0, x_float.shape[0], batch_size))
     return hits / max(1, x_float.shape[0])
 
 

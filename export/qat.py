@@ -37,6 +37,7 @@ def qat_finetune(model, train_x: torch.Tensor, train_y: torch.Tensor, epochs: in
         parametrize.register_parametrization(m, "weight", FakeQuant(bits))
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
     g = torch.Generator().manual_seed(seed)
+    dev = next(model.parameters()).device  # batches go where the model is (CPU or CUDA)
     try:
         for _ in tqdm(range(epochs), desc="QAT", disable=not progress):
             model.train()
@@ -46,7 +47,7 @@ def qat_finetune(model, train_x: torch.Tensor, train_y: torch.Tensor, epochs: in
             perm = torch.randperm(train_x.shape[0], generator=g)
             for lo in range(0, len(perm), batch_size):
                 idx = perm[lo:lo + batch_size]
-                loss = nn.functional.cross_entropy(model(train_x[idx]), train_y[idx])
+                loss = nn.functional.cross_entropy(model(train_x[idx].to(dev)), train_y[idx].to(dev))
                 opt.zero_grad()
                 loss.backward()
                 opt.step()

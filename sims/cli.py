@@ -94,14 +94,9 @@ def check_args(args) -> None:
         if getattr(args, opt) < 1:
             raise ValueError(f"--{opt.replace('_', '-')} {getattr(args, opt)}: give at least 1")
     if args.compare or args.backend == "reference":
-        import torch
+        from ds2ta.train_utils import check_device
 
-        try:
-            dev = torch.device(args.device)
-        except (RuntimeError, ValueError):
-            raise ValueError(f"--device {args.device!r}: not a torch device; use cpu, cuda or cuda:N") from None
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"--device {args.device}: this machine has no CUDA device; use --device cpu")
+        check_device(args.device)
     out = _out_dir(args)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,7 @@ from ds2ta.export.quantize import CALIBRATION_MARGIN
 from ds2ta.export.targets import TARGETS, get_target
 from ds2ta.hardware.attention_lowering import DEFAULT_LOWERING, LOWERINGS
 from ds2ta.sims.reference import ReferenceExecutor
+from ds2ta.train_utils import check_device
 
 OUR_FILES = {"model.nir", "quantization.json", "mapping.json"}
 REPORT_FORMAT = "ds2ta-quantization"
@@ -129,6 +130,7 @@ def run(args) -> int:
     ck = pathlib.Path(args.checkpoint)
     out = pathlib.Path(args.out) if args.out else ck.resolve().parent / "export"
     check_out_dir(out)
+    device = check_device(args.device)
     model, ckpt = load_checkpoint(ck)
     cfg = model.cfg
     name = args.calib_data or ckpt.get("dataset", {}).get("name", "digits")
@@ -138,11 +140,13 @@ def run(args) -> int:
     calib_x = xtr[: CALIB_BATCH * args.calib_batches].float() * scale
     if args.batch_size < 1:
         raise ValueError(f"--batch-size {args.batch_size}: give at least 1")
+    model.to(device)  # the float evaluation and QAT run where the integer reference runs
     float_acc = batched_accuracy(model, xte.float() * scale, yte, args.batch_size)
     if args.qat_epochs > 0:
         qat_finetune(model, xtr.float() * scale, ytr, args.qat_epochs, bits=args.bits,
                      progress=not args.no_progress)
         float_acc_qat = batched_accuracy(model, xte.float() * scale, yte, args.batch_size)
+    model.cpu()  # quantization and the float-vs-integer spike agreement work on CPU tensors
     meta = graph_metadata(model, ckpt, ck, target.name, scale)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
