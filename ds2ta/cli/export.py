@@ -1,6 +1,7 @@
 """``ds2ta-export model.pt --target loihi2 [--out DIR] [--calib-data digits|DIR] [--bits 8] [--qat-epochs N]``.
 
-Writes ``model.nir`` and ``quantization.json`` (each atomically) into ``--out`` and prints a summary.
+Writes ``model.nir``, ``quantization.json`` and ``mapping.json`` as one set into ``--out`` (staged beside
+it, then swapped in whole: ``ds2ta.outfolder``) and prints a summary.
 ``--attention-lowering neurons|core`` (default neurons) is recorded in the graph's
 ``metadata["attention_lowering"]`` and in quantization.json; the mapping (``mapping.json``) places the
 attention as that lowering. The accuracy is evaluated with the attention core, which computes the same
@@ -34,6 +35,7 @@ from ds2ta.export.qat import qat_finetune
 from ds2ta.export.quantize import CALIBRATION_MARGIN
 from ds2ta.export.targets import TARGETS, get_target
 from ds2ta.hardware.attention_lowering import DEFAULT_LOWERING, LOWERINGS
+from ds2ta.outfolder import check_writable, is_temporary, staged_folder
 from ds2ta.sims.reference import ReferenceExecutor
 from ds2ta.train_utils import check_device
 
@@ -74,7 +76,7 @@ def check_out_dir(out: pathlib.Path) -> None:
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; give a folder")
     if out.is_dir():
-        other = sorted(p.name for p in out.iterdir() if p.name not in OUR_FILES)
+        other = sorted(p.name for p in out.iterdir() if p.name not in OUR_FILES and not is_temporary(p.name))
         if other:
             raise ValueError(f"--out {out} already holds {other[:5]}: choose an empty or new folder")
         q = out / "quantization.json"
@@ -85,6 +87,7 @@ def check_out_dir(out: pathlib.Path) -> None:
                 fmt = None
             if fmt != REPORT_FORMAT:
                 raise ValueError(f"--out {out}: quantization.json is not a ds2ta export; choose another folder")
+    check_writable(out)
 
 
 def load_data(name_or_dir: str, ckpt: dict, data_dir: Optional[str], train_limit: Optional[int] = None,
@@ -185,11 +188,11 @@ def run(args) -> int:
         "layers": report, "seconds": time.perf_counter() - t0,
         "latency_steps": mapping.latency_steps if mapping is not None else ex.latency_steps,
     }
-    out.mkdir(parents=True, exist_ok=True)
-    write_graph(out / "model.nir", graph)
-    atomic_write_json(out / "quantization.json", _jsonable(summary))
-    if mapping is not None:
-        target.write_mapping(mapping, out / "mapping.json")
+    with staged_folder(out) as stage:  # the files replace the folder together, never mixed with older ones
+        write_graph(stage / "model.nir", graph)
+        atomic_write_json(stage / "quantization.json", _jsonable(summary))
+        if mapping is not None:
+            target.write_mapping(mapping, stage / "mapping.json")
     print(f"ds2ta-export: {ck} -> {out / 'model.nir'} (target {target.name}, {args.bits}-bit weights, "
           f"attention lowering {args.attention_lowering})")
     print(f"  accuracy on {xte.shape[0]} samples: float {float_acc:.4f}  quantized {int_acc:.4f} "
