@@ -140,9 +140,8 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:  # weights_only: a checkpoint holds only tensors and plain containers, so no code runs
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # pickle/zip errors come in many types
-        raise ValueError(f"{str(path)!r} is not a readable ds2ta checkpoint ({type(e).__name__}: "
-                         f"{str(e).splitlines()[0] if str(e) else ''}); expected a file written by "
-                         "ds2ta-train (plain tensors and containers only)") from e
+        raise ValueError(f"{str(path)!r} is not a readable ds2ta checkpoint ({_load_error(e)}); expected "
+                         "a file written by ds2ta-train (plain tensors and containers only)") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         what = "a plain state dict" if isinstance(ckpt, dict) and ckpt and all(
             isinstance(v, torch.Tensor) for v in ckpt.values()) else f"a {type(ckpt).__name__}"
@@ -155,6 +154,16 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if missing:
         raise ValueError(f"{str(path)!r} is a damaged ds2ta checkpoint: missing entries {missing}")
     return ckpt
+
+
+def _load_error(e: Exception) -> str:
+    """torch.load's failure in a few words, without its advice to retry with ``weights_only=False``
+    (that would run whatever code the file holds)."""
+    text = str(e)
+    marker = "WeightsUnpickler error:"
+    if marker in text:  # a pickled class or function: name it, drop the unsafe advice
+        return "it holds Python objects beyond tensors and plain containers: " + text.split(marker, 1)[1].strip()
+    return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
 
 
 def check_state_dict(model: nn.Module, state_dict: dict, source: str = "checkpoint") -> None:

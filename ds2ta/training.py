@@ -158,6 +158,7 @@ def fit(model: nn.Module, train_ds: Dataset, test_ds: Dataset, dataset_info: dic
     out = Path(out_dir) if out_dir is not None else None
     metrics: dict = {}
     last_epoch = tcfg.epochs if stop_after is None else min(tcfg.epochs, start + stop_after)
+    saved = False  # whether this call wrote a checkpoint (the interrupt message names only real files)
     try:
         for epoch in range(start, last_epoch):
             t0 = time.perf_counter()
@@ -195,15 +196,22 @@ def fit(model: nn.Module, train_ds: Dataset, test_ds: Dataset, dataset_info: dic
                            f"{correct / seen:.4f} test acc {_fmt(test_acc)} ({seconds:.0f}s)")
                 if out is not None:
                     _save(out, bare, dataset_info, metrics, opt, sched, done, history, seconds, tcfg)
+                    saved = True
             barrier()
     except KeyboardInterrupt:
         if rank == 0 and out is not None:
-            tqdm.write(f"interrupted: {out / CHECKPOINT_NAME} holds the last finished epoch "
-                       f"({len(history)}); continue with --resume {out / CHECKPOINT_NAME}")
+            tqdm.write(_interrupted(out / CHECKPOINT_NAME if saved else resume, len(history)))
         raise
     if not metrics and history:
         metrics = _metrics(history, tcfg, world, device, len(train_ds), seconds)
     return metrics
+
+
+def _interrupted(last: str | Path | None, epochs: int) -> str:
+    """What an interrupted run says: the checkpoint that holds its last finished epoch, if any."""
+    if last is None:
+        return "interrupted before the first epoch finished: nothing written"
+    return f"interrupted: {last} holds the last finished epoch ({epochs}); continue with --resume {last}"
 
 
 def _fmt(acc) -> str:

@@ -9,7 +9,10 @@ Examples::
     ds2ta-train ... --resume runs/c10/model.pt        # continue an interrupted run
     ds2ta-train --preset cifar10 --dataset digits32 --batch-size 32 --checkpoint-activations ...
 
-Recipe options left unset take the dataset's defaults from :data:`RECIPES`.
+Recipe options left unset take the dataset's defaults from :data:`RECIPES`; on ``--resume`` they take
+the resumed run's recipe, and a recipe option that differs from it is refused by name (the optimizer
+and schedule states continue that recipe). An ``--out`` holding another run's model (other model
+config, dataset or recipe) is refused unless ``--force``; the same run may be written again.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 from ds2ta.config import ATTENTIONS, PRESETS
 from ds2ta.data import DATASETS
@@ -43,6 +47,7 @@ RECIPES: dict[str, dict] = {
     "cifar10-dvs": dict(epochs=200, batch_size=16, lr=1e-3, weight_decay=0.06, warmup_epochs=10,
                         mixup=0.0, label_smoothing=0.1),
 }
+DEFAULT_DATASET = "digits"
 DEFAULT_PRESET = {"digits": "tiny", "digits-events": "tiny-dvs", "digits-events128": "dvs",
                   "digits32": "cifar10",
                   "cifar10": "cifar10",
@@ -53,7 +58,8 @@ def build_parser(prog: str = "ds2ta-train") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description="Train a DS2TA spiking transformer.")
     p.add_argument("--preset", choices=sorted(PRESETS), default=None,
                    help="model preset (default: the dataset's, e.g. tiny for digits)")
-    p.add_argument("--dataset", choices=DATASETS, default="digits")
+    p.add_argument("--dataset", choices=DATASETS, default=None,
+                   help=f"training data (default: {DEFAULT_DATASET}, or the resumed run's)")
     p.add_argument("--attention", choices=ATTENTIONS, default=None,
                    help="attention on the same backbone (default: the preset's, ds2ta)")
     p.add_argument("--out", required=True, help="output folder for model.pt and metrics.json")
@@ -69,13 +75,14 @@ def build_parser(prog: str = "ds2ta-train") -> argparse.ArgumentParser:
     p.add_argument("--label-smoothing", type=float)
     p.add_argument("--mixup", type=float, help="mixup Beta alpha; 0 = off")
     p.add_argument("--no-augment", action="store_true", help="no CIFAR augmentation")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="seed of weights, shuffling, augmentation (default 0)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--no-amp", action="store_true", help="full precision on CUDA")
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--eval-every", type=int, default=1)
     p.add_argument("--resume", default=None, help="checkpoint (OUT/model.pt) to continue from")
+    p.add_argument("--force", action="store_true", help="replace another run's model.pt in --out")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--checkpoint-activations", action="store_true",
                    help="recompute SPS and block activations in backward: less memory, same "
@@ -83,43 +90,125 @@ def build_parser(prog: str = "ds2ta-train") -> argparse.ArgumentParser:
     return p
 
 
-def recipe_from_args(args: argparse.Namespace):
-    """The :class:`TrainConfig` for parsed arguments (flags over the dataset's defaults)."""
+RECIPE_FLAGS = ("epochs", "batch_size", "lr", "weight_decay", "warmup_epochs", "label_smoothing", "mixup", "seed")
+SPEC_KEYS = RECIPE_FLAGS + ("min_lr_ratio",)  # TrainConfig fields that shape the trained weights
+MODEL_FLAGS = ("attention", "T", "attn_scale")  # model options of the command line (config fields)
+
+
+def recipe_from_args(args: argparse.Namespace, base: dict | None = None):
+    """The :class:`TrainConfig` for parsed arguments: flags over ``base`` (a resumed run's recipe) or,
+    without it, over the dataset's defaults."""
     from ds2ta.train_utils import TrainConfig
 
-    r = dict(RECIPES[args.dataset])
-    for k in ("epochs", "batch_size", "lr", "weight_decay", "warmup_epochs", "label_smoothing",
-              "mixup"):
+    r = {"seed": 0, **RECIPES[args.dataset or DEFAULT_DATASET]} if base is None else {k: base[k] for k in SPEC_KEYS if k in base}
+    for k in RECIPE_FLAGS:
         v = getattr(args, k)
         if v is not None:
             r[k] = v
-    return TrainConfig(**r, seed=args.seed, device=args.device, amp=not args.no_amp,
+    return TrainConfig(**r, device=args.device, amp=not args.no_amp,
                        num_workers=args.workers, eval_every=args.eval_every,
                        progress=not args.no_progress,
                        checkpoint_activations=args.checkpoint_activations)
 
 
+def _flag(k: str) -> str:
+    return "--" + k.replace("_", "-")
+
+
+def resumed_run(args: argparse.Namespace) -> dict:
+    """The checkpoint ``--resume`` continues; fills ``args.dataset`` / ``args.preset`` from it.
+
+    Raises:
+        ValueError: no training state, or explicit options that contradict the run (each named with
+            the run's value): a resumed run continues its own model and recipe.
+    """
+    from ds2ta.checkpoint import read_checkpoint
+
+    ckpt = read_checkpoint(args.resume)
+    ts = ckpt.get("train_state")
+    if not isinstance(ts, dict) or not isinstance(ts.get("recipe"), dict):
+        raise ValueError(f"--resume {args.resume}: checkpoint has no training state (exported or final "
+                         "weights only); start a new run instead")
+    cfg, info, recipe = ckpt["config"], ckpt["dataset"], ts["recipe"]
+    given = {"dataset": (args.dataset, info.get("name")), "preset": (args.preset, info.get("preset")),
+             **{k: (getattr(args, k), cfg.get(k)) for k in MODEL_FLAGS},
+             **{k: (getattr(args, k), recipe.get(k)) for k in RECIPE_FLAGS}}
+    bad = [f"{_flag(k)} {mine} (the run has {theirs})" for k, (mine, theirs) in given.items()
+           if mine is not None and theirs is not None and mine != theirs]
+    if bad:
+        raise ValueError(f"--resume {args.resume}: {'; '.join(bad)}. A resumed run continues its own model "
+                         "and recipe (the optimizer and schedule states hold it): drop these options to "
+                         "continue it, or start a new run into another --out")
+    args.dataset, args.preset = info.get("name", args.dataset), args.preset or info.get("preset")
+    return ckpt
+
+
+def check_out(args: argparse.Namespace, cfg: dict, dataset: str, tcfg) -> None:
+    """Refuse an ``--out`` holding another run's model (other config, dataset or recipe) unless ``--force``.
+
+    The checkpoint being resumed, and an earlier run of the same model, dataset and recipe (the command
+    run again), may be replaced.
+    """
+    from ds2ta.checkpoint import read_checkpoint
+    from ds2ta.outfolder import check_writable
+    from ds2ta.training import CHECKPOINT_NAME
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder")
+    check_writable(out)
+    old = out / CHECKPOINT_NAME
+    if args.force or not old.exists() or (args.resume and Path(args.resume).resolve() == old.resolve()):
+        return
+    fix = "choose another --out, resume it (--resume), or pass --force to replace it"
+    try:
+        prev = read_checkpoint(old)
+    except ValueError as e:
+        raise ValueError(f"--out {out} holds a {CHECKPOINT_NAME} that is not a readable ds2ta checkpoint "
+                         f"({e}); {fix}") from None
+    recipe = (prev.get("train_state") or {}).get("recipe") or {}
+    mine = tcfg.to_dict()
+    diff = sorted(k for k in set(cfg) | set(prev["config"]) if cfg.get(k) != prev["config"].get(k))
+    diff += [k for k in SPEC_KEYS if recipe.get(k) != mine[k]]
+    if prev["dataset"].get("name") != dataset:
+        diff.append("dataset")
+    if diff:
+        acc = prev["metrics"].get("test_accuracy")
+        raise ValueError(f"--out {out} already holds another model ({prev['dataset'].get('name')}, "
+                         f"{prev['metrics'].get('epochs')} epochs, test accuracy "
+                         f"{'n/a' if acc is None else f'{acc:.4f}'}; differs in {diff[:6]}): {fix}")
+
+
 def run(args: argparse.Namespace) -> dict:
-    """Train as described by parsed arguments; returns the metrics dict."""
+    """Train as described by parsed arguments; returns the metrics dict.
+
+    A ``--resume`` of a run that already finished trains and writes nothing: the metrics carry
+    ``"already_finished": True`` and are the checkpoint's own.
+    """
     import torch
 
+    from ds2ta.config import DS2TAConfig
     from ds2ta.data import get_dataset
+    from ds2ta.model import DS2TA
     from ds2ta.training import build_model, fit
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    tcfg = recipe_from_args(args)
-    train_ds, test_ds, info = get_dataset(args.dataset, args.data_dir, T=args.T,
-                                          augment=not args.no_augment, seed=args.seed)
-    overrides = {}
-    if args.attention is not None:
-        overrides["attention"] = args.attention
-    if args.T is not None:
-        overrides["T"] = args.T
-    if args.attn_scale is not None:
-        overrides["attn_scale"] = args.attn_scale
+    ckpt = resumed_run(args) if args.resume else None
+    args.dataset = args.dataset or DEFAULT_DATASET
+    tcfg = recipe_from_args(args, ckpt["train_state"]["recipe"] if ckpt else None)
+    if ckpt is not None and int(ckpt["train_state"]["epoch"]) >= tcfg.epochs:
+        return {**ckpt["metrics"], "already_finished": True}
+    T = args.T if ckpt is None else ckpt["config"]["T"]
+    train_ds, test_ds, info = get_dataset(args.dataset, args.data_dir, T=T,
+                                          augment=not args.no_augment, seed=tcfg.seed)
     preset = args.preset or DEFAULT_PRESET[args.dataset]
-    model = build_model(preset, info, seed=args.seed, **overrides)
+    if ckpt is not None:  # weights, optimizer and schedule come from the checkpoint
+        model = DS2TA(DS2TAConfig.from_dict(ckpt["config"]))
+    else:
+        overrides = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None}
+        model = build_model(preset, info, seed=tcfg.seed, **overrides)
+    check_out(args, model.cfg.to_dict(), args.dataset, tcfg)
     info = {**info, "preset": preset}
     return fit(model, train_ds, test_ds, info, tcfg, out_dir=args.out, resume=args.resume)
 
@@ -136,10 +225,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     if int(os.environ.get("RANK", 0)) != 0:  # torchrun: rank 0 reports
         return 0
-    summary = {k: metrics[k] for k in ("test_accuracy", "epochs", "seconds", "train_loss")}
+    summary = {k: metrics.get(k) for k in ("test_accuracy", "epochs", "seconds", "train_loss")}
     print(json.dumps(summary))
-    print(f"test accuracy {metrics['test_accuracy']:.4f} after {metrics['epochs']} epochs "
-          f"({metrics['seconds']:.0f} s); checkpoint {args.out}/model.pt")
+    acc = metrics.get("test_accuracy")
+    acc = "n/a" if acc is None else f"{acc:.4f}"
+    if metrics.get("already_finished"):
+        print(f"{args.resume} already finished its {metrics.get('epochs')} epochs (test accuracy {acc}): "
+              "nothing trained, nothing written")
+    else:
+        print(f"test accuracy {acc} after {metrics['epochs']} epochs ({metrics['seconds']:.0f} s); "
+              f"checkpoint {Path(args.out) / 'model.pt'}")
     return 0
 
 

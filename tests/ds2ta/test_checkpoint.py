@@ -63,13 +63,24 @@ def test_non_torch_file_is_rejected(tmp_path):
 
 
 class _Pickled:
-    pass
+    """Unpickling it would create ``marker`` (code run by the loader)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
 
 
 def test_file_with_python_objects_is_refused_without_running_code(tmp_path):
-    torch.save({"format": "ds2ta-checkpoint", "obj": _Pickled()}, tmp_path / "obj.pt")
-    with pytest.raises(ValueError, match="not a readable ds2ta checkpoint"):
+    marker = tmp_path / "code-ran"
+    torch.save({"format": "ds2ta-checkpoint", "obj": _Pickled(marker)}, tmp_path / "obj.pt")
+    with pytest.raises(ValueError, match="not a readable ds2ta checkpoint") as e:
         load_checkpoint(tmp_path / "obj.pt")
+    assert not marker.exists()  # nothing in the file ran
+    msg = str(e.value)
+    assert "Python objects" in msg and "open" in msg  # names what the file holds
+    assert "weights_only" not in msg and "will likely succeed" not in msg  # not torch's unsafe advice
 
 
 def test_config_weight_shape_mismatch_names_the_key(model, tmp_path):
