@@ -4,6 +4,8 @@
 ``spikformer`` spatial-only SSA (Spikformer):           Z[t] = LIF_0.5( s * (Q[t] K[t]^T) V[t] )
 ``statten``    STAtten block-wise spatio-temporal:      Z_b  = LIF_0.5( s * Q_b (K_b^T V_b) )
                where a block concatenates ``chunk`` consecutive steps' tokens (non-causal inside).
+``sdsa``       Spike-driven self-attention (SDT-V1):    Z[t] = Q[t] * LIF_0.5( sum_n K[t] * V[t] )
+               element-wise products and a sum over tokens per channel, no scale (the talking-heads LIF).
 Output: O-projection (TASA in ``ds2ta``) of the spikes Z. No softmax anywhere.
 """
 
@@ -50,6 +52,20 @@ def block_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, chunk: in
     return out.reshape(T // chunk, B, H, chunk, N, d).permute(0, 3, 1, 2, 4, 5).reshape(T, B, H, N, d)
 
 
+def sdsa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, talk_lif: nn.Module,
+         pool=None) -> torch.Tensor:
+    """SDSA ``Q * LIF(sum over tokens of K * V)`` on token tensors (T, B, N, D) -> (T, B, N, D).
+
+    ``pool`` (the SDT block's DVS max-pool over the token grid, or None) is applied to ``K * V``
+    before the sum and to the result, as the official block does on event data.
+    """
+    kv = k * v
+    if pool is not None:
+        kv = pool(kv)
+    z = q * talk_lif(kv.sum(2, keepdim=True))  # (T, B, 1, D) spikes broadcast over the tokens
+    return pool(z) if pool is not None else z
+
+
 class SpikingAttention(nn.Module):
     """(T, B, N, D) spikes -> (T, B, N, D) spikes."""
 
@@ -77,6 +93,8 @@ class SpikingAttention(nn.Module):
         return merge_heads(out * self.scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode == "sdsa":  # channel-wise: no heads; attn_lif is the talking-heads LIF
+            return self.o(sdsa(self.q(x), self.k(x), self.v(x), self.attn_lif))
         q, k, v = (split_heads(p(x), self.heads) for p in (self.q, self.k, self.v))  # (T, B, H, N, d)
         z = self.attn_lif(self.attend(q, k, v))  # (T, B, N, D)
         return self.o(z)

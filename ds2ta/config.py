@@ -12,7 +12,8 @@ from typing import Optional
 
 from ds2ta.encoding import ENCODINGS
 
-ATTENTIONS = ("ds2ta", "spikformer", "statten")
+ATTENTIONS = ("ds2ta", "spikformer", "statten", "sdsa")
+BACKBONES = ("spikformer", "sdt")  # Spikformer (spike-count residual stream) | Spike-driven Transformer V1
 DEFAULT_ATTN_SCALE = 0.125  # DS2TA and Spikformer: s = 1/8 (a power of two keeps the chip's shift exact)
 
 
@@ -28,7 +29,9 @@ class DS2TAConfig:
     T: int = 4                    # time steps per sample (4 static, 10 DVS)
     pool_stages: str = "0011"     # SPS stage i is followed by maxpool(3,2,1) when char i is "1"
     encoding: str = "direct"      # "direct": image repeated T times; "events": (T, 2, H, W) frames
-    attention: str = "ds2ta"      # "ds2ta" (TASA+NSAD) | "spikformer" (spatial SSA) | "statten"
+    attention: str = "ds2ta"      # "ds2ta" (TASA+NSAD) | "spikformer" (spatial SSA) | "statten" | "sdsa"
+    backbone: str = "spikformer"  # "spikformer" | "sdt" (SDT-V1: membrane shortcut, input LIF per block)
+    dvs_pool: Optional[bool] = None  # SDT on events: 3x3 max-pool of block input and Q/K/V, gated output
     taw: int = 3                  # TASA temporal attention window (steps, incl. the current one)
     tau_init: float = 4.0         # TASA decay exponent initial value (paper: 4 in every layer)
     learn_tau: bool = True        # TASA tau trainable (kept positive through softplus)
@@ -47,6 +50,13 @@ class DS2TAConfig:
             raise ValueError(f"attention={self.attention!r}: choose one of {ATTENTIONS}")
         if self.encoding not in ENCODINGS:
             raise ValueError(f"encoding={self.encoding!r}: choose one of {ENCODINGS}")
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone={self.backbone!r}: choose one of {BACKBONES}")
+        if self.dvs_pool is None:  # the official block pools on event data (its `dvs` flag)
+            self.dvs_pool = self.backbone == "sdt" and self.encoding == "events"
+        if self.dvs_pool and self.backbone != "sdt":
+            raise ValueError("dvs_pool=True needs backbone='sdt': the pooling and gating act on the SDT "
+                             "block's input spikes; the Spikformer block's input is a spike count")
         if self.embed_dim % self.heads:
             raise ValueError(f"embed_dim={self.embed_dim} is not divisible by heads={self.heads}")
         if self.embed_dim % 8:
@@ -107,6 +117,16 @@ PRESETS: dict[str, dict] = {
     # DVS Gesture / CIFAR10-DVS at 128x128 -> 8x8 tokens.
     "dvs": dict(img_size=128, in_channels=2, num_classes=11, embed_dim=256, depth=2, heads=16,
                 T=10, pool_stages="1111", encoding="events", chunk=5),
+    # STAtten as published (conf/cifar10/2_256_200E_t4.yml, 2_512_..., cifar10-dvs t10): SDT-V1 backbone.
+    "statten-cifar10": dict(img_size=32, in_channels=3, num_classes=10, embed_dim=256, depth=2, heads=8,
+                            T=4, chunk=2, pool_stages="0011", attention="statten", backbone="sdt"),
+    "statten-cifar10-512": dict(img_size=32, in_channels=3, num_classes=10, embed_dim=512, depth=2,
+                                heads=8, T=4, chunk=2, pool_stages="0011", attention="statten",
+                                backbone="sdt"),
+    # CIFAR10-DVS at 128 x 128 -> 8 x 8 tokens (SDT's pooling_stat "1111"), T 10 in blocks of 5.
+    "statten-dvs": dict(img_size=128, in_channels=2, num_classes=10, embed_dim=256, depth=2, heads=8,
+                        T=10, chunk=5, pool_stages="1111", encoding="events", attention="statten",
+                        backbone="sdt"),
 }
 
 

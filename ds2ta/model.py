@@ -2,7 +2,8 @@
 
     image -> SPS -> depth x [x = x + Attn(x); x = x + MLP(x)] -> mean over tokens -> Linear -> mean over T
 
-The residual stream holds integer spike counts (sums of binary spike tensors).
+The residual stream holds integer spike counts (sums of binary spike tensors). ``backbone="sdt"``
+builds the Spike-driven Transformer V1 instead (membrane shortcut; ``ds2ta/sdt.py``).
 
 Activation checkpointing (``checkpoint_activations``) trades compute for memory in training: each SPS
 stage, the RPE and each encoder block keep only their input for backward and run their forward again when the
@@ -26,6 +27,7 @@ from ds2ta.attention import SpikingAttention
 from ds2ta.config import DS2TAConfig
 from ds2ta.encoding import time_major
 from ds2ta.patchify import SPS
+from ds2ta.sdt import SDTSPS, SDTBlock, SDTHeadLIF
 from ds2ta.tasa import SpikingProjection
 
 
@@ -98,8 +100,10 @@ class DS2TA(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.checkpoint_activations = checkpoint_activations
-        self.sps = SPS(cfg)
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
+        sdt = cfg.backbone == "sdt"
+        self.sps = SDTSPS(cfg) if sdt else SPS(cfg)
+        self.blocks = nn.ModuleList((SDTBlock if sdt else Block)(cfg) for _ in range(cfg.depth))
+        self.head_lif = SDTHeadLIF(cfg) if sdt else None  # SDT: LIF on the token mean of membranes
         self.head = nn.Linear(cfg.embed_dim, cfg.num_classes)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -124,10 +128,10 @@ class DS2TA(nn.Module):
         """Residual stream after the last block, (T, B, N, D)."""
         run = self.segment_runner()
         x = self.encode(x)  # (T, B, C, H, W)
-        if run is run_checkpointed:
+        if run is run_checkpointed and self.cfg.backbone == "spikformer":
             x = self.sps_by_segments(x, run)
         else:
-            x = self.sps(x)  # (T, B, N, D)
+            x = run(self.sps, x)  # (T, B, N, D)
         for blk in self.blocks:
             x = run(blk, x)  # (T, B, N, D)
         return x
@@ -145,7 +149,9 @@ class DS2TA(nn.Module):
         return x.flatten(3).transpose(2, 3)  # (T, B, N, D)
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        """(T, B, N, D) -> logits (B, classes): mean over tokens, Linear, mean over time."""
+        """(T, B, N, D) -> logits (B, classes): mean over tokens, [SDT: LIF,] Linear, mean over time."""
+        if self.head_lif is not None:
+            return self.head(self.head_lif(x)).mean(0)
         return self.head(x.mean(2)).mean(0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

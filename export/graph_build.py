@@ -49,9 +49,39 @@ def graded_relay(shape) -> nir.LI:
     return nir.LI(tau=np.ones(shape), r=np.ones(shape), v_leak=np.zeros(shape))
 
 
-def conv_node(w: np.ndarray, hw, padding: int) -> nir.Conv2d:
+def conv_node(w: np.ndarray, hw, padding: int, groups: int = 1) -> nir.Conv2d:
     return nir.Conv2d(input_shape=tuple(int(v) for v in hw), weight=w.astype(np.float64), stride=1,
-                      padding=padding, dilation=1, groups=1, bias=np.zeros(w.shape[0]))
+                      padding=padding, dilation=1, groups=groups, bias=np.zeros(w.shape[0]))
+
+
+def depthwise(D: int, k: int, value: float) -> np.ndarray:
+    """Depthwise ``k x k`` kernel of ``value`` for ``D`` channels: weight (D, 1, k, k), groups = D."""
+    return np.full((D, 1, k, k), float(value))
+
+
+SDT_REFUSAL = (
+    "backbone 'sdt' (Spike-driven Transformer V1) has no chip lowering yet: its membrane shortcut "
+    "carries real-valued membranes between blocks (a graded residual stream needing one fixed-point "
+    "scale across the network), SPS stage 4 max-pools membrane values (no single Loihi-2 primitive "
+    "computes a max of graded values) and the head's LIF reads a token mean of membranes. Train with "
+    "--backbone spikformer (the default) to export; the SDT model trains and evaluates in PyTorch")
+
+
+def sdsa_nodes(b: "_Builder", p: str, q: str, k: str, v: str, D: int, g: int, tau: float, theta: float) -> str:
+    """SDSA ``Q * LIF(sum_n K * V)`` from standard NIR nodes; returns the node of the gated spikes.
+
+    A product of two spikes is an AND: a neuron with no memory (``tau = dt``) summing both through
+    unit weights and firing at 1.5. The sum over the tokens is a depthwise ``g x g`` conv (weights
+    ``1/tau``: the LIF's input gain) into the talking-heads LIF of shape ``(D, 1, 1)``; its spikes
+    reach every token through a depthwise ``g x g`` conv of ones padded by ``g - 1`` (a broadcast).
+    """
+    kv = b.add(f"{p}.kv", conv_node(depthwise(D, 1, 1.0), (g, g), 0, D), [k, v])
+    kv_and = b.add(f"{p}.kv_lif", float_lif((D, g, g), 1.0, 1.5), [kv])
+    total = b.add(f"{p}.kv_sum", conv_node(depthwise(D, g, 1.0 / tau), (g, g), 0, D), [kv_and])
+    talk = b.add(f"{p}.attn_lif", float_lif((D, 1, 1), tau, theta), [total])
+    gq = b.add(f"{p}.gate_q", conv_node(depthwise(D, 1, 1.0), (g, g), 0, D), [q])
+    gs = b.add(f"{p}.gate_s", conv_node(depthwise(D, g, 1.0), (1, 1), g - 1, D), [talk])
+    return b.add(f"{p}.gate_lif", float_lif((D, g, g), 1.0, 1.5), [gq, gs])
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -61,6 +91,8 @@ def _np(t: torch.Tensor) -> np.ndarray:
 def build_float_graph(model, input_scale: float) -> nir.NIRGraph:
     """Float NIR graph of a :class:`ds2ta.DS2TA` in eval mode (see module docstring)."""
     cfg = model.cfg
+    if cfg.backbone != "spikformer":
+        raise ValueError(SDT_REFUSAL)
     tau, theta = cfg.lif_tau, cfg.v_threshold
     b = _Builder()
     C, S = cfg.in_channels, cfg.img_size
@@ -102,8 +134,11 @@ def build_float_graph(model, input_scale: float) -> nir.NIRGraph:
         taw = at.q.taw
         dl = delays_for(p, stream, taw)
         q, k, v = (projection(f"{p}.{n}", getattr(at, n), stream, dl) for n in "qkv")
-        scale = at.scale / at.attn_lif.params.tau  # attention current = s * (S V) / tau_attn
-        if at.mode == "statten":
+        ap = at.attn_lif.params
+        scale = at.scale / ap.tau  # attention current = s * (S V) / tau_attn
+        if at.mode == "sdsa":
+            alif = sdsa_nodes(b, p, q, k, v, D, g, ap.tau, ap.v_threshold)
+        elif at.mode == "statten":
             core = DS2TABlockAttention(channels=D, heads=at.heads, tokens_shape=(g, g), chunk=at.chunk,
                                        scale=scale, operands=[q, k, v])
         else:
@@ -112,9 +147,9 @@ def build_float_graph(model, input_scale: float) -> nir.NIRGraph:
                      np.tile(np.arange(d + 1, dtype=np.float64), (at.heads, 1)))
             core = DS2TASpikeAttention(channels=D, heads=at.heads, tokens_shape=(g, g), table=table,
                                        scale=scale, operands=[q, k, v])
-        core = b.add(f"{p}.core", core, [q, k, v])
-        ap = at.attn_lif.params
-        alif = b.add(f"{p}.attn_lif", float_lif((D, g, g), ap.tau, ap.v_threshold), [core])
+        if at.mode != "sdsa":
+            core = b.add(f"{p}.core", core, [q, k, v])
+            alif = b.add(f"{p}.attn_lif", float_lif((D, g, g), ap.tau, ap.v_threshold), [core])
         o = projection(f"{p}.o", at.o, [alif], delays_for(f"{p}.o", [alif], taw))
         stream = stream + [o]
         h1 = projection(f"blocks.{bi}.mlp.fc1", blk.mlp.fc1, stream, {})

@@ -95,7 +95,7 @@ def test_first_layer_current_matches_float_model():
     assert err < 0.02
 
 
-@pytest.mark.parametrize("attention", ["ds2ta", "spikformer", "statten"])
+@pytest.mark.parametrize("attention", ["ds2ta", "spikformer", "statten", "sdsa"])
 def test_float_and_integer_spikes_mostly_agree(attention):
     model = _model(attention)
     g, rep, _ = _quant(model)

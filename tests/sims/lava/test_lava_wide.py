@@ -28,13 +28,16 @@ def _wide_graph(attention: str, tmp_path):
     return read_graph(path), path, data
 
 
-@pytest.mark.parametrize("attention", ["ds2ta", "spikformer", "statten"])
+@pytest.mark.parametrize("attention", ["ds2ta", "spikformer", "statten", "sdsa"])
 def test_wide_model_matches_in_lava(attention, tmp_path):
     from ds2ta.sims.cli import main
 
     g, path, data = _wide_graph(attention, tmp_path)
     assert g.nodes["sps.3.pool"] is not None and np.asarray(g.nodes["head.fc"].weight).shape == (10, 256)
-    assert tuple(g.nodes["blocks.0.attn.core"].tokens_shape) == (8, 8)
+    if attention == "sdsa":  # standard nodes only: 256-group depthwise convs, an 8 x 8 broadcast
+        assert tuple(g.nodes["blocks.0.attn.gate_s"].weight.shape) == (256, 1, 8, 8)
+    else:
+        assert tuple(g.nodes["blocks.0.attn.core"].tokens_shape) == (8, 8)
     out = tmp_path / "sim"
     rc = main([str(path), "--compare", "--dataset", str(data), "--out", str(out), "--no-progress"])
     res = json.loads((out / "simulation.json").read_text())
