@@ -83,6 +83,7 @@ class GraphQuantizer:
         self.report: Dict[str, dict] = {}
         self.fixed_scale: Dict[str, float] = {}  # attention node -> S of the neuron it feeds
         self.scales: Dict[str, np.ndarray] = {}  # neuron node -> per-channel S (once quantized)
+        self.pool_area: Dict[str, int] = {}  # AvgPool2d made SumPool2d -> the window area it divided by
 
     def type(self, n):
         return type(self.nodes[n]).__name__
@@ -98,7 +99,38 @@ class GraphQuantizer:
                 out.append(p)
         return out
 
+    def consumers(self, n):
+        """Nearest non-pass-through nodes fed by ``n``."""
+        out, stack = [], list(self.succs[n])
+        while stack:
+            c = stack.pop()
+            if self.type(c) in PASS_TYPES or (self.type(c) in ("Input", "Output") and self.succs[c]):
+                stack.extend(self.succs[c])
+            elif c not in out:
+                out.append(c)
+        return out
+
+    def fold_avgpool(self, n):
+        """``AvgPool2d`` -> ``SumPool2d`` (the chip sums integer spikes exactly) with its ``1/k^2`` folded
+        into what it feeds: the float weights of a weight node it alone feeds (quantized after), or the
+        scale of a neuron (``S = k^2``: threshold ``k^2 theta`` against the window sums)."""
+        node = self.nodes[n]
+        area = int(np.prod(np.broadcast_to(np.asarray(node.kernel_size), (2,))))
+        pool = nir.SumPool2d(kernel_size=node.kernel_size, stride=node.stride, padding=node.padding)
+        pool.input_type, pool.output_type = node.input_type, node.output_type
+        pool.metadata = {**(getattr(node, "metadata", None) or {}), "avgpool_area": area}
+        self.nodes[n], self.pool_area[n] = pool, area
+        for c in self.consumers(n):
+            if self.type(c) in WEIGHT_TYPES and self.producers(c) == [n]:
+                self.nodes[c].weight = np.asarray(self.nodes[c].weight, dtype=np.float64) / area
+            elif self.type(c) not in chip.NEURONS:
+                raise ValueError(avgpool_refusal(n, f"it feeds {c!r} ({self.type(c)}), which can take its 1/{area} "
+                                                    "neither in weights it alone feeds nor in a neuron threshold"))
+
     def run(self) -> nir.NIRGraph:
+        for n in list(self.nodes):
+            if self.type(n) == "AvgPool2d":
+                self.fold_avgpool(n)
         for n in list(self.nodes):
             if self.type(n) in ATTENTION:
                 self.attention(n)
@@ -193,7 +225,11 @@ class GraphQuantizer:
             if not np.allclose(c["gain"], 1.0):
                 raise ValueError(f"neuron {n!r}: unit-weight input with gain {c['gain'].max()} != 1 cannot be "
                                  "folded into weights")
-            S = np.ones_like(gain_c)
+            areas = {self.pool_area.get(p, 1) for p in prods}  # an AvgPool2d's window sums: S = k^2
+            if len(areas) != 1:
+                raise ValueError(f"neuron {n!r}: pools with different windows feed it ({sorted(areas)} spikes "
+                                 "per window); one threshold cannot average them all")
+            S = np.full_like(gain_c, float(areas.pop()))
         S_n = S.reshape((-1,) + (1,) * (len(shape) - 1)) * np.ones(shape)
         du, dv = c["du"].astype(np.int64), c["dv"].astype(np.int64)
         lava = {"du": du, "dv": dv}
@@ -312,6 +348,13 @@ class GraphQuantizer:
         if self.type(n) == "Threshold":
             node = self.nodes[n]
             node.threshold = np.floor(np.asarray(node.threshold, dtype=np.float64) * S)
+
+
+def avgpool_refusal(name: str, why: str) -> str:
+    """The one error both backends and the quantizer give for an ``AvgPool2d`` they cannot run exactly."""
+    return (f"AvgPool2d {name!r}: {why}; the chip sums spikes (SumPool2d) and cannot divide them: integerize "
+            "the float graph (ds2ta.export.graph_quant.integerize_graph folds 1/k^2 into the next layer's "
+            "weights or threshold) or write SumPool2d and scale the next layer yourself")
 
 
 def quantize_graph(graph: nir.NIRGraph, dt: Optional[float] = None, bits: int = 8,

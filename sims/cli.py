@@ -228,7 +228,7 @@ def _summary(res: dict, path: Path) -> None:
               f"{res['checks']['latency_steps']} steps)")
         if not res["match"]:
             print(f"  first divergence: {res['first_divergence']}; count mismatches: "
-                  f"{res['checks']['count_mismatches'][:3]}")
+                  f"{res['checks']['count_mismatches'][:3]}; latency equal: {res['checks'].get('latency_equal')}")
     else:
         print(f"ds2ta-sim: {res['backend']}: {res['samples']} samples, T={res['T']}, accuracy {res['accuracy']}, "
               f"latency {res['latency_steps']} steps, {res['wall_s']:.1f} s")

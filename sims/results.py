@@ -192,15 +192,16 @@ def count_mismatches(a: dict, b: dict) -> List[dict]:
 def compare_results(backends: Dict[str, dict], first_divergence: Optional[dict],
                     records_equal: bool) -> dict:
     """The ``--compare`` dict: match = equal records on every layer, step and neuron, equal per-layer
-    counts and per-sample spikes/predictions."""
+    counts and per-sample spikes/predictions, and equal latency (steps from input to read-out)."""
     names = sorted(backends)
     mism = count_mismatches(backends[names[0]], backends[names[1]]) if len(names) == 2 else []
     lat = {b: backends[b]["latency_steps"] for b in names}
+    lat_equal = len(set(lat.values())) <= 1
     return {"format": FORMAT, "format_version": 1, "backends": backends,
-            "match": bool(records_equal and not mism and first_divergence is None),
+            "match": bool(records_equal and not mism and first_divergence is None and lat_equal),
             "first_divergence": first_divergence,
             "checks": {"records_equal": bool(records_equal and first_divergence is None),
-                       "count_mismatches": mism[:20], "latency_steps": lat,
+                       "count_mismatches": mism[:20], "latency_steps": lat, "latency_equal": lat_equal,
                        "accuracy": {b: backends[b]["accuracy"] for b in names}},
             "samples": backends[names[0]]["samples"], "T": backends[names[0]]["T"]}
 

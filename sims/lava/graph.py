@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import nir
 import numpy as np
 
+from ds2ta.export.graph_quant import avgpool_refusal
 from ds2ta.export.nir_io import flatten_graph
 from ds2ta.hardware import chip
 from ds2ta.sims.lava.ops import apply_linear, typed_linear
@@ -141,6 +142,8 @@ class Schedule:
                 self.populations[name] = Population(name, node, "extension", node_size(node),
                                                     ports=list(ext[tname]),
                                                     out_latency=chip.hop_latency("attention", buffering))
+            elif isinstance(node, nir.AvgPool2d):  # the same refusal as the reference's
+                raise ValueError(avgpool_refusal(name, "an integer graph holds it"))
             elif not isinstance(node, LINEAR_TYPES + IDENTITY_TYPES + (nir.Delay,)):
                 unknown.append(f"{name} ({tname})")
         if unknown:

@@ -21,6 +21,7 @@ from ds2ta.hardware.attention_lowering import DEFAULT_LOWERING
 from ds2ta.hardware.chip import COUNT_KEYS
 from ds2ta.sims.reference.attention import attention_kernels
 from ds2ta.sims.reference.kernels import build_kernel
+from ds2ta.sims.reference.latency import graph_latency
 
 
 def order_nodes(nodes: Dict[str, object], edges: List[Tuple[str, str]]) -> Tuple[List[str], Set[Tuple[str, str]]]:
@@ -99,12 +100,13 @@ class ReferenceExecutor:
         self.latency_steps = self._latency()
 
     def _latency(self) -> int:
-        """Chip steps from input to output (``chip.longest_path``): synapse layers and attention-core
-        buffering on the longest path (recurrent edges left out)."""
-        depth = chip.longest_path(
-            self.order, lambda n: [(p, 0) for p in self.preds[n] if (p, n) not in self.delayed],
-            lambda n: chip.hop_latency(self.kernels[n].kind, getattr(self.kernels[n], "latency", None)))
-        return max(depth.values(), default=0)
+        """Chip steps from input to the deepest population: one synapse step per projection (a chain
+        of linear nodes is one synapse layer) and attention-core buffering, as Lava schedules them
+        (``sims/reference/latency.py``; recurrent edges left out)."""
+        return graph_latency(
+            self.order, self.nodes, self.preds, self.delayed,
+            lambda n: chip.hop_latency("attention", getattr(self.kernels[n], "latency", None)),
+            lambda n: self.kernels[n].kind == "attention")
 
     def run(self, x: torch.Tensor, record: Union[bool, Set[str]] = False) -> RunResult:
         """Run the graph on integer input ``x`` (T, B, *input_shape); see ``RunResult``.

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ds2ta.export.graph_quant import avgpool_refusal
 from ds2ta.hardware import chip
 from ds2ta.sims.reference.neurons import LavaLIFParams, lif_run, lif_step
 
@@ -131,17 +132,14 @@ class AffineK(Kernel):
 class SumPoolK(Kernel):
     kind = "synapse"
 
-    def __init__(self, name, node, average: bool = False):
+    def __init__(self, name, node):
         super().__init__(name, node)
         self.k, self.s, self.p = _pair(node.kernel_size), _pair(node.stride), _pair(node.padding)
-        self.average = average
 
     def forward(self, x, env):
         T, B = x.shape[:2]
         y = F.avg_pool2d(x.flatten(0, 1).double(), self.k, self.s, self.p, count_include_pad=True,
                          divisor_override=1).round().long()
-        if self.average:  # integer semantics of AvgPool2d: floor(window sum / window size)
-            y = torch.div(y, self.k[0] * self.k[1], rounding_mode="floor")
         return y.reshape(T, B, *y.shape[1:])
 
     def fanout(self, cnt):
@@ -253,12 +251,16 @@ class LavaLIFK(Kernel):
         return o, (u, v)
 
 
+def _refuse_avgpool(name, node):
+    raise ValueError(avgpool_refusal(name, "an integer graph holds it"))
+
+
 def build_kernel(name: str, node, attention_kernels: Dict[str, Callable]) -> Kernel:
     """Kernel for one (integer) NIR node; unknown types raise ``ValueError`` naming the node."""
     t = type(node).__name__
     table: Dict[str, Callable] = {
         "Input": Identity, "Output": Identity, "Conv2d": Conv2dK, "Affine": AffineK, "Linear": AffineK,
-        "SumPool2d": SumPoolK, "AvgPool2d": lambda n, nd: SumPoolK(n, nd, average=True),
+        "SumPool2d": SumPoolK, "AvgPool2d": _refuse_avgpool,
         "Flatten": FlattenK, "Delay": DelayK, "Scale": ScaleK, "Threshold": ThresholdK,
         **{k: LavaLIFK for k in chip.NEURONS}, **attention_kernels,
     }

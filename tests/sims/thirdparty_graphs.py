@@ -95,9 +95,74 @@ def as_subgraph(g: nir.NIRGraph) -> nir.NIRGraph:
     return outer
 
 
+def avgpool_net(head: str = "affine"):
+    """``Conv2d -> IF -> AvgPool2d(2)`` then ``-> IF`` (``head="neuron"``) or ``-> Flatten -> Affine -> IF``
+    (``head="affine"``), as NIR writers emit torch's ``AvgPool2d``. The weights are +-2 (conv) and +-8
+    (affine, +-2 once the 1/4 is folded) and the thresholds 3 and 0.9, so the 8-bit integer graph is exact
+    (scale 127, no ties) and a float simulation is an independent oracle. Returns ``(graph, dt, shape)``."""
+    rng = np.random.default_rng(7)
+    conv_w = rng.choice([-2.0, 2.0, 2.0], size=(2, 1, 3, 3))
+    nodes = {"input": nir.Input(np.array([1, 4, 4])),
+             "conv": nir.Conv2d(input_shape=(4, 4), weight=conv_w, stride=1, padding=1, dilation=1, groups=1,
+                                bias=np.zeros(2)),
+             "if1": nir.IF(r=np.ones((2, 4, 4)), v_threshold=np.full((2, 4, 4), 3.0), v_reset=np.zeros((2, 4, 4))),
+             "pool": nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0]))}
+    edges = [("input", "conv"), ("conv", "if1"), ("if1", "pool")]
+    if head == "neuron":
+        nodes["if2"] = nir.IF(r=np.ones((2, 2, 2)), v_threshold=np.full((2, 2, 2), 0.9), v_reset=np.zeros((2, 2, 2)))
+        nodes["output"] = nir.Output(np.array([2, 2, 2]))
+        edges += [("pool", "if2"), ("if2", "output")]
+    else:
+        nodes["flat"] = nir.Flatten(input_type={"input": np.array([2, 2, 2])}, start_dim=0, end_dim=-1)
+        nodes["fc"] = nir.Affine(weight=rng.choice([-8.0, 8.0, 8.0], size=(3, 8)), bias=np.zeros(3))
+        nodes["if3"] = nir.IF(r=np.ones(3), v_threshold=np.full(3, 3.0), v_reset=np.zeros(3))
+        nodes["output"] = nir.Output(np.array([3]))
+        edges += [("pool", "flat"), ("flat", "fc"), ("fc", "if3"), ("if3", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), 1.0, (1, 4, 4)
+
+
+def pool_chain_net(seed: int = 0):
+    """The issue's minimal latency case ``Conv2d -> IF -> SumPool2d -> Flatten -> Affine -> IF`` (sinabs
+    style): the pool, flatten and affine form one synapse layer, so the latency is 2 steps, not 3."""
+    g, dt, shape = sinabs_cnn(seed)
+    nodes = {k: g.nodes[k] for k in ("input", "1")}
+    c = g.nodes["0"]
+    nodes["0"] = nir.Conv2d(input_shape=(8, 8), weight=np.asarray(c.weight), stride=1, padding=1, dilation=1,
+                            groups=1, bias=np.asarray(c.bias))  # typed, so the graph can be written to a file
+    nodes["2"] = nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0]))
+    nodes["2"].input_type, nodes["2"].output_type = {"input": np.array([4, 8, 8])}, {"output": np.array([4, 4, 4])}
+    nodes["flat"] = nir.Flatten(input_type={"input": np.array([4, 4, 4])}, start_dim=0, end_dim=-1)
+    nodes["fc"] = nir.Affine(weight=np.abs(np.random.default_rng(seed).normal(0.1, 0.05, (3, 64))), bias=np.zeros(3))
+    nodes["if"] = nir.IF(r=np.ones(3), v_threshold=np.ones(3), v_reset=np.zeros(3))
+    nodes["output"] = nir.Output(np.array([3]))
+    edges = [("input", "0"), ("0", "1"), ("1", "2"), ("2", "flat"), ("flat", "fc"), ("fc", "if"), ("if", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), dt, shape
+
+
 GRAPHS = {
     "snntorch_lif_mlp": snntorch_lif_mlp,
     "snntorch_lif_mlp_per_neuron_beta": lambda seed=0: snntorch_lif_mlp(seed, per_neuron_beta=True),
     "sinabs_cnn": sinabs_cnn,
     "snntorch_recurrent_cuba": snntorch_recurrent_cuba,
 }
+
+
+def norse_lif_mlp(seed: int = 0, dt: float = 1e-3):
+    """norse ``Linear -> LIFBoxCell -> Linear -> LIFBoxCell`` (NIR ``Affine``/``LIF``) written by norse's
+    own ``to_nir``. norse 1.1 writes ``tau = dt / tau_mem_inv`` (norse issue #411) and reads it back as
+    ``tau_mem_inv = 1 / tau``, so its run of the file decays by ``dt / tau`` per step: ``tau_mem_inv``
+    here is chosen so the file's ``tau`` is 10 steps of ``dt``. The input is written without a batch
+    dimension (``sample_data`` of shape ``(4,)``)."""
+    import norse.torch as nt
+    from norse.torch.utils.export_nir import to_nir
+    torch.manual_seed(seed)
+    p = lambda n: nt.LIFBoxParameters(tau_mem_inv=torch.full((n,), 0.1), v_th=torch.ones(n),  # tau = dt / 0.1
+                                      v_leak=torch.zeros(n), v_reset=torch.zeros(n))
+    net = nt.SequentialState(torch.nn.Linear(4, 6), nt.LIFBoxCell(p(6)), torch.nn.Linear(6, 3), nt.LIFBoxCell(p(3)))
+    with torch.no_grad():
+        net[0].weight.mul_(8.0)   # gain dt / tau = 0.1: larger weights so both layers fire on small inputs
+        net[2].weight.abs_().mul_(8.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = to_nir(net, torch.zeros(4), dt=dt)
+    return g, dt, (4,)
