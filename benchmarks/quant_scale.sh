@@ -14,13 +14,7 @@ WORK=${WORK:-$(mktemp -d)}; PY=${PY:-python3}
 mkdir -p "$OUT" "$WORK"
 export PYTHONUNBUFFERED=1
 exec > >(tee -a "$OUT/log.txt") 2>&1
-if ! $PY -c "import ds2ta.export, nir" 2>/dev/null; then  # a bare GPU machine: nir from .whl/, this package without deps
-  $PY -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
-  export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
-  $PY -m pip install -q --no-deps --no-build-isolation --ignore-requires-python -e . >/dev/null
-fi
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-stamp() { echo "== $(date +%T) $*"; }
+source benchmarks/gpu_env.sh
 
 stamp "train $PRESET on $DATASET, $EPOCHS epochs, $DEVICE"
 $PY -m ds2ta.cli.train --preset "$PRESET" --dataset "$DATASET" --epochs "$EPOCHS" --batch-size 64 \
