@@ -21,6 +21,13 @@ from .chip import GRADED_NEURONS, NEURONS  # graded: emit v as a graded message 
 from .layers import LayerSpec
 ROUTING = {"Delay", "Flatten"}
 IGNORED = {"Output"}
+# metadata flag of a synapse node that stands for the host writing the input into a neuron layer's
+# bias (lava-dl netx's input layer, export/netx_import.py): the neuron layer is the input layer
+HOST_BIAS_DRIVE = "host_bias_drive"
+
+
+def _drive(node) -> bool:
+    return bool((getattr(node, "metadata", None) or {}).get(HOST_BIAS_DRIVE))
 
 
 def _whc(shape) -> tuple[int, int, int]:
@@ -143,21 +150,29 @@ def graph_layers(graph, lowering: str | None = None) -> tuple[list[LayerSpec], d
     specs: dict[str, LayerSpec] = {}
     before: dict[str, list[LayerSpec]] = {}  # lowered populations, emitted before the layer they feed
     lowerings: dict[str, Lowering] = {}
-    order = _topo(nodes, graph.edges)
+    order = _topo(nodes, [e for e in graph.edges if e not in _back_edges(nodes, graph.edges)])
     for name in order:
         t = kinds[name]
-        if t == "Input":
+        if t == "Input" and not all(_drive(nodes[b]) for a, b in graph.edges if a == name):
             specs[name] = LayerSpec(name, "input", _whc(nodes[name].input_type["input"]))
         if t not in NEURONS:
             continue
         syn = [p for p in preds[name] if kinds[p] in SYNAPSES]
         if not syn:
             continue  # a neuron fed by nothing (not expected in exported graphs)
+        if all(_drive(nodes[p]) for p in syn):  # the host writes its input into the biases: no synapses
+            specs[name] = LayerSpec(name, "input", _neuron_shape(nodes[name]), meta={"synapse_nodes": []})
+            continue
+        # a recurrent synapse (fed by this neuron itself, e.g. snntorch's RSynaptic w_rec) adds its fan-in
+        rec = [p for p in syn if any(s == name for s, _ in sources(p))]
+        syn_ff = [p for p in syn if p not in rec] or syn
         infos = [(SYNAPSES[kinds[p]](nodes[p]), sources(p)) for p in syn]
-        info, srcs = infos[0]
+        info, srcs = infos[syn.index(syn_ff[0])]
         all_src = sorted({s for _, ss in infos for s, _ in ss})
         undelayed = max(1, len({s for s, d in srcs if not d}) or len(srcs))
         fan_in = info["fan_in"] * (1 if info["kind"] == "attention" else undelayed)
+        fan_in += sum(SYNAPSES[kinds[p]](nodes[p])["fan_in"] for p in rec if p not in syn_ff)
+        syn_n = len(syn_ff)
         first_src = specs.get(srcs[0][0]) if srcs else None
         if info["kind"] == "attention":
             if len(syn) > 1:
@@ -177,7 +192,7 @@ def graph_layers(graph, lowering: str | None = None) -> tuple[list[LayerSpec], d
             in_shape=first_src.out_shape if (info["shared"] and first_src) else None,
             kernel=info.get("kernel", (1, 1)), stride=info.get("stride", (1, 1)),
             padding=info.get("padding", (0, 0)), shared_weights=info["shared"] and first_src is not None,
-            replicas=len(syn) if info["kind"] in ("conv", "dense") else 1,
+            replicas=syn_n if info["kind"] in ("conv", "dense") else 1,
             rewritten_entries_per_neuron=info.get("rewritten", 0), weight_bits=min(8, info["bits"]),
             graded_input=any(kinds[s] == "Input" or kinds[s] in GRADED_NEURONS for s in all_src),
             meta={"synapse_nodes": syn, **({"hop_steps": info["hop_steps"]} if "hop_steps" in info else {})})
@@ -194,6 +209,34 @@ def _population(name: str, kinds: dict, sources) -> str:
         raise ValueError(f"attention operand {name!r} must be one neuron node (or reach one through "
                          "Flatten/Delay); re-export the graph with ds2ta-export")
     return found[0][0]
+
+
+def _back_edges(nodes, edges) -> set:
+    """Edges that close a cycle (a recurrent synapse back into its neuron), found by depth-first search
+    from the graph's sources; the mapper places the layer once and counts the edge as fan-in."""
+    succ: dict[str, list[str]] = {k: [] for k in nodes}
+    for a, b in edges:
+        succ[a].append(b)
+    state: dict[str, int] = {}
+    back = set()
+    starts = [k for k in nodes if not any(b == k for _, b in edges)] + list(nodes)
+    for root in starts:
+        if root in state:
+            continue
+        stack = [(root, iter(succ[root]))]
+        state[root] = 1
+        while stack:
+            n, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                state[n] = 2
+                stack.pop()
+            elif state.get(nxt) == 1:
+                back.add((n, nxt))
+            elif nxt not in state:
+                state[nxt] = 1
+                stack.append((nxt, iter(succ[nxt])))
+    return back
 
 
 def _topo(nodes, edges) -> list[str]:

@@ -23,6 +23,7 @@ import numpy as np
 
 from . import chip
 from .layers import LayerSpec
+from .netx import read_net
 
 ENV_VAR = "DS2TA_PILOTNET_DIR"
 DATA = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "pilotnet_lif")  # beside the checkout
@@ -54,25 +55,9 @@ def available(path: str | os.PathLike | None = None) -> bool:
 
 
 def load_network(data: str | os.PathLike | None = None) -> list[dict]:
-    """Read ``network.net`` of the ``data_dir(data)`` folder into layer dicts (numpy, (W, H, C) shapes)."""
-    import h5py
-
-    layers = []
-    with h5py.File(data_dir(data) / "network.net", "r") as f:
-        grp = f["layer"]
-        for i in range(len(grp)):
-            g = grp[str(i)]
-            kind = g["type"][0].decode()
-            d = {"index": i, "type": kind, "shape": tuple(int(s) for s in g["shape"][()][::-1])}  # (W, H, C)
-            if "neuron" in g:
-                n = g["neuron"]
-                d["neuron"] = {"vth": int(n["vThMant"][()]), "dv": int(n["vDecay"][()]),
-                               "du": int(n["iDecay"][()]) - chip.DU_OFFSET}
-            for k in ("weight", "bias", "stride", "padding", "kernelSize", "groups"):
-                if k in g:
-                    d[k] = np.asarray(g[k][()])
-            layers.append(d)
-    return layers
+    """Read ``network.net`` of the ``data_dir(data)`` folder into layer dicts (numpy, (W, H, C) shapes)
+    with the generic netx reader (``hardware.netx.read_net``)."""
+    return read_net(data_dir(data) / "network.net")
 
 
 def _synaptic_input(d: dict, src: np.ndarray) -> tuple[np.ndarray, dict]:

@@ -28,11 +28,13 @@ import torch
 from tqdm import tqdm
 
 from ds2ta.checkpoint import atomic_write_json, load_checkpoint
+from ds2ta.cli.export_graph import run_graph_source
 from ds2ta.data import get_dataset
 from ds2ta.export.model_quant import batched_accuracy, batched_spike_agreement, encode_int, graph_metadata
 from ds2ta.export.nir_io import write_graph
 from ds2ta.export.qat import qat_finetune
 from ds2ta.export.quantize import CALIBRATION_MARGIN
+from ds2ta.export.sources import source_kind
 from ds2ta.export.targets import TARGETS, get_target
 from ds2ta.hardware.attention_lowering import DEFAULT_LOWERING, LOWERINGS
 from ds2ta.outfolder import check_writable, is_temporary, staged_folder
@@ -48,7 +50,9 @@ A_IN_MAX = 2 ** 15 - 1    # Lava LIF's a_in is int16: larger synaptic input wrap
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ds2ta-export", description=__doc__.splitlines()[0])
-    p.add_argument("checkpoint", help="model.pt written by ds2ta-train")
+    p.add_argument("checkpoint", metavar="MODEL",
+                   help="model.pt written by ds2ta-train, a NIR graph (graph.nir) or a lava-dl netx network "
+                        "(network.net); the kind is read from the file's content (docs/bring-your-own.md)")
     p.add_argument("--target", default="loihi2", help=f"export target ({', '.join(sorted(TARGETS))})")
     p.add_argument("--out", default=None, help="output folder (default: <checkpoint folder>/export)")
     p.add_argument("--calib-data", default=None,
@@ -67,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="batch of the accuracy evaluation (memory grows with it: ~55 MB per cifar10 sample)")
     p.add_argument("--device", default="cpu", help="device of the integer reference (cpu, cuda)")
     p.add_argument("--max-eval", type=int, default=None, help="evaluate at most this many test samples")
+    p.add_argument("--dt", type=float, default=None,
+                   help="NIR source: the time step its float dynamics assume when the graph does not record it "
+                        "(snntorch 1e-4, sinabs 1)")
+    p.add_argument("--T", type=int, default=None,
+                   help="NIR/netx source: steps per sample (default: the graph's conventions.T, netx tSample)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="NIR source without --calib-data: seed of the Poisson inputs of the float-vs-integer check")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -133,6 +144,9 @@ def run(args) -> int:
     ck = pathlib.Path(args.checkpoint)
     out = pathlib.Path(args.out) if args.out else ck.resolve().parent / "export"
     check_out_dir(out)
+    kind = source_kind(ck)
+    if kind != "checkpoint":  # a NIR graph or a lava-dl netx network (ds2ta/cli/export_graph.py)
+        return run_graph_source(args, kind, target, out)
     device = check_device(args.device)
     model, ckpt = load_checkpoint(ck)
     cfg = model.cfg

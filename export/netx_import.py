@@ -1,0 +1,192 @@
+"""A lava-dl netx network (``.net``) -> the project's integer NIR graph, exactly as netx runs it in Lava.
+
+What ``lava.lib.dl.netx.hdf5.Network`` builds (lava-dl 0.6) and how each part is written here:
+
+- **Neurons** (``LOIHI``/``CUBA``): Lava ``LIF`` with ``du = iDecay - 1``, ``dv = vDecay``,
+  ``vth = vThMant``, ``bias_mant`` = the layer's per-channel ``bias``, ``bias_exp = 6``. Written as a
+  ``CubaLIF`` with ``metadata["lava"]`` holding exactly these integers (docs/nir-format.md).
+- **Conv**: lava-nc ``Conv`` of the file's torch-layout weights (netx flips and transposes them;
+  stride/padding/dilation are stored (H, W)); ``Conv`` ignores weight exponents. Written as a NIR
+  ``Conv2d`` with the file's integer weights, no bias.
+- **Dense**: netx's ``optimize_weight_bits`` stores ``W << k`` with ``weight_exp = -k`` (the 8-bit
+  mantissa at full precision, ``k = floor(log2(scale)) + signed``); Lava then computes
+  ``(W' s) >> k = W s``. Written as an ``Affine`` with ``W' = W << k`` and ``metadata["weight_exp"] = -k``
+  (same integers, same stored mantissas, so the mapping prices the same 8-bit synapses).
+- **Flatten**: netx connects ``out.transpose([2, 1, 0]).flatten()``: (W, H, C) -> (C, H, W) -> flat,
+  which is PyTorch's C-order flatten of the (C, H, W) tensors the NIR graph holds.
+- **Input layer**: netx's ``Input`` block is an LIF whose ``a_in`` is not connected; the input enters
+  as its ``bias_mant`` (``bias_exp = 6``; lava-dl's PilotNet tutorial writes each frame there). With
+  ``du = 4095`` Lava's ``u = a << 6``, so a synaptic input ``a = x`` is the same integer as the bias
+  ``x << 6``: the graph ``Input`` (C, H, W) drives the input LIF through a 1x1 identity ``Conv2d``
+  (``metadata["host_bias_drive"]``: the mapping treats it as the host writing biases, not a synapse).
+  The block's ``transform`` (the file's scalar input ``weight``/``bias``) is stored but never applied
+  by netx; it is not applied here either, and named in a warning.
+
+Anything netx does not run as above (SDNN/RF neurons, recurrent or complex dense, synaptic delays,
+graded messages, pooling) is refused by name.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import List, Tuple
+
+import nir
+import numpy as np
+
+from ds2ta.hardware import chip
+from ds2ta.hardware.nir_adapter import HOST_BIAS_DRIVE as DRIVE  # the input layer's bias write
+
+NETX_BIAS_EXP = 6          # netx: bias_exp = 6 for every LOIHI/CUBA neuron
+
+
+def dense_encoding(w: np.ndarray) -> Tuple[np.ndarray, int]:
+    """``(W << k, -k)`` as lava-dl netx's ``optimize_weight_bits`` stores an integer dense matrix.
+
+    ``scale = min(127 / max, -128 / min)`` for mixed signs (``255 / max`` excitatory, ``-256 / min``
+    inhibitory), ``k = floor(log2(scale)) + signed``. Only ``k >= 0`` is exact (netx clips larger
+    weights); other cases are refused.
+    """
+    w = np.asarray(w, dtype=np.int64)
+    hi, lo = int(w.max(initial=0)), int(w.min(initial=0))
+    if hi == 0 and lo == 0:
+        return w, 0
+    if lo < 0 < hi:
+        scale, signed = min(127 / hi, -128 / lo), 1
+    elif lo < 0:
+        scale, signed = -256 / lo, 0
+    else:
+        scale, signed = 255 / hi, 0
+    k = int(np.floor(np.log2(scale))) + signed
+    if k < 0:
+        raise ValueError(f"dense weights in [{lo}, {hi}] exceed netx's 8-bit synapse (netx clips them); "
+                         "retrain or rescale the layer to |w| <= 254")
+    return w << k, -k
+
+
+def _check_layer(d: dict) -> None:
+    from ds2ta.hardware.netx import NETX_TYPES, SPIKING_NEURONS
+
+    i, t = d["index"], d["type"]
+    if t not in NETX_TYPES:
+        raise ValueError(f"netx layer {i} has type {t!r}: only {NETX_TYPES} layers convert (lava-dl netx "
+                         "itself builds no other type except dense_rec/dense_comp, which have no NIR mapping here)")
+    if t == "flatten":
+        return
+    n = d.get("neuron")
+    if n is None:
+        raise ValueError(f"netx layer {i} ({t}) has no neuron group: netx would give it a non-leaky "
+                         "CUBA integrator with a 2^17 threshold; write the neuron explicitly")
+    if n["type"] not in SPIKING_NEURONS:
+        raise ValueError(f"netx layer {i} ({t}) has {n['type']} neurons: only LOIHI/CUBA (Lava LIF) convert; "
+                         "sigma-delta and resonate-and-fire neurons have no NIR node here")
+    if n.get("messageBits", 0):
+        raise ValueError(f"netx layer {i} ({t}) sends graded spikes (messageBits={n['messageBits']}): "
+                         "only binary LIF spikes convert")
+    if "delay" in d:
+        raise ValueError(f"netx layer {i} ({t}) has synaptic delays: not supported by this converter")
+    if d.get("weight_complex") or "weight_rec" in d:
+        raise ValueError(f"netx layer {i} ({t}) has complex or recurrent weights: not supported")
+
+
+def _neuron(d: dict, shape_chw: tuple, bias_c) -> nir.CubaLIF:
+    """A netx neuron as a ``CubaLIF`` with its integers in ``metadata["lava"]`` (float fields per
+    docs/nir-format.md: ``tau_syn = 4096 / (du + 1)``, ``tau_mem = 4096 / dv``, ``r = tau_mem``)."""
+    n = d["neuron"]
+    full = lambda v: np.full(shape_chw, v, dtype=np.int64)
+    bias = np.broadcast_to(np.asarray(bias_c, dtype=np.int64).reshape((-1,) + (1,) * (len(shape_chw) - 1)),
+                           shape_chw) if np.ndim(bias_c) else full(int(bias_c))
+    lava = {"du": full(n["du"]), "dv": full(n["dv"]), "vth": full(n["vth"]),
+            "bias_mant": np.array(bias, dtype=np.int64), "bias_exp": full(NETX_BIAS_EXP)}
+    if np.abs(lava["bias_mant"]).max(initial=0) > 4095:
+        raise ValueError(f"netx layer {d['index']}: bias beyond Lava's 13-bit bias_mant")
+    dv = lava["dv"].astype(np.float64)
+    tau_m = np.where(dv > 0, chip.DECAY_UNITY / np.maximum(dv, 1), np.inf)
+    tau_s = chip.DECAY_UNITY / (lava["du"] + float(chip.DU_OFFSET))
+    b = chip.bias_decode(lava["bias_mant"], lava["bias_exp"]).astype(np.float64)
+    leak = np.where(np.isfinite(tau_m), b * np.where(np.isfinite(tau_m), tau_m, 0) / (1 << chip.ACT_SHIFT), 0.0)
+    meta = {"lava": {k: v.astype(np.int32) for k, v in lava.items()}, "scale": np.ones(shape_chw[0]),
+            "netx_layer": d["index"]}
+    return nir.CubaLIF(tau_syn=tau_s, tau_mem=tau_m, r=tau_m.copy(), v_leak=leak,
+                       v_threshold=lava["vth"].astype(np.float64), v_reset=np.zeros(shape_chw),
+                       w_in=np.ones(shape_chw), metadata=meta)
+
+
+def _chw(shape_whc: tuple) -> tuple:
+    return tuple(int(v) for v in shape_whc[::-1])
+
+
+def _pair(v) -> np.ndarray:
+    a = np.atleast_1d(np.asarray(v)).astype(np.int64)
+    return np.array([a[0], a[-1]])
+
+
+def netx_to_nir(layers: List[dict]) -> Tuple[nir.NIRGraph, List[str]]:
+    """The integer NIR graph of netx layers (``hardware.netx.read_net``) and the notes to print.
+
+    Node names follow the PilotNet calibration: neuron ``f"{type}{index}"`` (``input0``, ``conv1``,
+    ``dense7``), its synapse ``f"{name}.syn"``, the input drive ``input0.drive``.
+
+    Raises:
+        ValueError: a layer netx would not run as a LIF chain (named by index and type).
+    """
+    for d in layers:
+        _check_layer(d)
+    if not layers or layers[0]["type"] != "input":
+        raise ValueError("the netx network has no input layer with neurons as layer 0: netx's Lava run would "
+                         "feed spikes straight into layer 0; convert a network whose first layer is 'input'")
+    nodes, edges, notes = {}, [], []
+    first = layers[0]
+    in_chw = _chw(first["shape"])
+    nodes["input"] = nir.Input(np.array(in_chw))
+    tr = {k: float(np.asarray(first[k]).reshape(-1)[0]) for k in ("weight", "bias") if k in first}
+    if tr:
+        msg = (f"netx input layer 0 stores a transform {tr} that lava-dl netx's Input block does not apply "
+               "(the input enters as bias_mant = x, bias_exp 6): converted as netx runs it, without it")
+        warnings.warn(msg)
+        notes.append(msg)
+    C = in_chw[0]
+    nodes["input0.drive"] = nir.Conv2d(input_shape=in_chw[1:], weight=np.eye(C, dtype=np.int16).reshape(C, C, 1, 1),
+                                       stride=1, padding=0, dilation=1, groups=1, bias=np.zeros(C),
+                                       metadata={DRIVE: 1, "weight_exp": 0, "num_weight_bits": 8})
+    nodes["input0"] = _neuron(first, in_chw, 0)
+    edges += [("input", "input0.drive"), ("input0.drive", "input0")]
+    prev, prev_chw, flat = "input0", in_chw, False
+    for d in layers[1:]:
+        name = f"{d['type']}{d['index']}"
+        if d["type"] == "flatten":
+            flat = True
+            continue
+        chw = _chw(d["shape"])
+        w = np.asarray(d["weight"])
+        if np.any(w != np.round(w)):
+            raise ValueError(f"netx layer {d['index']} ({d['type']}): non-integer weights; netx truncates them")
+        if d["type"] == "conv":
+            if flat:
+                raise ValueError(f"netx layer {d['index']}: a conv after a flatten")
+            syn = nir.Conv2d(input_shape=prev_chw[1:], weight=w.astype(np.int16), stride=_pair(d["stride"]),
+                             padding=_pair(d["padding"]), dilation=_pair(d.get("dilation", 1)),
+                             groups=int(np.asarray(d.get("groups", 1)).reshape(-1)[0]), bias=np.zeros(chw[0]),
+                             metadata={"weight_exp": 0, "num_weight_bits": 8})
+            src = prev
+        else:
+            n_out = int(np.prod(chw))
+            wm, exp = dense_encoding(w.reshape(n_out, -1).astype(np.int64))
+            syn = nir.Affine(weight=wm.astype(np.int16), bias=np.zeros(n_out),
+                             metadata={"weight_exp": exp, "num_weight_bits": 8, "netx_weight_shift": -exp})
+            src = prev
+            if flat or len(prev_chw) > 1:  # netx: (W,H,C) -> transpose -> (C,H,W) -> C-order flat
+                nodes[f"{name}.flatten"] = nir.Flatten(input_type={"input": np.array(prev_chw)}, start_dim=0)
+                edges.append((prev, f"{name}.flatten"))
+                src = f"{name}.flatten"
+            flat = False
+            chw = (n_out,)
+        nodes[f"{name}.syn"] = syn
+        nodes[name] = _neuron(d, chw, d.get("bias", 0))
+        edges += [(src, f"{name}.syn"), (f"{name}.syn", name)]
+        prev, prev_chw = name, chw
+    nodes["output"] = nir.Output(np.array(prev_chw))
+    edges.append((prev, "output"))
+    notes.append("netx conventions: Lava LIF reset to 0, strict v > vth << 6, bias_exp 6, du = iDecay - 1, "
+                 "dense weights W << k with weight_exp -k (optimize_weight_bits), flatten (W,H,C) -> (C,H,W)")
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), notes
