@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="runs/bench_digits")
     p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--attention", default=None, choices=["ds2ta", "spikformer", "statten"])
+    p.add_argument("--attention", default=None, choices=["ds2ta", "spikformer", "statten", "sdsa"])
+    p.add_argument("--backbone", default=None, choices=["spikformer", "sdt"])
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         argv_train += ["--epochs", str(args.epochs)]
     if args.attention is not None:
         argv_train += ["--attention", args.attention]
+    if args.backbone is not None:
+        argv_train += ["--backbone", args.backbone]
     t0 = time.perf_counter()
     m = run(build_parser().parse_args(argv_train))
     wall = time.perf_counter() - t0
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                   if (h["test_accuracy"] or 0) >= TARGET_ACCURACY), None)
     result = dict(test_accuracy=m["test_accuracy"], epochs=m["epochs"], wall_seconds=round(wall, 1),
                   train_seconds=m["seconds"], first_epoch_at_target=first, threads=args.threads,
-                  attention=args.attention or "ds2ta", cpu_count=os.cpu_count(),
+                  attention=args.attention or "ds2ta", backbone=args.backbone or "spikformer", cpu_count=os.cpu_count(),
                   load_average=os.getloadavg(), target=TARGET_ACCURACY, time_limit_s=TIME_LIMIT_S,
                   passed=ok)
     atomic_write_json(os.path.join(args.out, "benchmark.json"), result)

@@ -8,6 +8,8 @@ Examples::
     torchrun --nproc_per_node 4 -m ds2ta.cli.train --preset cifar10 --dataset cifar10 ...
     ds2ta-train ... --resume runs/c10/model.pt        # continue an interrupted run
     ds2ta-train --preset cifar10 --dataset digits32 --batch-size 32 --checkpoint-activations ...
+    ds2ta-train --preset statten-cifar10 --dataset digits32 --out runs/st   # STAtten as published (SDT-V1)
+    ds2ta-train --preset tiny --attention sdsa --backbone sdt --out runs/sdsa
 
 Recipe options left unset take the dataset's defaults from :data:`RECIPES`; on ``--resume`` they take
 the resumed run's recipe, and a recipe option that differs from it is refused by name (the optimizer
@@ -23,7 +25,7 @@ import os
 import sys
 from pathlib import Path
 
-from ds2ta.config import ATTENTIONS, PRESETS
+from ds2ta.config import ATTENTIONS, BACKBONES, PRESETS
 from ds2ta.data import DATASETS
 
 # Default recipe per dataset (CLI flags override). CIFAR/DVS follow Spikformer (docs/training.md);
@@ -62,6 +64,9 @@ def build_parser(prog: str = "ds2ta-train") -> argparse.ArgumentParser:
                    help=f"training data (default: {DEFAULT_DATASET}, or the resumed run's)")
     p.add_argument("--attention", choices=ATTENTIONS, default=None,
                    help="attention on the same backbone (default: the preset's, ds2ta)")
+    p.add_argument("--backbone", choices=BACKBONES, default=None,
+                   help="spikformer (spike-count residual stream) or sdt (Spike-driven Transformer V1 with "
+                        "a membrane shortcut, STAtten's backbone; not exportable yet); default: the preset's")
     p.add_argument("--out", required=True, help="output folder for model.pt and metrics.json")
     p.add_argument("--data-dir", default=None, help="folder with CIFAR / DVS files (never downloaded)")
     p.add_argument("--T", type=int, default=None, help="time steps (event data: frames per sample)")
@@ -92,7 +97,7 @@ def build_parser(prog: str = "ds2ta-train") -> argparse.ArgumentParser:
 
 RECIPE_FLAGS = ("epochs", "batch_size", "lr", "weight_decay", "warmup_epochs", "label_smoothing", "mixup", "seed")
 SPEC_KEYS = RECIPE_FLAGS + ("min_lr_ratio",)  # TrainConfig fields that shape the trained weights
-MODEL_FLAGS = ("attention", "T", "attn_scale")  # model options of the command line (config fields)
+MODEL_FLAGS = ("attention", "backbone", "T", "attn_scale")  # model options of the command line (config fields)
 
 
 def recipe_from_args(args: argparse.Namespace, base: dict | None = None):
