@@ -47,6 +47,7 @@ def sample_inputs(graph, args, T: int) -> tuple:
             raise ValueError(f"--calib-data {args.calib_data}: for a NIR or netx source give a folder with "
                              "x_int.npy (integer inputs, (S, *input) or (S, T, *input)) and optional labels.npy")
         x, labels, _ = load_samples(graph, args.calib_data, args.max_eval, T)
+        x = np.array(x)  # a writable copy (load_samples maps the file read-only)
         labels = None if all(v is None for v in labels) else labels
         return x, labels, {"kind": "calib-data folder", "folder": str(args.calib_data), "samples": int(x.shape[1])}
     n = args.max_eval or DEFAULT_SAMPLES
@@ -120,9 +121,14 @@ def _nir(args, path, target):
     summary = {"format": REPORT_FORMAT, "format_version": 1, "target": target.name, "bits": args.bits,
                "source": {"kind": "nir", "file": str(path), "dt": dt}, "conventions": graph.metadata["conventions"],
                "inputs": {**inputs, "T": int(T)}, "agreement_float_vs_int": agree,
+               "prediction_agreement_float_vs_int": agree["prediction_agreement"],  # scalars: shown by the report
+               "agreement_inputs": f"{inputs['kind']}, {inputs['samples']} samples",
                "float_semantics": "ds2ta.sims.reference.float_nir (exact dt/tau decays, v >= theta, reset to 0)",
                "layers": report, "max_abs_input": res.max_abs_input,
                "warnings": [str(w.message) for w in caught]}
+    if labels is not None:  # the checkpoint export's accuracy block, so the report shows it
+        summary["accuracy"] = {"float": agree["accuracy_float"], "quantized": agree["accuracy_int"],
+                               "split": "calib-data folder", "samples": int(x.shape[1])}
     return graph, summary, lines, summary["warnings"]
 
 
