@@ -35,6 +35,7 @@ import nir
 import numpy as np
 
 from ds2ta.hardware import chip
+from ds2ta.hardware.netx import NETX_TYPES, SPIKING_NEURONS
 from ds2ta.hardware.nir_adapter import HOST_BIAS_DRIVE as DRIVE  # the input layer's bias write
 
 NETX_BIAS_EXP = 6          # netx: bias_exp = 6 for every LOIHI/CUBA neuron
@@ -65,8 +66,6 @@ def dense_encoding(w: np.ndarray) -> Tuple[np.ndarray, int]:
 
 
 def _check_layer(d: dict) -> None:
-    from ds2ta.hardware.netx import NETX_TYPES, SPIKING_NEURONS
-
     i, t = d["index"], d["type"]
     if t not in NETX_TYPES:
         raise ValueError(f"netx layer {i} has type {t!r}: only {NETX_TYPES} layers convert (lava-dl netx "

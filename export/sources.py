@@ -14,15 +14,15 @@ import os
 import zipfile
 from pathlib import Path
 
+import h5py
+
+from ds2ta.hardware.netx import is_netx_file
+
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 KINDS = ("checkpoint", "nir", "netx")
 
 
 def _hdf5_kind(path: Path) -> str | None:
-    import h5py
-
-    from ds2ta.hardware.netx import is_netx_file
-
     try:
         with h5py.File(path, "r") as f:
             if "node" in f:  # NIR's layout; an incomplete one gets read_graph's named error later

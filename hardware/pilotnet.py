@@ -1,7 +1,7 @@
 """PilotNet-LIF (lava-dl netx HDF5) on the project's counting, mapping and energy path.
 
-The network file is read with h5py. Activity is simulated in numpy with the chip's arithmetic
-(``chip.lif_step``, ``chip.conv2d`` with the Conv's 24-bit wrap; docs/lava-loihi-semantics.md):
+The network file is read with the generic netx reader (``hardware.netx.read_net``). Activity is
+simulated in numpy with the chip's arithmetic (``chip.lif_step``, ``chip.conv2d`` with the Conv's 24-bit wrap; docs/lava-loihi-semantics.md):
 per step ``u = a << 6`` (du = 4095), ``v = trunc0(v * (4096 - dv)) + u + (bias << 6)``, spike if
 ``v > vth << 6``, reset v to 0. Intel ran the chip with ``reset_interval=16`` and one layer-offset per
 layer, so in steady state every layer sees its source's 16-step window from a fresh state: one
