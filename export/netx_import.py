@@ -70,7 +70,7 @@ def _check_layer(d: dict) -> None:
     if t not in NETX_TYPES:
         raise ValueError(f"netx layer {i} has type {t!r}: only {NETX_TYPES} layers convert (lava-dl netx "
                          "itself builds no other type except dense_rec/dense_comp, which have no NIR mapping here)")
-    if t == "flatten":
+    if t == "flatten" or (t == "input" and "neuron" not in d):
         return
     n = d.get("neuron")
     if n is None:
@@ -120,6 +120,27 @@ def _pair(v) -> np.ndarray:
     return np.array([a[0], a[-1]])
 
 
+def _input_layer(first: dict, nodes: dict, edges: list, notes: list) -> str:
+    """netx's input neuron layer: the graph ``Input`` drives ``input0`` through a 1x1 identity conv that
+    stands for the host writing ``bias_mant = x`` (see the module docstring); returns ``"input0"``."""
+    in_chw = _chw(first["shape"])
+    in_chw = in_chw + (1,) * (3 - len(in_chw))  # (C, H, W), also for a 1-D input
+    nodes["input"] = nir.Input(np.array(in_chw))
+    tr = {k: float(np.asarray(first[k]).reshape(-1)[0]) for k in ("weight", "bias") if k in first}
+    if tr:
+        msg = (f"netx input layer 0 stores a transform {tr} that lava-dl netx's Input block does not apply "
+               "(the input enters as bias_mant = x, bias_exp 6): converted as netx runs it, without it")
+        warnings.warn(msg)
+        notes.append(msg)
+    C = in_chw[0]
+    nodes["input0.drive"] = nir.Conv2d(input_shape=np.array(in_chw[1:]), weight=np.eye(C, dtype=np.int16).reshape(C, C, 1, 1),
+                                       stride=1, padding=0, dilation=1, groups=1, bias=np.zeros(C),
+                                       metadata={DRIVE: 1, "weight_exp": 0, "num_weight_bits": 8})
+    nodes["input0"] = _neuron(first, in_chw, 0)
+    edges += [("input", "input0.drive"), ("input0.drive", "input0")]
+    return "input0"
+
+
 def netx_to_nir(layers: List[dict]) -> Tuple[nir.NIRGraph, List[str]]:
     """The integer NIR graph of netx layers (``hardware.netx.read_net``) and the notes to print.
 
@@ -131,27 +152,28 @@ def netx_to_nir(layers: List[dict]) -> Tuple[nir.NIRGraph, List[str]]:
     """
     for d in layers:
         _check_layer(d)
-    if not layers or layers[0]["type"] != "input":
-        raise ValueError("the netx network has no input layer with neurons as layer 0: netx's Lava run would "
-                         "feed spikes straight into layer 0; convert a network whose first layer is 'input'")
+    if not layers:
+        raise ValueError("the netx network has no layers")
     nodes, edges, notes = {}, [], []
     first = layers[0]
-    in_chw = _chw(first["shape"])
-    nodes["input"] = nir.Input(np.array(in_chw))
-    tr = {k: float(np.asarray(first[k]).reshape(-1)[0]) for k in ("weight", "bias") if k in first}
-    if tr:
-        msg = (f"netx input layer 0 stores a transform {tr} that lava-dl netx's Input block does not apply "
-               "(the input enters as bias_mant = x, bias_exp 6): converted as netx runs it, without it")
-        warnings.warn(msg)
-        notes.append(msg)
-    C = in_chw[0]
-    nodes["input0.drive"] = nir.Conv2d(input_shape=in_chw[1:], weight=np.eye(C, dtype=np.int16).reshape(C, C, 1, 1),
-                                       stride=1, padding=0, dilation=1, groups=1, bias=np.zeros(C),
-                                       metadata={DRIVE: 1, "weight_exp": 0, "num_weight_bits": 8})
-    nodes["input0"] = _neuron(first, in_chw, 0)
-    edges += [("input", "input0.drive"), ("input0.drive", "input0")]
-    prev, prev_chw, flat = "input0", in_chw, False
-    for d in layers[1:]:
+    if first["type"] == "input" and "neuron" in first:
+        prev = _input_layer(first, nodes, edges, notes)
+        prev_chw = tuple(int(v) for v in nodes["input"].input_type["input"])
+        rest = layers[1:]
+    elif first["type"] == "input" or first["type"] == "dense":  # netx feeds spikes into the first synapse
+        shape = _chw(first["shape"]) if first["type"] == "input" else (int(np.asarray(first["weight"]).reshape(
+            int(np.prod(first["shape"])), -1).shape[1]),)
+        nodes["input"] = nir.Input(np.array(shape))
+        prev, prev_chw = "input", shape
+        rest = layers[1:] if first["type"] == "input" else layers
+        notes.append(f"no input neuron layer: binary input spikes of shape {shape} go straight into the first "
+                     "synapse, as netx's Network.inp does. netx's layer windows then start one step before "
+                     "the input reaches them: a nonzero bias acts one step earlier in netx's own run")
+    else:
+        raise ValueError(f"netx layer 0 is a {first['type']!r} layer without an input layer before it: its input "
+                         "shape is not in the file; add an 'input' layer (slayer's block Input) and export again")
+    flat = False
+    for d in rest:
         name = f"{d['type']}{d['index']}"
         if d["type"] == "flatten":
             flat = True

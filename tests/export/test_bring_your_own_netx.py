@@ -201,3 +201,43 @@ def test_hdf5_of_neither_kind_is_named(tmp_path, capsys):
         f["data"] = np.zeros(3)
     assert export_main([str(tmp_path / "other.h5"), "--out", str(tmp_path / "X")]) == 2
     assert "neither a NIR graph" in capsys.readouterr().err
+
+
+@pytest.mark.lava
+def test_dense_network_without_input_layer_matches_netx_own_lava_run(tmp_path):
+    """A SLAYER-style dense network (spikes straight into the first synapse, odd mixed-sign weights that
+    netx stores as ``W << k`` with ``weight_exp = -k``): netx's own Lava run (no reset) emits layer i's
+    step t at Lava step i + 1 + t; the converted graph in the project's Lava backend at sample step t."""
+    netx = pytest.importorskip("lava.lib.dl.netx")
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc import io
+
+    from ds2ta.sims.lava import LavaNetwork
+
+    rng = np.random.default_rng(0)
+    w1, w2 = rng.integers(-60, 61, (12, 8)) | 1, rng.integers(-20, 90, (5, 12)) | 1  # odd: no spare LSB
+    neuron = dict(NEURON, vThMant=60, vDecay=512, iDecay=2048)  # du = 2047: current memory too
+    path = _net_file(tmp_path / "d.net", [
+        {"type": "dense", "shape": [12, 1, 1], "weight": w1, "neuron": neuron},
+        {"type": "dense", "shape": [5, 1, 1], "weight": w2, "neuron": neuron}])
+    T = 12
+    x = rng.random((T, 8)) < 0.4
+    net = netx.hdf5.Network(net_config=str(path))
+    src = io.source.RingBuffer(data=np.concatenate([x.T, np.zeros((8, 3))], 1).astype(np.int32))
+    sinks = [io.sink.RingBuffer(shape=layer.out.shape, buffer=T + 3) for layer in net.layers]
+    src.s_out.connect(net.inp)
+    for layer, sink in zip(net.layers, sinks):
+        layer.out.connect(sink.a_in)
+    try:
+        net.run(condition=RunSteps(num_steps=T + 3), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        theirs = [s.data.get() for s in sinks]
+    finally:
+        net.stop()
+    g, notes = netx_to_nir(read_net(path))
+    assert g.nodes["dense0.syn"].metadata["weight_exp"] < 0 and "no input neuron layer" in notes[0]
+    mine = LavaNetwork(g, T).run(x[None].astype(np.int64)).records
+    for i, name in enumerate(("dense0", "dense1")):
+        want = theirs[i][:, i + 1:i + 1 + T].T
+        assert 0 < want.sum() < want.size, name
+        np.testing.assert_array_equal(mine[name][0], want.astype(mine[name].dtype), err_msg=name)
