@@ -123,6 +123,9 @@ def _pair(v) -> np.ndarray:
 def _input_layer(first: dict, nodes: dict, edges: list, notes: list) -> str:
     """netx's input neuron layer: the graph ``Input`` drives ``input0`` through a 1x1 identity conv that
     stands for the host writing ``bias_mant = x`` (see the module docstring); returns ``"input0"``."""
+    if first["neuron"]["du"] != chip.NO_CURRENT_MEMORY:
+        raise ValueError(f"netx input layer 0 has iDecay {first['neuron']['du'] + chip.DU_OFFSET} (current memory): "
+                         "its bias input equals a synaptic drive only with iDecay 4096; not supported")
     in_chw = _chw(first["shape"])
     in_chw = in_chw + (1,) * (3 - len(in_chw))  # (C, H, W), also for a 1-D input
     nodes["input"] = nir.Input(np.array(in_chw))
