@@ -94,7 +94,7 @@ def _netx(args, path):
                                                "input layer's bias_mant (bias_exp 6), driven here as a = x",
                                       "flatten_order": "netx (W, H, C) -> (C, H, W) -> C order",
                                       "notes": notes}}
-    return graph, None, notes, [str(w.message) for w in caught]
+    return graph, None, notes, caught
 
 
 def _nir(args, path, target):
@@ -102,8 +102,7 @@ def _nir(args, path, target):
         warnings.simplefilter("always")
         fgraph = read_source(path)
         if is_integer(fgraph):
-            return fgraph, None, ["an integer ds2ta graph: written as it is (no float source)"], \
-                [str(w.message) for w in caught]
+            return fgraph, None, ["an integer ds2ta graph: written as it is (no float source)"], caught
         dt = source_dt(fgraph, args.dt)
         conv = (fgraph.metadata or {}).get("conventions") if isinstance(fgraph.metadata, dict) else None
         T = args.T or (conv or {}).get("T")
@@ -129,7 +128,7 @@ def _nir(args, path, target):
     if labels is not None:  # the checkpoint export's accuracy block, so the report shows it
         summary["accuracy"] = {"float": agree["accuracy_float"], "quantized": agree["accuracy_int"],
                                "split": "calib-data folder", "samples": int(x.shape[1])}
-    return graph, summary, lines, summary["warnings"]
+    return graph, summary, lines, caught
 
 
 def run_graph_source(args, kind: str, target, out: pathlib.Path) -> int:
@@ -140,6 +139,8 @@ def run_graph_source(args, kind: str, target, out: pathlib.Path) -> int:
                          "source is converted as it is")
     path = pathlib.Path(args.checkpoint)
     graph, summary, lines, warned = _netx(args, path) if kind == "netx" else _nir(args, path, target)
+    for w in warned:  # shown once the conversion is done (type-check failures, conventions, lossy steps)
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     graph.metadata.setdefault("attention_lowering", args.attention_lowering)
     if args.chips < 1:
         raise ValueError(f"--chips {args.chips}: give at least 1")
