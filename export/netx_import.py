@@ -136,7 +136,8 @@ def _input_layer(first: dict, nodes: dict, edges: list, notes: list) -> str:
         warnings.warn(msg)
         notes.append(msg)
     C = in_chw[0]
-    nodes["input0.drive"] = nir.Conv2d(input_shape=np.array(in_chw[1:]), weight=np.eye(C, dtype=np.int16).reshape(C, C, 1, 1),
+    eye = np.eye(C, dtype=np.int16).reshape(C, C, 1, 1)
+    nodes["input0.drive"] = nir.Conv2d(input_shape=np.array(in_chw[1:]), weight=eye,
                                        stride=1, padding=0, dilation=1, groups=1, bias=np.zeros(C),
                                        metadata={DRIVE: 1, "weight_exp": 0, "num_weight_bits": 8})
     nodes["input0"] = _neuron(first, in_chw, 0)

@@ -136,7 +136,8 @@ def fold_pool_into_conv(graph: nir.NIRGraph) -> Tuple[nir.NIRGraph, List[str]]:
         del nodes[name]
         edges = [(a, b) for a, b in edges if name not in (a, b)] + [(ins[0], outs[0])]
         notes.append(f"SumPool2d {name!r} ({int(k[0])}x{int(k[1])}) -> Conv2d {outs[0]!r} folded into one conv with "
-                     f"kernel {tuple(int(v) for v in w.shape[2:])}, stride {tuple(int(v) for v in _pair(conv.stride) * k)}"
+                     f"kernel {tuple(int(v) for v in w.shape[2:])}, "
+                     f"stride {tuple(int(v) for v in _pair(conv.stride) * k)}"
                      " (exact: non-overlapping windows)")
     if not notes:
         return graph, notes

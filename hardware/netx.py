@@ -66,8 +66,8 @@ def read_net(path: str | os.PathLike) -> list[dict]:
         t_sample = int(np.asarray(f["simulation/tSample"][()])) if "simulation/tSample" in f else None
         for i in range(len(grp)):
             g = grp[str(i)]
-            d = {"index": i, "type": _text(g["type"]), "shape": tuple(int(s) for s in np.atleast_1d(g["shape"][()])[::-1]),
-                 "file": {"path": str(path), "tSample": t_sample}}
+            shape = tuple(int(s) for s in np.atleast_1d(g["shape"][()])[::-1])  # (C, H, W) -> (W, H, C)
+            d = {"index": i, "type": _text(g["type"]), "shape": shape, "file": {"path": str(path), "tSample": t_sample}}
             if "neuron" in g:
                 n = g["neuron"]
                 d["neuron"] = {"type": _text(n["type"]) if "type" in n else "LOIHI",

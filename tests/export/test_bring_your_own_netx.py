@@ -197,8 +197,9 @@ def test_unsupported_netx_layers_are_named(tmp_path, capsys, bad, match):
 
 
 def test_input_layer_with_current_memory_is_refused(tmp_path):
-    path = _net_file(tmp_path / "n.net", [{"type": "input", "shape": [4, 1, 1], "neuron": dict(NEURON, iDecay=1024)},
-                                          {"type": "dense", "shape": [3, 1, 1], "weight": np.ones((3, 4)), "neuron": NEURON}])
+    path = _net_file(tmp_path / "n.net", [
+        {"type": "input", "shape": [4, 1, 1], "neuron": dict(NEURON, iDecay=1024)},
+        {"type": "dense", "shape": [3, 1, 1], "weight": np.ones((3, 4)), "neuron": NEURON}])
     with pytest.raises(ValueError, match="iDecay 1024"):
         netx_to_nir(read_net(path))
 
