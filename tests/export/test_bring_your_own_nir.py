@@ -165,3 +165,19 @@ def test_convention_and_type_check_warnings_name_what(tmp_path):
     from ds2ta.export.nir_source import input_transforms
     with pytest.warns(ConventionWarning, match=r"\['1'\].*v_leak"):
         input_transforms(g)
+
+
+def test_rockpool_style_gain_is_named_and_folded():
+    """An LIF whose ``r`` is neither 1 nor ``tau`` (rockpool) is named; its gain ``r dt / tau`` is folded."""
+    from ds2ta.export.graph_quant import quantize_graph
+    from ds2ta.export.nir_source import input_transforms
+    g = nir.NIRGraph(nodes={"input": nir.Input(np.array([2])), "lin": nir.Linear(weight=np.array([[1.0, 0.5]])),
+                            "lif": nir.LIF(tau=np.array([0.02]), r=np.array([19.0]), v_leak=np.zeros(1),
+                                           v_threshold=np.ones(1)), "output": nir.Output(np.array([1]))},
+                     edges=[("input", "lin"), ("lin", "lif"), ("lif", "output")])
+    assert any("['lif']" in n and "r * dt / tau" in n for n in input_transforms(g))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        q, _ = quantize_graph(g, dt=1e-3)
+    S = float(q.nodes["lif"].metadata["scale"][0])
+    np.testing.assert_allclose(q.nodes["lin"].weight[0, 0], round(S * 19.0 * 1e-3 / 0.02 / 2) * 2, atol=2)
