@@ -36,7 +36,7 @@ import numpy as np
 
 from ds2ta.hardware import chip
 from ds2ta.hardware.netx import NETX_TYPES, SPIKING_NEURONS
-from ds2ta.hardware.nir_adapter import HOST_BIAS_DRIVE as DRIVE  # the input layer's bias write
+from ds2ta.hardware.chip import HOST_BIAS_DRIVE as DRIVE  # the input layer's bias write
 
 NETX_BIAS_EXP = 6          # netx: bias_exp = 6 for every LOIHI/CUBA neuron
 

@@ -89,6 +89,7 @@ def unit_counts(low: Lowering, vals: Dict[str, np.ndarray]) -> Dict[str, dict]:
     for u in low.units:
         c = chip.empty_counts()
         c.update(chip.neuron_counts(u.size, T, B))
+        c["active_neuron_updates"] = c["neuron_updates"]  # priced as active at every step (upper bound)
         c["spikes"] = int(msgs[u.suffix].sum())
         out[u.suffix] = c
     for link in low.links:

@@ -289,8 +289,21 @@ def apply_weight_exp(y, exp: int):
 
 
 # -- counting rules -------------------------------------------------------------------------------
-COUNT_KEYS = ("spikes", "synops", "graded_synops", "neuron_updates", "attention_ops", "neurons")
+# active_neuron_updates: neuron-steps with a nonzero synaptic input (the energy model's "active neuron
+# extra"; a population computed from the attention lowering's plan counts every update as active)
+COUNT_KEYS = ("spikes", "synops", "graded_synops", "neuron_updates", "active_neuron_updates", "attention_ops",
+              "neurons")
 ACTIVITY_KEYS = COUNT_KEYS[:-1]  # the counts that grow with samples (energy's per-inference activity)
+
+
+# metadata flag of a synapse node that stands for the host writing the input into a neuron layer's
+# bias (lava-dl netx's input layer, export/netx_import.py): no synapse on the chip, no active update
+HOST_BIAS_DRIVE = "host_bias_drive"
+
+
+def host_drive(node) -> bool:
+    """Whether ``node`` is a host bias drive (see ``HOST_BIAS_DRIVE``)."""
+    return bool((getattr(node, "metadata", None) or {}).get(HOST_BIAS_DRIVE))
 
 
 def empty_counts() -> dict:

@@ -21,13 +21,7 @@ from .chip import GRADED_NEURONS, NEURONS  # graded: emit v as a graded message 
 from .layers import LayerSpec
 ROUTING = {"Delay", "Flatten"}
 IGNORED = {"Output"}
-# metadata flag of a synapse node that stands for the host writing the input into a neuron layer's
-# bias (lava-dl netx's input layer, export/netx_import.py): the neuron layer is the input layer
-HOST_BIAS_DRIVE = "host_bias_drive"
-
-
-def _drive(node) -> bool:
-    return bool((getattr(node, "metadata", None) or {}).get(HOST_BIAS_DRIVE))
+from .chip import host_drive as _drive
 
 
 def _whc(shape) -> tuple[int, int, int]:

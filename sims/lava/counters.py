@@ -92,6 +92,14 @@ class _Evaluator:
         return True
 
 
+def active_updates(ev: _Evaluator, name: str) -> int:
+    """Neuron-steps of population ``name`` whose summed synaptic input is nonzero (its inputs'
+    values evaluated from Lava's records as for the synaptic counts; a population without input
+    edges, e.g. driven by its bias alone or by the host's bias write, has none)."""
+    parts = [ev.value(p) for p in ev.preds[name] if not chip.host_drive(ev.sch.nodes[p])]
+    return int(np.count_nonzero(sum(parts[1:], parts[0]))) if parts else 0
+
+
 def fanout_events(name: str, node, weight: np.ndarray) -> int:
     """Sum over inputs of ``weight x`` the number of synapses that input reaches (structural fan-out):
     the node applied with every weight set to 1 and no bias, summed over its outputs."""
@@ -143,6 +151,7 @@ def count_layers(schedule: Schedule, records: dict, extra: dict, T: int,
         pop = pops.get(name)
         if pop is not None and pop.kind == "neuron":
             c.update(chip.neuron_counts(pop.size, T, S))
+            c["active_neuron_updates"] = active_updates(ev, name)
         if spiking.get(name):
             c["spikes"] = chip.spike_count(records[name])
             per_sample[name] = records[name].reshape(S, -1).astype(np.int64).sum(1)

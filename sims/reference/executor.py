@@ -199,6 +199,9 @@ class ReferenceExecutor:
             c.update(chip.synapse_counts(inp, self._spike_sources(n), k.fanout))
         if k.kind == "neuron":
             tally.max_in[n] = int(inp.abs().max())
+            drives = [p for p in self.preds[n] if chip.host_drive(self.nodes[p])]
+            syn = inp - sum(outs[p] for p in drives) if drives else inp  # the host's bias write is no synapse
+            c["active_neuron_updates"] = int(torch.count_nonzero(syn))
         if k.kind == "attention":
             c["attention_ops"] = int(k.ops(outs))
         lowered = getattr(k, "unit_counts", None)

@@ -71,8 +71,8 @@ def test_conversion_keeps_the_files_integers():
 def test_export_then_sim_compare_match_and_report_equals_calibration(tmp_path, capsys):
     """``ds2ta-export network.net && ds2ta-sim X/model.nir --compare --pipelined``: Lava == reference;
     every layer's spikes, synops and updates, the mapping and the energy equal the PilotNet
-    calibration (numpy netx model, ``hardware.pilotnet``) except the active-update term, which
-    simulation.json does not count."""
+    calibration (numpy netx model, ``hardware.pilotnet``), the active updates (nonzero synaptic
+    input) and their energy term included."""
     from ds2ta.hardware.energy import estimate
     from ds2ta.report.cli import main as report_main
     from ds2ta.sims.cli import main as sim_main
@@ -98,6 +98,7 @@ def test_export_then_sim_compare_match_and_report_equals_calibration(tmp_path, c
     for name, c in cal["activity"]["layers"].items():
         assert lava["layers"][name]["spikes"] == c["spikes"], name
         assert lava["layers"][name]["neuron_updates"] == c["neuron_updates"], name
+        assert lava["layers"][name]["active_neuron_updates"] == c["active_neuron_updates"], name
         assert lava["layers"].get(syn_of.get(name), {}).get("synops", 0) == c["synops"], name
     with pytest.warns(UserWarning, match="input0.drive"):  # the host's bias write is not a synapse: not priced
         mine = estimate(mapping, dict(lava, steps_per_inference=res.get("steps_per_inference", P.STEPS))).to_dict()
@@ -106,8 +107,7 @@ def test_export_then_sim_compare_match_and_report_equals_calibration(tmp_path, c
         b = {t["name"]: t["energy_J"] for t in cal["energy"]["loihi"][prof]["terms"]}
         assert set(a) == set(b)
         for term in b:
-            if term != "active neuron extra":
-                assert a[term] == pytest.approx(b[term], rel=1e-12), (prof, term)
+            assert a[term] == pytest.approx(b[term], rel=1e-12), (prof, term)
         assert mine["loihi"][prof]["static_J"] == pytest.approx(cal["energy"]["loihi"][prof]["static_J"], rel=1e-12)
     (tmp_path / "run" / "mapping.json").write_text((out / "mapping.json").read_text())
     assert report_main([str(tmp_path / "run"), "--no-calibration"]) == 0
