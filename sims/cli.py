@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "--compare; default, or the graph's metadata choice) or as one opaque core per node")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--progress-file", default=None, help=argparse.SUPPRESS)  # used by --workers
+    p.add_argument("--watch-parent", action="store_true", help=argparse.SUPPRESS)  # a shard: stop with it
     return p
 
 
@@ -137,6 +138,9 @@ def run(args) -> int:
     from ds2ta.sims.data import count_samples, graph_T, load_samples, shard_range
 
     check_args(args)
+    if args.watch_parent:  # a --workers shard: its parent's death (even SIGKILL) stops it cleanly
+        from ds2ta.sims.lifetime import watch_parent
+        watch_parent(lambda: os.kill(os.getpid(), signal.SIGTERM))
     graph = _read(args.model)
     T = graph_T(graph, args.T)
     args.attention_lowering = lowering_of(graph, args.attention_lowering)
@@ -240,6 +244,7 @@ def run_workers(args, argv: List[str]) -> int:
     from ds2ta.checkpoint import atomic_write_json
     from ds2ta.sims.data import count_samples, graph_T
     from ds2ta.sims.results import merge
+    from ds2ta.sims.workers import read_int, stop_interrupted, strip_args
     from tqdm import tqdm
 
     graph = _read(args.model)
@@ -251,7 +256,7 @@ def run_workers(args, argv: List[str]) -> int:
     out = _out_dir(args)
     shard_dir = out / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
-    base = _strip(argv, ("--workers", "--out", "--shard", "--progress-file"), ("--no-progress",))
+    base = strip_args(argv, ("--workers", "--out", "--shard", "--progress-file"), ("--no-progress", "--watch-parent"))
     procs, logs, files = [], [], []
     try:
         for i in range(n):
@@ -262,28 +267,19 @@ def run_workers(args, argv: List[str]) -> int:
             log = open(d / "log.txt", "w")
             logs.append(log)
             cmd = [sys.executable, "-m", "ds2ta.sims.cli", *base, "--shard", f"{i}/{n}", "--out", str(d),
-                   "--no-progress", "--progress-file", str(pf)]
+                   "--no-progress", "--progress-file", str(pf), "--watch-parent"]
             procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
             files.append(d / "simulation.json")
         with tqdm(total=total, desc=f"{'compare' if args.compare else args.backend} x{n}", unit="sample",
                   disable=args.no_progress) as bar:
             while any(p.poll() is None for p in procs):
-                bar.n = sum(_read_int(shard_dir / str(i) / "progress") for i in range(n))
+                bar.n = sum(read_int(shard_dir / str(i) / "progress") for i in range(n))
                 bar.refresh()
                 time.sleep(0.5)
-            bar.n = sum(_read_int(shard_dir / str(i) / "progress") for i in range(n))
+            bar.n = sum(read_int(shard_dir / str(i) / "progress") for i in range(n))
             bar.refresh()
     except BaseException:
-        trees = _descendants(procs)  # taken before the shards exit: orphans cannot be found afterwards
-        for p in procs:  # Ctrl-C: each shard stops its Lava runtime on SIGINT
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        _kill_all(trees)  # a shard that was killed, or died mid start-up, leaves its Lava processes
+        stop_interrupted(procs)  # SIGINT, then SIGTERM, then SIGKILL; frees what killed shards held
         raise
     finally:
         for log in logs:
@@ -298,55 +294,6 @@ def run_workers(args, argv: List[str]) -> int:
     atomic_write_json(out / "simulation.json", result)
     _summary(result, out / "simulation.json")
     return 1 if args.compare and not result["match"] else 0
-
-
-def _descendants(procs) -> list:
-    """Every process below the shard processes (their forked Lava processes), as psutil handles."""
-    import psutil
-
-    out = []
-    for p in procs:
-        try:
-            out += psutil.Process(p.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            pass
-    return out
-
-
-def _kill_all(handles, timeout: float = 5.0) -> None:
-    """SIGKILL the given processes that are still alive (a shard's clean stop already ended them)."""
-    import psutil
-
-    alive = [h for h in handles if h.is_running()]
-    for h in alive:
-        try:
-            h.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(alive, timeout=timeout)
-
-
-def _read_int(path: Path) -> int:
-    try:
-        return int(path.read_text() or 0)
-    except (OSError, ValueError):
-        return 0
-
-
-def _strip(argv: List[str], with_value: tuple, flags: tuple) -> List[str]:
-    out, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-            continue
-        key = a.split("=", 1)[0]
-        if key in with_value:
-            skip = "=" not in a
-            continue
-        if key in flags:
-            continue
-        out.append(a)
-    return out
 
 
 def merge_main(argv: List[str]) -> int:

@@ -11,16 +11,12 @@ interrupted stops the Lava runtime (freeing its shared memory) and removes the f
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import nir
 import numpy as np
-from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.conv.process import Conv
 
@@ -38,6 +34,8 @@ from ds2ta.sims.lava.procs.readout.models import PyReadoutModel
 from ds2ta.sims.lava.procs.readout.process import Readout
 from ds2ta.sims.lava.procs.relay.models import PySpikeRelayModel
 from ds2ta.sims.lava.procs.relay.process import SpikeRelay
+from ds2ta.sims.lava.runtime_guard import (begin_run, end_run, kill_runtime, reap_new_children, run_watched,
+                                           shielded, signals_held)
 
 
 # Messages each Lava channel buffers in shared memory. lava-nc's default is 64; the Loihi protocol
@@ -47,19 +45,6 @@ from ds2ta.sims.lava.procs.relay.process import SpikeRelay
 CHANNEL_DEPTH = 2
 
 
-_RUNNING = [False]  # set while LavaNetwork.run builds and steps a runtime (read in forked children)
-
-
-def _quiet_child() -> None:
-    """In a process Lava forks: Ctrl-C to the process group is the parent's to handle (it stops every
-    child and frees the shared memory), and SIGTERM, which the parent uses to stop a child, ends it
-    without a Python traceback (a handler the parent installed, e.g. ds2ta-sim's, is not inherited)."""
-    if _RUNNING[0]:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-os.register_at_fork(after_in_child=_quiet_child)
 
 
 @dataclass
@@ -82,103 +67,6 @@ class LavaRun:
     run_s: float = 0.0
     process_classes: dict = field(default_factory=dict)  # "module.Class" -> count, every process built
     model_classes: dict = field(default_factory=dict)    # process class -> ProcessModel chosen here
-
-
-def _scratch_dir() -> str:
-    base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
-    return tempfile.mkdtemp(prefix="ds2ta-lava-", dir=base)
-
-
-def _kill_runtime(runtime) -> None:
-    """Tear down a runtime after a failure or an interrupt, without Lava's stop handshake (which waits
-    forever on a failed child) and without its messaging ``stop()`` (which joins children that are
-    still waiting for commands): terminate (then kill) every forked process, then shut down Lava's
-    shared-memory manager, which unlinks every channel's segment."""
-    mi = getattr(runtime, "_messaging_infrastructure", None)
-    _stop_processes(list(getattr(mi, "_actors", []) or []))
-    smm = getattr(mi, "_smm", None)
-    if smm is not None:
-        try:
-            smm.shutdown()
-        except Exception:  # noqa: BLE001 - already down
-            pass
-    for flag in ("_is_running", "_is_started"):
-        if hasattr(runtime, flag):
-            setattr(runtime, flag, False)
-
-
-def _stop_processes(procs: list) -> None:
-    """Terminate every process (all first, so they stop in parallel), then join each, killing any that
-    is still alive after 5 s."""
-    import multiprocessing as mp
-
-    for a in procs:
-        try:
-            if a.is_alive():
-                a.terminate()
-        except (OSError, ValueError, AssertionError):
-            pass
-    for a in procs:
-        try:
-            mp.Process.join(a, timeout=5)  # SystemProcess.join has no timeout
-            if a.is_alive():
-                a.kill()
-                mp.Process.join(a, timeout=5)
-        except (OSError, ValueError, AssertionError):
-            pass
-
-
-def _reap_new_children(before: set, settle_s: float = 1.0, limit_s: float = 15.0) -> None:
-    """Terminate (then kill) this process's children that are not in ``before``, until none has
-    appeared for ``settle_s``: an interrupt can land while lava-nc's run thread is still forking its
-    processes, after ``_kill_runtime`` took the list of the ones it knew (issue 13: orphaned shards)."""
-    import multiprocessing as mp
-
-    quiet, end = time.monotonic(), time.monotonic() + limit_s
-    while time.monotonic() < end:
-        new = [c for c in mp.active_children() if c not in before]
-        if not new:
-            if time.monotonic() - quiet > settle_s:
-                return
-            time.sleep(0.05)
-            continue
-        quiet = time.monotonic()
-        _stop_processes(new)
-
-
-def _run_watched(proc, steps: int, poll_s: float = 0.05) -> None:
-    """``proc.run(RunSteps(steps))`` that returns an error instead of hanging when a Lava process dies.
-
-    lava-nc 0.10's runtime waits forever for the answer of a process model that raised (the parent
-    blocks in ``_get_resp_for_run``). The run therefore happens in a daemon thread while this thread
-    watches the forked processes: one that exited early raises ``RuntimeError`` with its traceback
-    (the caller then kills the runtime). Ctrl-C reaches this thread, not Lava's wait.
-    """
-    import threading
-
-    runtime = proc.runtime
-    actors = list(getattr(getattr(runtime, "_messaging_infrastructure", None), "_actors", []) or [])
-    done, err = threading.Event(), []
-
-    def target():
-        try:
-            proc.run(condition=RunSteps(num_steps=steps))
-        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
-            err.append(e)
-        finally:
-            done.set()
-    threading.Thread(target=target, daemon=True, name="lava-run").start()
-    if not actors:  # first call: the runtime forks its processes inside run()
-        while not done.wait(poll_s) and not actors:
-            actors = list(getattr(runtime._messaging_infrastructure, "_actors", []) or [])
-    while not done.wait(poll_s):
-        dead = [a for a in actors if not a.is_alive()]
-        if dead:
-            info = next((a.exception for a in dead if a.exception), None)
-            detail = f": {info[0]!r}\n{info[1]}" if info else f" (exit code {dead[0].exitcode})"
-            raise RuntimeError(f"a Lava process failed during the run{detail}")
-    if err:
-        raise err[0]
 
 
 class LavaNetwork:
@@ -328,8 +216,7 @@ class LavaNetwork:
         S = x.shape[0]
         import multiprocessing as mp
         children_before = set(mp.active_children())
-        _RUNNING[0] = True
-        workdir = _scratch_dir()
+        workdir = begin_run()
         t0 = time.perf_counter()
         runtime_owner = None
         try:
@@ -357,13 +244,14 @@ class LavaNetwork:
             steps = S * self.period + (self.depth if self.pipelined else 0)
             cfg = Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=models)
             runtime_owner = rec
-            rec.create_runtime(run_cfg=cfg, compile_config={"pypy_channel_size": CHANNEL_DEPTH})
+            with signals_held():  # Lava forks here: a Ctrl-C inside a fork callback would be lost
+                rec.create_runtime(run_cfg=cfg, compile_config={"pypy_channel_size": CHANNEL_DEPTH})
             t1 = time.perf_counter()
             per_call = steps if progress is None else max(1, int(chunk)) * self.period
             done = 0
             while done < steps:
                 n = min(per_call, steps - done)
-                _run_watched(rec, n)
+                run_watched(rec, n)
                 done += n
                 if progress is not None:
                     progress(min(S, done // self.period) - min(S, (done - n) // self.period))
@@ -382,10 +270,11 @@ class LavaNetwork:
                       for p, m in models.items()}
             return LavaRun(records, extra, steps, self.period, len(built), t1 - t0, t2 - t1, classes, chosen)
         except BaseException:
-            if runtime_owner is not None and getattr(runtime_owner, "runtime", None) is not None:
-                _kill_runtime(runtime_owner.runtime)  # stop() waits forever on a failed child
-                runtime_owner = None
-            _reap_new_children(children_before)  # Lava may still be forking when an interrupt lands
+            with shielded():
+                if runtime_owner is not None and getattr(runtime_owner, "runtime", None) is not None:
+                    kill_runtime(runtime_owner.runtime)  # stop() waits forever on a failed child
+                    runtime_owner = None
+                reap_new_children(children_before)  # a child forked as the interrupt landed
             raise
         finally:
             if runtime_owner is not None:
@@ -393,5 +282,4 @@ class LavaNetwork:
                     runtime_owner.stop()
                 except Exception:  # noqa: BLE001 - the runtime may never have started
                     pass
-            shutil.rmtree(workdir, ignore_errors=True)
-            _RUNNING[0] = False
+            end_run(workdir)

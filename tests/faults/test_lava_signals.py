@@ -1,49 +1,84 @@
-"""SIGTERM (``kill PID``, as a scheduler or an OOM handler sends it) to a real ``ds2ta-sim`` Lava run:
-the run stops with one line and exit 143, and leaves no child process, no shared-memory segment and no
-scratch folder behind (issue 13, case 2)."""
+"""Issue 13, case 2 (and parent death): signals sent to a real ``ds2ta-sim`` Lava run.
+
+- SIGTERM (``kill PID``, as a scheduler or an OOM handler sends it) while it runs, and Ctrl-C to its
+  process group while Lava is still forking its processes: exit 143 / 130 with one line and no
+  traceback; no process, ``/dev/shm`` segment or scratch folder of the run is left; nothing written.
+- SIGKILL of the ``ds2ta-sim`` process itself: its forked Lava processes notice, free the segments
+  they map and the scratch folder, and exit (they used to wait on shared memory forever).
+"""
 
 from __future__ import annotations
 
-import glob
+import os
 import signal
-import subprocess
 import sys
-import time
 
 import psutil
 import pytest
 
+from fault_helpers import (ROOT, SIM, kill_session, left_of, orphans, progress, shm_entries, shm_of, start,
+                           wait_for, wait_gone)
+
+sys.path.insert(0, str(ROOT / "tests" / "sims" / "lava"))
 pytestmark = pytest.mark.lava
 
 
-def _shm():
-    return set(glob.glob("/dev/shm/psm_*")) | set(glob.glob("/dev/shm/lava*")) | set(glob.glob("/dev/shm/ds2ta-lava-*"))
-
-
-def test_sigterm_stops_a_lava_run_and_frees_everything(tmp_path):
+@pytest.fixture(scope="module")
+def graph(tmp_path_factory):
     from test_lava_match import _exported
+    return _exported("ds2ta", tmp_path_factory.mktemp("graph"), samples=40)
 
-    path, data = _exported("ds2ta", tmp_path, samples=40)
-    before = _shm()
-    progress = tmp_path / "progress"
-    cmd = [sys.executable, "-m", "ds2ta.sims.cli", str(path), "--backend", "lava", "--dataset", str(data),
-           "--out", str(tmp_path / "sim"), "--no-progress", "--chunk", "1", "--progress-file", str(progress)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:  # wait until Lava has run a sample
-        if progress.exists() and (progress.read_text() or "0").strip() not in ("", "0"):
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, proc.communicate()
-    children = psutil.Process(proc.pid).children(recursive=True)
-    assert len(children) > 10  # the forked Lava processes
-    during = _shm() - before
-    assert during  # the run's segments and scratch folder exist while it runs
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 128 + signal.SIGTERM, err
-    assert "terminated (SIGTERM)" in err and "Traceback" not in err
-    gone, alive = psutil.wait_procs(children, timeout=10)
-    assert not alive, [p.pid for p in alive]
-    assert not (_shm() & during)  # every segment and folder of the run is gone
-    assert not (tmp_path / "sim" / "simulation.json").exists()  # nothing half-written
+
+def _run(graph, tmp_path):
+    path, data = graph
+    pf = tmp_path / "progress"
+    cmd = [*SIM, str(path), "--backend", "lava", "--dataset", str(data), "--out", str(tmp_path / "sim"),
+           "--no-progress", "--chunk", "1", "--progress-file", str(pf)]
+    return start(cmd, tmp_path / "log.txt"), pf
+
+
+@pytest.mark.parametrize("how", ["sigterm-running", "sigint-forking"])
+def test_signal_stops_a_lava_run_and_frees_everything(graph, tmp_path, how):
+    before = shm_entries()
+    proc, pf = _run(graph, tmp_path)
+    try:
+        if how == "sigterm-running":
+            wait_for(lambda: progress(pf) > 0, 240, "a finished sample", proc, tmp_path / "log.txt")
+        else:  # Lava forks its ~80 processes in create_runtime: interrupt in the middle of it
+            wait_for(lambda: len(psutil.Process(proc.pid).children(recursive=True)) >= 10, 240,
+                     "Lava's first forks", proc, tmp_path / "log.txt")
+        tree = [proc.pid] + [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+        held = shm_of(tree)
+        assert len(tree) > 10 and held  # the run's processes, segments and scratch folder exist
+        if how == "sigterm-running":
+            proc.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole group
+        rc = proc.wait(timeout=120)
+        err = (tmp_path / "log.txt").read_text()
+        want = (143, "terminated (SIGTERM)") if how == "sigterm-running" else (130, "interrupted")
+        assert rc == want[0] and want[1] in err, err
+        assert "Traceback" not in err and "Exception ignored" not in err, err
+        assert wait_gone(proc.pid, 10) == []
+        assert left_of(held) == set()
+        assert orphans(shm_entries() - before) == set()
+        assert not (tmp_path / "sim" / "simulation.json").exists()  # nothing half-written
+    finally:
+        kill_session(proc.pid)
+
+
+def test_lava_processes_end_with_a_sigkilled_parent(graph, tmp_path):
+    before = shm_entries()
+    proc, pf = _run(graph, tmp_path)
+    try:
+        wait_for(lambda: progress(pf) > 0, 240, "a finished sample", proc, tmp_path / "log.txt")
+        children = psutil.Process(proc.pid).children(recursive=True)
+        held = shm_of([proc.pid] + [c.pid for c in children])
+        assert len(children) > 10 and held
+        proc.kill()  # SIGKILL: no handler runs in ds2ta-sim
+        proc.wait()
+        assert wait_gone(proc.pid, 20) == []  # the children noticed and ended
+        assert left_of(held) == set()
+        assert orphans(shm_entries() - before) == set()
+    finally:
+        kill_session(proc.pid)
