@@ -17,6 +17,8 @@ interrupted save leaves the previous checkpoint intact.
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
 import tempfile
@@ -42,19 +44,31 @@ def atomic_write_bytes(path: str | os.PathLike, write_fn) -> Path:
         The destination path.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             write_fn(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as e:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno in DISK_ERRORS:
+            raise ValueError(write_error(path, e)) from None
         raise
     return path
+
+
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR)
+
+
+def write_error(path, e: OSError) -> str:
+    """The named error for an output that cannot be written (full disk, quota, read-only, permissions)."""
+    return (f"cannot write {path}: {e.strerror or e} (errno {errno.errorcode.get(e.errno, e.errno)}); free space "
+            "there or choose another output folder; the previous file, if any, is unchanged")
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
@@ -124,7 +138,9 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, dataset_info: dic
     }
     if train_state is not None:
         ckpt["train_state"] = train_state
-    return atomic_write_bytes(path, lambda f: torch.save(ckpt, f))
+    buf = io.BytesIO()  # serialized first: torch's zip writer hides a full disk's OSError in a RuntimeError
+    torch.save(ckpt, buf)
+    return atomic_write_bytes(path, lambda f: f.write(buf.getbuffer()))
 
 
 def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:

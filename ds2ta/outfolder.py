@@ -20,6 +20,8 @@ import shutil
 from pathlib import Path
 from typing import Iterator, List
 
+from ds2ta.checkpoint import DISK_ERRORS, write_error
+
 STAGE_PREFIX = ".tmp-"
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2  # linux/fs.h
@@ -145,6 +147,8 @@ def staged_folder(target: str | os.PathLike) -> Iterator[Path]:
     try:
         yield stage
         replace_folder(stage, target)
-    except BaseException:
+    except BaseException as e:
         _remove(stage)
+        if isinstance(e, OSError) and e.errno in DISK_ERRORS:
+            raise ValueError(write_error(target, e)) from None
         raise

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import os
 import pathlib
-import tempfile
 from typing import Dict, List, Tuple, Union
 
 import h5py
 import nir
 
+from ds2ta.checkpoint import atomic_write_bytes
 from ds2ta.export.nir_nodes import EXTENSION_NODES, register
 
 PathLike = Union[str, os.PathLike]
@@ -66,16 +67,13 @@ def read_graph(path: PathLike, type_check: bool = False) -> nir.NIRGraph:
 
 
 def write_graph(path: PathLike, graph: nir.NIRGraph) -> None:
-    """``nir.write`` to a temporary file in the target folder, then ``os.replace`` (atomic)."""
-    path = pathlib.Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".nir", dir=path.parent)
-    os.close(fd)
-    try:
-        nir.write(tmp, graph)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """``nir.write`` into memory, then the bytes to a temporary file that replaces ``path`` (atomic).
+
+    HDF5 writing straight to a full disk crashes the process (segmentation fault in h5py); the bytes
+    written from Python fail with a named error instead (``atomic_write_bytes``)."""
+    buf = io.BytesIO()
+    nir.write(buf, graph)
+    atomic_write_bytes(path, lambda f: f.write(buf.getbuffer()))
 
 
 def flatten_graph(graph: nir.NIRGraph, prefix: str = "") -> Tuple[Dict[str, object], List[Tuple[str, str]]]:

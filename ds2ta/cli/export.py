@@ -134,6 +134,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ValueError as e:
         print(f"ds2ta-export: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # the staged outputs are removed; --out keeps the previous export
+        print("ds2ta-export: interrupted; nothing written", file=sys.stderr)
+        return 130
 
 
 def run(args) -> int:

@@ -34,10 +34,14 @@ def _load(path: str | None):
         return None
     try:
         with open(path) as f:
-            return json.load(f)
+            data = json.load(f)
     except (OSError, json.JSONDecodeError) as e:
         warnings.warn(f"could not read {path}: {e}; reported as missing", stacklevel=2)
         return None
+    if not isinstance(data, dict):  # every ds2ta command writes one JSON object per file
+        raise ValueError(f"{path} holds a JSON {type(data).__name__}, not the object the ds2ta command that "
+                         "writes it produces: write it again (or remove it to report it as missing)")
+    return data
 
 
 def _first(d: dict | None, *keys):

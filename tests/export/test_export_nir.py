@@ -123,8 +123,8 @@ def test_write_is_atomic(tmp_path, monkeypatch):
     write_graph(tmp_path / "g.nir", g)
     before = (tmp_path / "g.nir").read_bytes()
 
-    def boom(path, graph):
-        open(path, "wb").write(b"partial")
+    def boom(target, graph):  # a path or the file object write_graph hands over
+        (target if hasattr(target, "write") else open(target, "wb")).write(b"partial")
         raise RuntimeError("disk full")
     monkeypatch.setattr(nir, "write", boom)
     with pytest.raises(RuntimeError):

@@ -110,3 +110,28 @@ def progress(path: Path) -> int:
         return int(path.read_text().strip() or 0)
     except (OSError, ValueError):
         return 0
+
+
+def tiny_checkpoint(path: Path, seed: int = 0) -> Path:
+    """An untrained tiny DS2TA checkpoint (the export's input)."""
+    import torch
+
+    from ds2ta import DS2TA, make_config
+    from ds2ta.checkpoint import save_checkpoint
+    torch.manual_seed(seed)
+    save_checkpoint(path, DS2TA(make_config("tiny")).eval(),
+                    {"name": "digits", "input_scale": 1 / 16, "encoding": "direct"},
+                    {"test_accuracy": 0.1, "epochs": 0, "seconds": 0.0})
+    return path
+
+
+def run_limited(cmd, max_file_bytes: int) -> subprocess.CompletedProcess:
+    """``cmd`` with every file it writes capped at ``max_file_bytes`` (RLIMIT_FSIZE, SIGXFSZ ignored): a
+    write beyond it fails with EFBIG, as one on a full disk fails with ENOSPC (root ignores permission
+    bits, so an unwritable folder cannot stand in for a full disk here)."""
+    import resource
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, preexec_fn=limit, timeout=600)
