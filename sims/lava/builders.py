@@ -224,6 +224,20 @@ SYNAPSE_BUILDERS: dict[type, Callable] = {
 }
 
 
+def shared_fan_in_key(proj: Projection, src: Population):
+    """Projections with the same key share one synapse Process: the same single synapse node (same
+    weights) into the same destination port, each from a spike source. Their (aligned) spikes are
+    summed at the Process's input and the node applied once, ``W (a + b)``, as NIR and the reference
+    define a node with several input edges; one Process instead of one per source (the residual stream
+    of a paper-scale model feeds each projection from up to 10 populations). ``None``: not shareable."""
+    if len(proj.ops) != 1 or proj.recurrent or not is_spiking(src):
+        return None
+    name, node = proj.ops[0]
+    if not isinstance(node, (nir.Conv2d, nir.SumPool2d, nir.Affine, nir.Linear)):
+        return None
+    return (proj.dst, proj.port, name)
+
+
 def build_synapse(proj: Projection, n_in: int, n_out: int, graded: bool):
     """Synapse Process for a projection: ``(process, in_shape_chw or None, out_shape_lava or None)``.
 

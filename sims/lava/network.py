@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -20,7 +21,8 @@ import numpy as np
 from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.conv.process import Conv
 
-from ds2ta.sims.lava.builders import (POPULATION_BUILDERS, BuildContext, build_synapse, is_spiking)
+from ds2ta.sims.lava.builders import (POPULATION_BUILDERS, BuildContext, build_synapse, is_spiking,
+                                      shared_fan_in_key)
 from ds2ta.sims.lava.extensions import (EXTENSION_BUILDERS, EXTENSION_LATENCY, EXTENSION_PORTS,
                                          extension_models)
 from ds2ta.hardware import attention_lowering as al
@@ -149,7 +151,9 @@ class LavaNetwork:
                 else:
                     outs[name] = proc.s_out
             procs[name] = proc
-        relays, n_extra, synapses = {}, 0, []
+        relays, n_extra, synapses, shared = {}, 0, [], {}
+        keys = {id(p): shared_fan_in_key(p, sch.populations[p.src]) for p in sch.projections}
+        fan_in = Counter(k for k in keys.values() if k is not None)
         for p in sch.projections:
             src, dst = sch.populations[p.src], sch.populations[p.dst]
             port = outs[p.src]
@@ -177,9 +181,17 @@ class LavaNetwork:
                     port.connect(procs[p.dst].a_in if dst.kind != "extension" else getattr(procs[p.dst], p.port))
                 continue
             dst_port = procs[p.dst].a_in
-            syn, chw, out_lava = build_synapse(p, src.size, dst.size, graded=not is_spiking(src))
+            key = keys[id(p)] if fan_in[keys[id(p)]] > 1 else None
+            if key in shared:  # one more source into a shared synapse: its input sums the spikes
+                syn, chw = shared[key]
+                (port if chw is None else port.reshape(chw).transpose([2, 1, 0])).connect(syn.s_in)
+                continue
+            # a shared synapse receives spike counts (graded payload), not single spikes
+            syn, chw, out_lava = build_synapse(p, src.size, dst.size, graded=not is_spiking(src) or key is not None)
             n_extra += 1
             synapses.append(syn)
+            if key is not None:
+                shared[key] = (syn, chw)
             if chw is None:
                 port.connect(syn.s_in)
                 syn.a_out.connect(dst_port)
