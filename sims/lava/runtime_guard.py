@@ -77,6 +77,8 @@ def signals_held():
             signal.raise_signal(s)
 
     def fork():
+        if threading.current_thread() is not threading.main_thread():
+            return real_fork()  # handlers belong to the main thread; Lava forks from it here
         if noted:
             deliver()  # raises KeyboardInterrupt / Terminated here, outside any fork callback
         if not previous:
