@@ -151,4 +151,6 @@ def staged_folder(target: str | os.PathLike) -> Iterator[Path]:
         _remove(stage)
         if isinstance(e, OSError) and e.errno in DISK_ERRORS:
             raise ValueError(write_error(target, e)) from None
+        if isinstance(e, ValueError) and str(stage) in str(e):  # name the folder the user gave
+            raise ValueError(str(e).replace(str(stage), str(target))) from None
         raise

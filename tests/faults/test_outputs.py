@@ -60,6 +60,7 @@ def test_full_disk_during_export_is_named_and_keeps_the_previous_export(exported
     r = run_limited([*EXPORT, str(ck), "--out", str(out), *FAST], 100_000)  # model.nir is ~1 MB
     assert r.returncode == 2, r.stderr[-2000:]  # h5py used to crash (SIGSEGV) writing to a full disk
     assert "cannot write" in r.stderr and "File too large" in r.stderr and "free space" in r.stderr
+    assert f"cannot write {out / 'model.nir'}" in r.stderr  # the folder given, not the staging folder
     assert "Traceback" not in r.stderr
     assert _snapshot(out) == old and _leftovers(out) == []
 
