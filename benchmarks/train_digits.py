@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/train_digits.py [--out runs/bench_digits] [--epochs 20] [--attention ds2ta]
+    python benchmarks/train_digits.py [--out DIR] [--epochs 20] [--attention ds2ta] [--backbone sdt] [--force]
 
 Trains with the ``digits`` recipe of ``ds2ta-train`` (AdamW lr 2e-3, batch 64, 1 warmup epoch,
 cosine, label smoothing 0.1, 20 epochs), prints accuracy and wall time, writes ``OUT/benchmark.json``
@@ -24,7 +24,8 @@ TIME_LIMIT_S = 600.0
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="runs/bench_digits")
+    p.add_argument("--out", default=None, help="default: runs/bench_digits/ATTENTION-BACKBONE")
+    p.add_argument("--force", action="store_true", help="replace another run's model in --out")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--attention", default=None, choices=["ds2ta", "spikformer", "statten", "sdsa"])
     p.add_argument("--backbone", default=None, choices=["spikformer", "sdt"])
@@ -38,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     from ds2ta.cli.train import build_parser, run
 
     torch.set_num_threads(args.threads)
+    if args.out is None:
+        args.out = os.path.join("runs", "bench_digits", f"{args.attention or 'ds2ta'}-{args.backbone or 'spikformer'}")
     argv_train = ["--preset", "tiny", "--dataset", "digits", "--out", args.out, "--device", "cpu",
                   "--seed", str(args.seed), "--no-progress"]
     if args.epochs is not None:
@@ -46,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         argv_train += ["--attention", args.attention]
     if args.backbone is not None:
         argv_train += ["--backbone", args.backbone]
+    if args.force:
+        argv_train += ["--force"]
     t0 = time.perf_counter()
     m = run(build_parser().parse_args(argv_train))
     wall = time.perf_counter() - t0

@@ -53,6 +53,8 @@ def train_stage(ctx: DemoContext) -> dict:
         argv += ["--epochs", str(ctx.args.epochs)]
     if ctx.args.no_progress:
         argv += ["--no-progress"]
+    if ctx.args.force:
+        argv += ["--force"]
     m = run(build_parser().parse_args(argv))
     print(f"[train] tiny DS2TA on digits: test accuracy {m['test_accuracy']:.4f} "
           f"after {m['epochs']} epochs ({m['seconds']:.0f} s)")
@@ -132,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sim-samples", type=int, default=10, help="test samples simulated in Lava")
     p.add_argument("--stages", default=None,
                    help=f"comma-separated subset of {[s.name for s in STAGES]} (default: all)")
+    p.add_argument("--force", action="store_true",
+                   help="replace a model of another run (other epochs or seed) in OUT/train")
     p.add_argument("--no-progress", action="store_true")
     return p
 
