@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", help="folder with lava-dl's PilotNet-LIF network.net and image.npy "
-                    "(default: $DS2TA_PILOTNET_DIR, else ../shared/data/pilotnet_lif beside the checkout)")
+                    "(default: $DS2TA_PILOTNET_DIR, else data/pilotnet_lif in the checkout)")
     ap.add_argument("--json", help="also write the full calibration (incl. activity and energy) here")
     ap.add_argument("--update-snapshot", action="store_true",
                     help="rewrite hardware/pilotnet_calibration.json (used by reports without the data)")

@@ -31,7 +31,7 @@ class Cited:
 
 _BRIEF = "Intel Loihi 2 brief (2021)"
 _DAVIES = "Davies et al., IEEE Micro 38(1) 2018, Loihi 1"
-_PILOTNET = "lava-dl PilotNet-LIF benchmark on Loihi 2 (Oheo Gulch), shared/data/pilotnet_lif/README.md"
+_PILOTNET = "lava-dl PilotNet-LIF benchmark on Loihi 2 (Oheo Gulch), data/pilotnet_lif/README.md"
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,11 @@ layer, so in steady state every layer sees its source's 16-step window from a fr
 inference = 16 steps of every layer. The input layer is an LIF driven by the frame through its bias
 (``bias_mant = pixel``, ``bias_exp = 6``); this reproduces ``input.npy`` bit for bit (tested).
 
-Data (optional, not in the package): lava-dl's ``network.net``, ``image.npy`` and ``input.npy`` in one
-folder, found as the ``data_dir`` argument, else ``$DS2TA_PILOTNET_DIR``, else ``DATA``: the folder
-``shared/data/pilotnet_lif`` beside the repository checkout (``<checkout>/../shared/data/pilotnet_lif``). Without them the functions raise a
-``ValueError`` saying what to pass, and the report falls back to the recorded calibration snapshot.
+Data: lava-dl's ``network.net``, ``image.npy`` and ``input.npy`` (BSD-3-Clause) in one folder, found as
+the ``data_dir`` argument, else ``$DS2TA_PILOTNET_DIR``, else ``DATA``: the copy in the repository checkout
+(``<checkout>/data/pilotnet_lif``, see its README.md; not in an installed wheel). Without them the
+functions raise a ``ValueError`` saying what to pass, and the report falls back to the recorded
+calibration snapshot.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from .layers import LayerSpec
 from .netx import read_net
 
 ENV_VAR = "DS2TA_PILOTNET_DIR"
-DATA = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "pilotnet_lif")  # beside the checkout
+DATA = str(Path(__file__).resolve().parents[1] / "data" / "pilotnet_lif")  # in the checkout
 STEPS = 16       # reset_interval Intel used: time steps per inference
 INPUT_BIAS_EXP = 6  # the input layer's bias_exp: bias = pixel << 6
 
@@ -185,7 +186,7 @@ def activity(image: np.ndarray | None = None, data: str | os.PathLike | None = N
                     "pipelined: one inference every 16 steps, first output after 16 + 9 layer delays"}
 
 
-# Intel's measurement and compiler placement (shared/data/pilotnet_lif/README.md; grade M).
+# Intel's measurement and compiler placement (data/pilotnet_lif/README.md; grade M).
 MEASURED = {"cores": 74, "dynamic_J": 1.093544e-3, "total_J": 1.661103e-3, "dynamic_W": 0.447156,
             "static_W": 0.232078, "inferences_per_s": 408.91, "step_s": 1.0 / 408.91 / STEPS}
 INTEL_CORES = {"input0": 13, "conv1": 25, "conv2": 13, "conv3": 3, "conv4": 3, "conv5": 2,

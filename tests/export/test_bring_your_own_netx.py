@@ -2,7 +2,7 @@
 against lava-dl netx's own Lava run layer by layer and step by step, mapped and priced as the PilotNet
 calibration; refusals of what netx would not run as a LIF chain.
 
-PilotNet-LIF data: ``../shared/data/pilotnet_lif`` beside the repository (``hardware.pilotnet.data_dir``).
+PilotNet-LIF data: ``data/pilotnet_lif`` in the repository (``hardware.pilotnet.data_dir``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from ds2ta.hardware import pilotnet as P
 from ds2ta.hardware.netx import read_net
 
 needs_data = pytest.mark.skipif(not P.available(), reason="PilotNet-LIF data not found: expected lava-dl's "
-                                f"network.net and image.npy in ../shared/data/pilotnet_lif or ${P.ENV_VAR}")
+                                f"network.net and image.npy in data/pilotnet_lif or ${P.ENV_VAR}")
 NAMES = ["input0", "conv1", "conv2", "conv3", "conv4", "conv5", "dense7", "dense8", "dense9", "dense10"]
 
 

@@ -6,7 +6,7 @@ import pytest
 from ds2ta.hardware import pilotnet as P
 
 pytestmark = pytest.mark.skipif(not P.available(), reason=f"PilotNet-LIF data not found: set {P.ENV_VAR} to the "
-                                "folder with lava-dl's network.net and image.npy (default: ../shared/data/pilotnet_lif)")
+                                "folder with lava-dl's network.net and image.npy (default: data/pilotnet_lif)")
 
 
 @pytest.fixture()
