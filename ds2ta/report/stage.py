@@ -54,6 +54,8 @@ def report_stage(ctx) -> dict:
     rep = collect(out)
     paths = render(rep, str(out))
     print(f"[report] {paths['html']} (missing inputs: {', '.join(rep['missing']) or 'none'})")
+    if cores is None:  # mapped by the export: the report read its mapping.json
+        cores = (rep.get("mapping") or {}).get("total_cores")
     return {"report": paths["html"], "mapping": str(mapping) if mapping else None, "cores": cores,
             "energy": energy, "missing": rep["missing"]}
 

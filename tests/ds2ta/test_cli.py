@@ -148,6 +148,7 @@ def test_demo_runs_every_stage(tmp_path, capsys):
         0.232078 / 74 * mapping["total_cores"] * steps * energy["latency"]["step_s_model"], rel=1e-9)
     report = json.loads((tmp_path / "report.json").read_text())
     assert res["report"]["missing"] == report["missing"] == []
+    assert res["report"]["cores"] == mapping["total_cores"]  # demo.json said null when the export mapped
     assert report["mapping"]["total_cores"] == mapping["total_cores"]
     assert report["accuracy"]["lava"] == lava["accuracy"] and (tmp_path / "report.html").stat().st_size > 0
 
