@@ -93,6 +93,12 @@ def left_of(held: set) -> set:
     return {n for n in held if os.path.exists(f"/dev/shm/{n}")}
 
 
+def assert_nothing_left(held: set, before: set) -> None:
+    """No segment the run mapped (``held``) and no new unmapped /dev/shm entry since ``before`` remains."""
+    assert left_of(held) == set()
+    assert orphans(shm_entries() - before) == set()
+
+
 def wait_for(pred, timeout: float, what: str, proc: subprocess.Popen | None = None, log: Path | None = None):
     end = time.monotonic() + timeout
     while time.monotonic() < end:

@@ -16,7 +16,7 @@ import sys
 import psutil
 import pytest
 
-from fault_helpers import (ROOT, SIM, kill_session, left_of, orphans, progress, shm_entries, shm_of, start,
+from fault_helpers import (ROOT, SIM, assert_nothing_left, kill_session, progress, shm_entries, shm_of, start,
                            wait_for, wait_gone)
 
 sys.path.insert(0, str(ROOT / "tests" / "sims" / "lava"))
@@ -60,8 +60,7 @@ def test_signal_stops_a_lava_run_and_frees_everything(graph, tmp_path, how):
         assert rc == want[0] and want[1] in err, err
         assert "Traceback" not in err and "Exception ignored" not in err, err
         assert wait_gone(proc.pid, 10) == []
-        assert left_of(held) == set()
-        assert orphans(shm_entries() - before) == set()
+        assert_nothing_left(held, before)
         assert not (tmp_path / "sim" / "simulation.json").exists()  # nothing half-written
     finally:
         kill_session(proc.pid)
@@ -78,7 +77,6 @@ def test_lava_processes_end_with_a_sigkilled_parent(graph, tmp_path):
         proc.kill()  # SIGKILL: no handler runs in ds2ta-sim
         proc.wait()
         assert wait_gone(proc.pid, 20) == []  # the children noticed and ended
-        assert left_of(held) == set()
-        assert orphans(shm_entries() - before) == set()
+        assert_nothing_left(held, before)
     finally:
         kill_session(proc.pid)

@@ -17,7 +17,7 @@ import time
 import psutil
 import pytest
 
-from fault_helpers import (ROOT, SIM, kill_session, left_of, orphans, progress, shm_entries, shm_of, start,
+from fault_helpers import (ROOT, SIM, assert_nothing_left, kill_session, progress, shm_entries, shm_of, start,
                            wait_for, wait_gone)
 
 pytestmark = pytest.mark.lava
@@ -65,8 +65,7 @@ def test_ctrl_c_while_the_shards_fork_stops_every_shard_cleanly(graph, tmp_path)
             assert "interrupted" in shard and "Traceback" not in shard and "Exception ignored" not in shard, shard
         assert stop_s < 25, stop_s
         assert wait_gone(proc.pid, 10) == []
-        assert left_of(held) == set()
-        assert orphans(shm_entries() - before) == set()
+        assert_nothing_left(held, before)
         assert not (out / "simulation.json").exists()
     finally:
         kill_session(proc.pid)
@@ -84,7 +83,6 @@ def test_shards_stop_when_the_parent_is_sigkilled(graph, tmp_path):
         assert wait_gone(proc.pid, 30) == []
         for shard in _shard_logs(out):
             assert "terminated (SIGTERM)" in shard and "Traceback" not in shard, shard
-        assert left_of(held) == set()
-        assert orphans(shm_entries() - before) == set()
+        assert_nothing_left(held, before)
     finally:
         kill_session(proc.pid)
