@@ -270,8 +270,27 @@ GRADED_NEURONS = ("LI", "CubaLI", "I")        # a Lava LIF without threshold: em
 NEURONS = SPIKING_NEURONS + GRADED_NEURONS    # NIR nodes carrying metadata["lava"] (du, dv, vth, bias)
 THRESHOLD = "Threshold"                       # stateless z = x > theta (max-pool of spikes), see
 #                                               threshold_params; not quantized, not a mapped layer
+GRADED_UNITS = ("DS2TAGraded",)               # memoryless graded unit (export/nir_graded.py): out = in, or
+#                                               max(in, 0); lava GradedVec / GradedReluVec (vth = 0); no
+#                                               metadata["lava"], not quantized, a mapped layer (graded output)
 SPIKE_SOURCES = SPIKING_NEURONS + (THRESHOLD,)  # nodes whose output is binary spikes
-POPULATIONS = NEURONS + (THRESHOLD,)          # nodes that become a neuron population on the chip
+POPULATIONS = NEURONS + (THRESHOLD,) + GRADED_UNITS  # nodes that become a neuron population on the chip
+
+
+def graded_unit(x, relu: bool):
+    """A ``DS2TAGraded`` unit's output for its summed input ``x`` (one step or many: it has no state):
+    ``max(x, 0)`` when ``relu`` (``GradedReluVec(vth=0)`` sends ``v`` where ``v > 0``), else ``x``
+    (``GradedVec(vth=0)`` sends ``v`` where ``|v| > 0``). int64, numpy or torch."""
+    x = as_int64(x)
+    if not relu:
+        return x
+    return x.clamp(min=0) if _is_torch(x) else np.maximum(x, 0)
+
+
+def message_count(out) -> int:
+    """Graded messages a population sends: its nonzero outputs over steps, samples and units (a graded
+    unit sends nothing where its value is 0)."""
+    return int(_xp(out).count_nonzero(out))
 
 
 # -- weight exponents ------------------------------------------------------------------------------

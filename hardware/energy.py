@@ -16,7 +16,9 @@ Three numbers, side by side, never one:
    term and its merge stage adds ``merge_latency_steps`` chip steps per inference. A lowered
    attention population (``attention_map.py``) is priced by the same events, its graded ones with the
    graded constants (``graded_synop``, ``graded_message_out``, ``graded_neuron_update``: grade D, the
-   binary ones stand in); there is no ``attention-core ops`` term under ``neurons``.
+   binary ones stand in); there is no ``attention-core ops`` term under ``neurons``. A graded unit
+   (``DS2TAGraded``, the graded max-pool) is priced with the same graded constants: its graded synops,
+   updates and messages (its nonzero values, counted as ``spikes``).
 3. GPU: measured (NVML) when given, else a modeled lower bound clearly labelled ``modeled``.
 """
 
@@ -176,9 +178,15 @@ def _lowered_meta(mapping: dict) -> dict[str, dict]:
     return {ls["name"]: ls.get("meta") or {} for ls in mapping.get("layer_specs", []) if ls["kind"] == LOWERED}
 
 
+def _graded_units(mapping: dict) -> set:
+    """Layers that are memoryless graded units (``DS2TAGraded``, ``meta["graded_unit"]``)."""
+    return {ls["name"] for ls in mapping.get("layer_specs", []) if (ls.get("meta") or {}).get("graded_unit")}
+
+
 def _loihi(mapping: dict, counts: dict, prof: EventProfile, static_s: dict) -> dict:
     kinds = {k: v["kind"] for k, v in mapping["layers"].items()}
     lowered = _lowered_meta(mapping)
+    units = _graded_units(mapping)
     out_edges: dict[str, list] = {}
     for e in mapping["edges"].values():
         out_edges.setdefault(e["src"], []).append(e)
@@ -197,7 +205,12 @@ def _loihi(mapping: dict, counts: dict, prof: EventProfile, static_s: dict) -> d
     for name, c in counts.items():
         syn = prof.synop_conv if kinds[name] == "conv" else prof.synop_dense
         low = lowered.get(name)
-        if low is None:
+        if name in units:  # a graded unit: GradedVec-like updates and messages (grade D stand-ins)
+            add("synaptic ops", c["synops"], syn, name)
+            add("graded units: graded synops", c["graded_synops"], prof.graded_synop, name)
+            add("graded units: updates", c["neuron_updates"], prof.graded_neuron_update, name)
+            add("graded units: graded messages out", c["spikes"], prof.graded_message_out, name)
+        elif low is None:
             add("synaptic ops", c["synops"] + c["graded_synops"], syn, name)
             add("neuron updates", c["neuron_updates"], prof.neuron_update, name)
             add("spikes out", c["spikes"], prof.spike_out, name)

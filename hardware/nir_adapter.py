@@ -3,9 +3,11 @@
 Dispatch tables name every node type handled; an unknown type raises ``ValueError``. The graph
 layout follows docs/nir-format.md: synapse nodes (``Conv2d``, ``Affine``, ``Linear``,
 ``SumPool2d``, ``DS2TASpikeAttention``, ``DS2TABlockAttention``) feed neuron nodes (``CubaLIF``,
-``LIF``, ``IF``, ``LI``, ``I``); ``Delay`` and ``Flatten`` are routing (a Delay before a weight node
-makes that weight node a TASA replica); several edges into a node are summed, so a synapse node
-fed by s source populations stores its weights once per source (each source has its own axons).
+``LIF``, ``IF``, ``LI``, ``I``) and memoryless graded units (``DS2TAGraded``: a layer with graded input and
+output, ``meta["graded_unit"]``, its fan-in the sum over the projections it adds); ``Delay`` and
+``Flatten`` are routing (a Delay before a weight node makes that weight node a TASA replica); several
+edges into a node are summed, so a synapse node fed by s source populations stores its weights once per
+source (each source has its own axons).
 NIR tensors are channel-first ``(C, H, W)``; LayerSpec shapes are ``(W, H, C)``.
 An attention node becomes an opaque core (``lowering="core"``) or its neuron lowering's populations
 (``"neurons"``, the default; ``attention_map.py``); ``graph_layers`` also returns the lowerings.
@@ -17,10 +19,12 @@ import numpy as np
 
 from .attention_lowering import DEFAULT_LOWERING, LOWERINGS, OPERANDS, Lowering, plan
 from .attention_map import attn_input_layer, core_fan_in, core_hop_steps, lowered_layers
-from .chip import GRADED_NEURONS, NEURONS  # graded: emit v as a graded message (token-pooling relay)
+from .chip import GRADED_NEURONS, GRADED_UNITS, NEURONS  # graded: emit v / a value as a graded message
 from .layers import LayerSpec
 ROUTING = {"Delay", "Flatten"}
 IGNORED = {"Output"}
+POPULATIONS = set(NEURONS) | set(GRADED_UNITS)  # a layer each: neurons and memoryless graded units
+GRADED_SOURCES = set(GRADED_NEURONS) | set(GRADED_UNITS) | {"Input"}  # their output is a graded payload
 from .chip import host_drive as _drive
 
 
@@ -123,7 +127,7 @@ def graph_layers(graph, lowering: str | None = None) -> tuple[list[LayerSpec], d
     for a, b in graph.edges:
         preds[b].append(a)
     kinds = {k: type(v).__name__ for k, v in nodes.items()}
-    known = set(NEURONS) | ROUTING | IGNORED | set(SYNAPSES) | {"Input"}
+    known = POPULATIONS | ROUTING | IGNORED | set(SYNAPSES) | {"Input"}
     bad = sorted({t for t in kinds.values() if t not in known})
     if bad:
         raise ValueError(f"NIR node types {bad} have no hardware mapping; supported: {sorted(known)}")
@@ -133,7 +137,7 @@ def graph_layers(graph, lowering: str | None = None) -> tuple[list[LayerSpec], d
         out = []
         for p in preds[name]:
             t = kinds[p]
-            if t in NEURONS or t == "Input":
+            if t in POPULATIONS or t == "Input":
                 out.append((p, delayed))
             elif t in ROUTING:
                 out += sources(p, delayed or t == "Delay")
@@ -149,7 +153,7 @@ def graph_layers(graph, lowering: str | None = None) -> tuple[list[LayerSpec], d
         t = kinds[name]
         if t == "Input" and not all(_drive(nodes[b]) for a, b in graph.edges if a == name):
             specs[name] = LayerSpec(name, "input", _whc(nodes[name].input_type["input"]))
-        if t not in NEURONS:
+        if t not in POPULATIONS:
             continue
         syn = [p for p in preds[name] if kinds[p] in SYNAPSES]
         if not syn:
@@ -167,6 +171,11 @@ def graph_layers(graph, lowering: str | None = None) -> tuple[list[LayerSpec], d
         fan_in = info["fan_in"] * (1 if info["kind"] == "attention" else undelayed)
         fan_in += sum(SYNAPSES[kinds[p]](nodes[p])["fan_in"] for p in rec if p not in syn_ff)
         syn_n = len(syn_ff)
+        unit = t in GRADED_UNITS
+        if unit:  # a graded unit sums several projections (the max-pool tree): every one is fan-in
+            fan_in = sum(SYNAPSES[kinds[p]](nodes[p])["fan_in"] * max(1, len({s for s, _ in sources(p)}))
+                         for p in syn)
+            syn_n = 1
         first_src = specs.get(srcs[0][0]) if srcs else None
         if info["kind"] == "attention":
             if len(syn) > 1:
@@ -188,8 +197,9 @@ def graph_layers(graph, lowering: str | None = None) -> tuple[list[LayerSpec], d
             padding=info.get("padding", (0, 0)), shared_weights=info["shared"] and first_src is not None,
             replicas=syn_n if info["kind"] in ("conv", "dense") else 1,
             rewritten_entries_per_neuron=info.get("rewritten", 0), weight_bits=min(8, info["bits"]),
-            graded_input=any(kinds[s] == "Input" or kinds[s] in GRADED_NEURONS for s in all_src),
-            meta={"synapse_nodes": syn, **({"hop_steps": info["hop_steps"]} if "hop_steps" in info else {})})
+            graded_input=any(kinds[s] in GRADED_SOURCES for s in all_src),
+            meta={"synapse_nodes": syn, **({"hop_steps": info["hop_steps"]} if "hop_steps" in info else {}),
+                  **({"graded_unit": "relu" if nodes[name].relu else "identity"} if unit else {})})
     layers = [ls for n in order if n in specs for ls in (*before.get(n, []), specs[n])]
     return layers, lowerings
 

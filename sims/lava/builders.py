@@ -1,9 +1,10 @@
 """Dispatch tables NIR node -> Lava Process(es).
 
 ``POPULATION_BUILDERS``: node type name -> builder of the population's Process (a neuron, the input
-source, a read-out, an attention core). ``SYNAPSE_BUILDERS``: type of a projection's single linear
-node -> builder of its synapse Process (lava-nc ``Dense`` / ``Conv``); a chain of several linear nodes
-is composed into one ``Dense``. Unknown types raise ``ValueError`` naming them.
+source, a read-out, a graded unit, an attention core). ``SYNAPSE_BUILDERS``: type of a projection's single
+linear node -> builder of its synapse Process (lava-nc ``Dense`` / ``Conv``; ``Sparse`` for a conv with a
+weight exponent); a chain of several linear nodes is composed into one ``Dense``. Unknown types raise
+``ValueError`` naming them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import nir
 import numpy as np
 from lava.proc.conv.process import Conv
 from lava.proc.dense.process import Dense
+from lava.proc.graded.process import GradedReluVec, GradedVec
 from lava.proc.lif.process import LIFReset
 from lava.utils.weightutils import SignMode, clip_weights, determine_sign_mode, truncate_weights
 
@@ -24,6 +26,7 @@ from ds2ta.sims.lava.ops import _integer, _pair, compose, input_shape
 from ds2ta.sims.lava.procs.io.process import BiasSource
 from ds2ta.sims.lava.procs.lif.process import PerNeuronLIF
 from ds2ta.sims.lava.procs.readout.process import Readout
+from ds2ta.sims.lava.sparse_conv import build_sparse_conv
 
 
 
@@ -151,9 +154,22 @@ def build_readout(pop: Population, ctx: BuildContext):
     return ro
 
 
+def build_graded_unit(pop: Population, ctx: BuildContext):
+    """``DS2TAGraded`` -> lava-nc ``GradedReluVec(vth=0)`` (relu) or ``GradedVec(vth=0)``: memoryless,
+    it sends its summed input ``v`` (where ``v > 0``, resp. ``v != 0``) as a 24-bit graded message, as
+    ``chip.graded_unit``; no state, so nothing to reset between samples. A synapse bias arrives through
+    a ``BiasSource``."""
+    proc = (GradedReluVec if pop.node.relu else GradedVec)(shape=(pop.size,), vth=0)  # takes no name
+    table = bias_table(pop, ctx.T)
+    if table is not None:
+        attach_bias(proc, pop, ctx, table)
+    return proc
+
+
 POPULATION_BUILDERS: dict[str, Callable] = {
     **{t: build_neuron for t in chip.SPIKE_SOURCES},
     **{t: build_readout for t in chip.GRADED_NEURONS},
+    **{t: build_graded_unit for t in chip.GRADED_UNITS},
 }
 
 
@@ -189,13 +205,17 @@ def build_affine(proj: Projection, n_in: int, graded: bool):
 
 
 def build_conv(proj: Projection, n_in: int, graded: bool):
-    """``Conv2d`` -> lava-nc ``Conv`` in Lava's layout: input (W, H, C), kernel flipped."""
+    """``Conv2d`` -> lava-nc ``Conv`` in Lava's layout: input (W, H, C), kernel flipped; a conv with a
+    ``metadata["weight_exp"]`` (which ``Conv`` ignores) -> a ``Sparse`` with that exponent
+    (``sparse_conv.py``), wired flat."""
     name, node = proj.ops[0]
     w = _integer(node.weight, f"{name}.weight")
     H, W = _pair(node.input_shape)
     C = n_in // (H * W)
     if isinstance(node.padding, str):
         raise ValueError(f"{name}: string padding {node.padding!r} is not supported; write integers")
+    if chip.weight_exp(node):
+        return build_sparse_conv(name, node, (C, H, W), graded), None, None
     w_lava = w[:, :, ::-1, ::-1].transpose(0, 3, 2, 1).copy()
     xy = lambda v: tuple(reversed(_pair(v)))  # (H, W) -> Lava's (X=W, Y=H)
     conv = Conv(weight=w_lava, input_shape=(W, H, C), padding=xy(node.padding), stride=xy(node.stride),
@@ -250,8 +270,7 @@ def build_synapse(proj: Projection, n_in: int, n_out: int, graded: bool):
     if not ops:
         return dense_from_matrix(np.eye(n_out, n_in, dtype=np.int64), f"{proj.src}->{proj.dst}", graded), \
             None, None
-    if any(isinstance(n, nir.Affine) and isinstance(n.metadata, dict) and n.metadata.get("weight_exp")
-           for _, n in ops):
+    if any(chip.weight_exp(n) for _, n in ops):
         raise ValueError(f"projection {proj.src}->{proj.dst}: weight_exp inside a chain is not supported")
     w, _ = compose(ops, n_in)  # exact; biases are Population.biases (graph.py)
     return dense_from_matrix(w, "+".join(n for n, _ in ops), graded), None, None

@@ -20,6 +20,7 @@ import nir
 import numpy as np
 from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.conv.process import Conv
+from lava.proc.sparse.process import Sparse
 
 from ds2ta.sims.lava.builders import (POPULATION_BUILDERS, BuildContext, build_synapse, is_spiking,
                                       shared_fan_in_key)
@@ -36,6 +37,7 @@ from ds2ta.sims.lava.procs.readout.models import PyReadoutModel
 from ds2ta.sims.lava.procs.readout.process import Readout
 from ds2ta.sims.lava.procs.relay.models import PySpikeRelayModel
 from ds2ta.sims.lava.procs.relay.process import SpikeRelay
+from ds2ta.sims.lava.procs.synapse.models import PySparseModelInt64
 from ds2ta.sims.lava.runtime_guard import (begin_run, end_run, kill_runtime, reap_new_children, run_watched,
                                            shielded, signals_held)
 
@@ -200,6 +202,8 @@ class LavaNetwork:
                 syn.a_out.transpose([2, 1, 0]).reshape((dst.size,)).connect(dst_port)
             if isinstance(syn, Conv):
                 models[syn] = PyConvModelNumpy
+            elif isinstance(syn, Sparse):  # a conv with a weight exponent (sparse_conv.py): int64 sums
+                models[syn] = PySparseModelInt64
         built = [x for p in procs.values() for x in getattr(p, "processes", [p])]
         built += list(relays.values()) + synapses + ctx.helpers
         assert len(built) == len(procs) + len(relays) + n_extra + len(ctx.helpers) + n_lowered

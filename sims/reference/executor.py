@@ -190,6 +190,8 @@ class ReferenceExecutor:
         c = chip.empty_counts()
         if k.kind == "neuron" or k.spiking:
             c.update(chip.neuron_counts(k.neurons, T, B))
+        if getattr(k, "graded_messages", False):  # a graded unit: one message per nonzero value
+            c["spikes"] = chip.message_count(outs[n])
         if k.spiking:
             c["spikes"] = chip.spike_count(outs[n])
             tally.per_sample[n] = outs[n].reshape(T, B, -1).sum((0, 2), dtype=torch.int64).cpu()

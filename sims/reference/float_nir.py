@@ -5,6 +5,8 @@ Per step ``t`` with the source time step ``dt``, nodes in topological order (zer
 closes a cycle carries the previous step, as in the integer reference). With ``I`` the summed weighted
 input and ``gain``, ``leak``, ``theta`` from ``graph_quant.neuron_constants``::
 
+    DS2TAGraded:      out = I, or max(I, 0) with relu    # memoryless graded unit (export/nir_graded.py)
+    DS2TAGradedMaxPool2d: out = max_pool2d(I)            # padding ignored, as torch's max_pool2d
     LIF, IF, LI, I:   u = I                              # no current memory (Lava du = 4095)
     CubaLIF, CubaLI:  u = (1 - dt / tau_syn) u + I
     v = (1 - dt / tau) v + gain * u + leak               # tau = tau_mem; IF and I: no decay
@@ -78,6 +80,18 @@ def _scale(node, x, state):
     return x * _t(node.scale), state
 
 
+def _graded_unit(node, x, state):  # DS2TAGraded: the summed input, or its relu (no state)
+    return (x.clamp(min=0.0) if node.relu else x), state
+
+
+def _graded_maxpool(node, x, state):  # DS2TAGradedMaxPool2d: padded positions never win (-inf padding)
+    x = x.reshape(x.shape[0], node.channels, *node.input_shape)
+    return F.max_pool2d(x, node.kernel_size, node.stride, node.padding), state
+
+
+# graded extension nodes (export/nir_graded.py), by type name: memoryless, as the linear nodes
+GRADED: Dict[str, Callable] = {"DS2TAGraded": _graded_unit, "DS2TAGradedMaxPool2d": _graded_maxpool}
+
 LINEAR: Dict[type, Callable] = {nir.Affine: _affine, nir.Linear: _affine, nir.Conv2d: _conv,
                                 nir.SumPool2d: _sumpool, nir.Flatten: _flatten, nir.Delay: _delay,
                                 nir.Scale: _scale, nir.Input: _identity, nir.Output: _identity}
@@ -129,11 +143,13 @@ class FloatExecutor:
                 self.kernels[n] = FloatNeuron(node, dt).step
             elif type(node) in LINEAR:
                 self.kernels[n] = lambda x, s, node=node: LINEAR[type(node)](node, x, s)
+            elif type(node).__name__ in GRADED:
+                self.kernels[n] = lambda x, s, node=node: GRADED[type(node).__name__](node, x, s)
             else:
                 bad.append(f"{n} ({type(node).__name__})")
         if bad:
             raise ValueError(f"no float update for node(s) {bad}; supported: neurons {chip.NEURONS} and "
-                             f"{sorted(t.__name__ for t in LINEAR)}")
+                             f"{sorted([t.__name__ for t in LINEAR] + list(GRADED))}")
         self.spiking = {n for n, node in self.nodes.items() if type(node).__name__ in chip.SPIKING_NEURONS}
         self.inputs = [n for n in self.order if isinstance(self.nodes[n], nir.Input) and not self.preds[n]]
         self.outputs = [n for n in self.order if isinstance(self.nodes[n], nir.Output)

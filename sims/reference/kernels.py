@@ -73,6 +73,11 @@ class Identity(Kernel):
 
 
 class Conv2dK(Kernel):
+    """``Conv2d``: ``y = W * x + b``, then, as Lava computes it, the 24-bit wrap of its ``Conv``
+    accumulator (``chip.wrap24``) when ``metadata["weight_exp"]`` is 0, else the weight exponent's shift
+    ``(W * x + b) >> -weight_exp`` (``chip.apply_weight_exp``; the Lava backend builds such a conv as a
+    ``Sparse`` synapse with that exponent, int64, no wrap)."""
+
     kind = "synapse"
 
     def __init__(self, name, node):
@@ -84,6 +89,7 @@ class Conv2dK(Kernel):
         pad = node.padding
         self.pad = pad if isinstance(pad, str) else _pair(pad)
         self.b = self.b.long()
+        self.exp = chip.weight_exp(node)
 
     def to(self, device):
         self.w, self.b = self.w.to(device), self.b.to(device)
@@ -97,6 +103,8 @@ class Conv2dK(Kernel):
     def forward(self, x, env):
         y = self._conv(x, self.w)
         y += self.b.view(-1, 1, 1)  # in place: layers at paper scale are large
+        if self.exp:
+            return chip.apply_weight_exp(y, self.exp)
         return chip.wrap24(y, inplace=True)  # Lava's Conv result wraps at 24 bits
 
     def fanout(self, cnt):
@@ -251,6 +259,23 @@ class LavaLIFK(Kernel):
         return o, (u, v)
 
 
+class GradedUnitK(Kernel):
+    """``DS2TAGraded`` (``chip.GRADED_UNITS``): a memoryless graded population, ``max(x, 0)`` or ``x`` of
+    its summed input at each step (``chip.graded_unit``); the whole sequence at once, no state.
+    Counted as a neuron population whose messages (``spikes``) are its nonzero outputs."""
+
+    kind = "neuron"
+    graded_messages = True
+
+    def __init__(self, name, node):
+        super().__init__(name, node)
+        self.relu = bool(node.relu)
+        self.neurons = int(np.prod(node.shape))
+
+    def forward(self, x, env):
+        return chip.graded_unit(x, self.relu)
+
+
 def _refuse_avgpool(name, node):
     raise ValueError(avgpool_refusal(name, "an integer graph holds it"))
 
@@ -262,7 +287,8 @@ def build_kernel(name: str, node, attention_kernels: Dict[str, Callable]) -> Ker
         "Input": Identity, "Output": Identity, "Conv2d": Conv2dK, "Affine": AffineK, "Linear": AffineK,
         "SumPool2d": SumPoolK, "AvgPool2d": _refuse_avgpool,
         "Flatten": FlattenK, "Delay": DelayK, "Scale": ScaleK, "Threshold": ThresholdK,
-        **{k: LavaLIFK for k in chip.NEURONS}, **attention_kernels,
+        **{k: LavaLIFK for k in chip.NEURONS}, **{k: GradedUnitK for k in chip.GRADED_UNITS},
+        **attention_kernels,
     }
     if t not in table:
         raise ValueError(f"node {name!r} has type {t!r}, which the reference executor does not "

@@ -9,6 +9,9 @@ seconds per step for the attention lowering's fan-out synapses. The weights and 
 non-learning ``DelaySparse`` never change, so this model builds that matrix on the first step and
 reuses it; everything else (8-bit weight encoding, the rolling ``a_buff``, ``weight_exp``) is lava-nc's
 own code, inherited unchanged.
+
+``PySparseModelInt64``: lava-nc's ``Sparse`` step with the weighted sum in int64 (graded payloads of a
+conv with a weight exponent, ``sims/lava/sparse_conv.py``), where lava-nc's int32 sum would wrap.
 """
 
 from __future__ import annotations
@@ -63,3 +66,31 @@ class PySparseModelDot(PySparseModelBitAcc):
             s_in = s_in.astype(bool).astype(np.int32)
         acc = self.weights.dot(s_in)
         self.a_buff = np.left_shift(acc, exp) if exp > 0 else np.right_shift(acc, -exp)
+
+
+@implements(proc=Sparse, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt", "ds2ta_int64")
+class PySparseModelInt64(PySparseModelBitAcc):
+    """``PySparseModelBitAcc`` accumulating in int64 (graded payloads of a weighted conv, ``sparse_conv.py``).
+
+    lava-nc's model sums ``W @ s_in`` in the inputs' int32: graded values near 2^20 times 8-bit weights
+    over a 64-tap window reach 2^34 and wrap. This model keeps lava-nc's step - the 8-bit weight
+    encoding on the first step, the buffered output (one step of synaptic delay), the floor shift by
+    ``weight_exp`` - with the sum in int64, as the reference computes it; the shifted result is sent
+    as int32 (the graph keeps synaptic input within 24 bits).
+    """
+
+    def run_spk(self):
+        if not self.weights_set:
+            mode = self.proc_params.get("sign_mode") or determine_sign_mode(self.weights)
+            self.weights = truncate_weights(clip_weights(self.weights, mode, num_bits=8), mode,
+                                            self.proc_params.get("num_weight_bits", 8)).astype(np.int64)
+            self.weights_set = True
+        exp = self.proc_params.get("weight_exp", 0)
+        self.a_out.send(self.a_buff)
+        s_in = self.s_in.recv()
+        if self.num_message_bits.item() == 0:
+            s_in = s_in.astype(bool)
+        acc = self.weights.dot(np.asarray(s_in, dtype=np.int64))
+        self.a_buff = (np.left_shift(acc, exp) if exp > 0 else np.right_shift(acc, -exp)).astype(np.int32)
