@@ -4,7 +4,7 @@ Namespace: ``ds2ta`` (model, training, CLI), ``ds2ta.export`` (quantize, NIR),
 ``ds2ta.hardware`` (cores, mapping, energy), ``ds2ta.sims`` (integer reference, Lava).
 """
 
-__version__ = "0.1.0"
+from ds2ta.version import __version__  # noqa: E402
 
 from ds2ta.config import PRESETS, DS2TAConfig, make_config  # noqa: E402
 from ds2ta.model import DS2TA  # noqa: E402

@@ -115,7 +115,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, dataset_info: dic
         TypeError: ``model`` has no ``cfg`` (not a DS2TA model) or ``dataset_info`` is not a dict.
         ValueError: ``dataset_info`` lacks ``name`` or ``input_scale``.
     """
-    import ds2ta
+    from ds2ta.version import __version__
 
     model = _unwrap(model)
     cfg = getattr(model, "cfg", None)
@@ -134,7 +134,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, dataset_info: dic
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "dataset": plain(dataset_info),
         "metrics": plain(metrics or {}),
-        "package_version": ds2ta.__version__,
+        "package_version": __version__,
     }
     if train_state is not None:
         ckpt["train_state"] = train_state

@@ -59,14 +59,6 @@ def depthwise(D: int, k: int, value: float) -> np.ndarray:
     return np.full((D, 1, k, k), float(value))
 
 
-SDT_REFUSAL = (
-    "backbone 'sdt' (Spike-driven Transformer V1) has no chip lowering yet: its membrane shortcut "
-    "carries real-valued membranes between blocks (a graded residual stream needing one fixed-point "
-    "scale across the network), SPS stage 4 max-pools membrane values (no single Loihi-2 primitive "
-    "computes a max of graded values) and the head's LIF reads a token mean of membranes. Train with "
-    "--backbone spikformer (the default) to export; the SDT model trains and evaluates in PyTorch")
-
-
 def sdsa_nodes(b: "_Builder", p: str, q: str, k: str, v: str, D: int, g: int, tau: float, theta: float) -> str:
     """SDSA ``Q * LIF(sum_n K * V)`` from standard NIR nodes; returns the node of the gated spikes.
 
@@ -88,11 +80,53 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().double().numpy()
 
 
+def projection(b: _Builder, prefix: str, proj, inputs: List[str], delays: Dict[int, str], g: int,
+               tau: float) -> str:
+    """TASA projection: replica k reads Delay(k) and has weights a_k W'; all sum into one LIF."""
+    w, bias = fold_bn(_np(proj.linear.weight), proj.bn)
+    coeffs = _np(proj.coeffs()).reshape(-1)
+    convs = []
+    for k, a in enumerate(coeffs):
+        ins = inputs if k == 0 else [delays[k]]
+        wk = (a * w / tau)[:, :, None, None]
+        convs.append(b.add(f"{prefix}.conv{k}", conv_node(wk, (g, g), 0), ins))
+    return b.add(f"{prefix}.lif", float_lif((w.shape[0], g, g), tau, proj.lif.params.v_threshold, bias), convs)
+
+
+def delays_for(b: _Builder, prefix: str, inputs: List[str], taw: int, D: int, g: int) -> Dict[int, str]:
+    return {k: b.add(f"{prefix}.delay{k}", nir.Delay(np.full((D, g, g), float(k))), inputs)
+            for k in range(1, taw)}
+
+
+def attention_spikes(b: _Builder, p: str, at, stream: List[str], D: int, g: int, tau: float) -> Tuple[str, int]:
+    """q, k, v projections of ``stream`` and the attention (core + LIF, or SDSA); returns the node of
+    the attention's output spikes and the TASA window."""
+    taw = at.q.taw
+    dl = delays_for(b, p, stream, taw, D, g)
+    q, k, v = (projection(b, f"{p}.{n}", getattr(at, n), stream, dl, g, tau) for n in "qkv")
+    ap = at.attn_lif.params
+    scale = at.scale / ap.tau  # attention current = s * (S V) / tau_attn
+    if at.mode == "sdsa":
+        return sdsa_nodes(b, p, q, k, v, D, g, ap.tau, ap.v_threshold), taw
+    if at.mode == "statten":
+        core = DS2TABlockAttention(channels=D, heads=at.heads, tokens_shape=(g, g), chunk=at.chunk,
+                                   scale=scale, operands=[q, k, v])
+    else:
+        d = D // at.heads
+        table = (_np(at.nsad.table) if at.nsad is not None else
+                 np.tile(np.arange(d + 1, dtype=np.float64), (at.heads, 1)))
+        core = DS2TASpikeAttention(channels=D, heads=at.heads, tokens_shape=(g, g), table=table,
+                                   scale=scale, operands=[q, k, v])
+    core = b.add(f"{p}.core", core, [q, k, v])
+    return b.add(f"{p}.attn_lif", float_lif((D, g, g), ap.tau, ap.v_threshold), [core]), taw
+
+
 def build_float_graph(model, input_scale: float) -> nir.NIRGraph:
     """Float NIR graph of a :class:`ds2ta.DS2TA` in eval mode (see module docstring)."""
     cfg = model.cfg
-    if cfg.backbone != "spikformer":
-        raise ValueError(SDT_REFUSAL)
+    if cfg.backbone == "sdt":
+        from ds2ta.export.graph_sdt import build_sdt_graph  # imports this module
+        return build_sdt_graph(model, input_scale)
     tau, theta = cfg.lif_tau, cfg.v_threshold
     b = _Builder()
     C, S = cfg.in_channels, cfg.img_size
@@ -114,46 +148,13 @@ def build_float_graph(model, input_scale: float) -> nir.NIRGraph:
     conv = b.add("sps.rpe.conv", conv_node(w / tau, (g, g), 1), src)
     stream = src + [b.add("sps.rpe.lif", float_lif((D, g, g), tau, theta, bias), [conv])]
 
-    def projection(prefix: str, proj, inputs: List[str], delays: Dict[int, str]) -> str:
-        """TASA projection: replica k reads Delay(k) and has weights a_k W'; all sum into one LIF."""
-        w, bias = fold_bn(_np(proj.linear.weight), proj.bn)
-        coeffs = _np(proj.coeffs()).reshape(-1)
-        convs = []
-        for k, a in enumerate(coeffs):
-            ins = inputs if k == 0 else [delays[k]]
-            wk = (a * w / tau)[:, :, None, None]
-            convs.append(b.add(f"{prefix}.conv{k}", conv_node(wk, (g, g), 0), ins))
-        return b.add(f"{prefix}.lif", float_lif((w.shape[0], g, g), tau, theta, bias), convs)
-
-    def delays_for(prefix: str, inputs: List[str], taw: int) -> Dict[int, str]:
-        return {k: b.add(f"{prefix}.delay{k}", nir.Delay(np.full((D, g, g), float(k))), inputs)
-                for k in range(1, taw)}
-
     for bi, blk in enumerate(model.blocks):
         at, p = blk.attn, f"blocks.{bi}.attn"
-        taw = at.q.taw
-        dl = delays_for(p, stream, taw)
-        q, k, v = (projection(f"{p}.{n}", getattr(at, n), stream, dl) for n in "qkv")
-        ap = at.attn_lif.params
-        scale = at.scale / ap.tau  # attention current = s * (S V) / tau_attn
-        if at.mode == "sdsa":
-            alif = sdsa_nodes(b, p, q, k, v, D, g, ap.tau, ap.v_threshold)
-        elif at.mode == "statten":
-            core = DS2TABlockAttention(channels=D, heads=at.heads, tokens_shape=(g, g), chunk=at.chunk,
-                                       scale=scale, operands=[q, k, v])
-        else:
-            d = D // at.heads
-            table = (_np(at.nsad.table) if at.nsad is not None else
-                     np.tile(np.arange(d + 1, dtype=np.float64), (at.heads, 1)))
-            core = DS2TASpikeAttention(channels=D, heads=at.heads, tokens_shape=(g, g), table=table,
-                                       scale=scale, operands=[q, k, v])
-        if at.mode != "sdsa":
-            core = b.add(f"{p}.core", core, [q, k, v])
-            alif = b.add(f"{p}.attn_lif", float_lif((D, g, g), ap.tau, ap.v_threshold), [core])
-        o = projection(f"{p}.o", at.o, [alif], delays_for(f"{p}.o", [alif], taw))
+        alif, taw = attention_spikes(b, p, at, stream, D, g, tau)
+        o = projection(b, f"{p}.o", at.o, [alif], delays_for(b, f"{p}.o", [alif], taw, D, g), g, tau)
         stream = stream + [o]
-        h1 = projection(f"blocks.{bi}.mlp.fc1", blk.mlp.fc1, stream, {})
-        stream = stream + [projection(f"blocks.{bi}.mlp.fc2", blk.mlp.fc2, [h1], {})]
+        h1 = projection(b, f"blocks.{bi}.mlp.fc1", blk.mlp.fc1, stream, {}, g, tau)
+        stream = stream + [projection(b, f"blocks.{bi}.mlp.fc2", blk.mlp.fc2, [h1], {}, g, tau)]
     # Token-pooling head: each channel's spikes summed over the tokens on the chip (SumPool2d over the
     # whole grid into a graded relay LI with tau = dt, i.e. v[t] = input[t]), then W over channels.
     # The model's mean over tokens and time is the 1/(N T) of the head weights; the quantizer folds it

@@ -18,6 +18,7 @@ from typing import Dict, Optional, Tuple
 import nir
 import numpy as np
 
+from ds2ta.export import maxpool_tree
 from ds2ta.export.nir_io import flatten_graph
 from ds2ta.export.quantize import relative_error, round_weights, warn_lossy, weight_levels
 from ds2ta.hardware import chip
@@ -29,6 +30,7 @@ A_MAX = 2 ** 15 - 1     # Lava LIF a_in is int16: keep every synaptic current in
 DV_MAX = chip.DECAY_UNITY - 1             # 12-bit dv register (4096 only on a graded relay)
 ACT_GAIN = float(1 << chip.ACT_SHIFT)     # 64: synaptic input and bias are MSB-aligned by 6 bits
 VTH_MAX = 2 ** 17 - 1   # 17-bit threshold mantissa
+GRADED_EXP_MAX = 16     # weight exponents of graded links (as the read-out's)
 
 
 def _arr(node, key, default=None):
@@ -84,6 +86,8 @@ class GraphQuantizer:
         self.fixed_scale: Dict[str, float] = {}  # attention node -> S of the neuron it feeds
         self.scales: Dict[str, np.ndarray] = {}  # neuron node -> per-channel S (once quantized)
         self.pool_area: Dict[str, int] = {}  # AvgPool2d made SumPool2d -> the window area it divided by
+        self.unit_scale: Dict[str, float] = {}  # DS2TAGraded unit read by weight nodes -> its scale
+        self.a_cap: Dict[str, float] = {}       # neuron -> bound on |a| + |bias| (a units), else A_MAX
 
     def type(self, n):
         return type(self.nodes[n]).__name__
@@ -135,6 +139,9 @@ class GraphQuantizer:
             if self.type(n) in ATTENTION:
                 self.attention(n)
         for n in list(self.nodes):
+            if self.type(n) == "DS2TAGradedMaxPool2d":
+                self.graded_maxpool(n)
+        for n in list(self.nodes):
             if self.type(n) in chip.NEURONS and n not in self.scales:
                 self.neuron(n)
             elif self.type(n) in ("Output", chip.THRESHOLD):
@@ -173,6 +180,30 @@ class GraphQuantizer:
         self.report[n] = {"type": self.type(n), "table_exp": k, "shift": shift, "table_rel_error": err,
                           "worst_case_sum": worst, "consumer_scale": self.fixed_scale[n]}
 
+    def graded_maxpool(self, n):
+        """Quantize the relay feeding max-pool ``n`` (scale capped, offset added to its bias) and expand
+        ``n`` into its comparison network (``ds2ta.export.maxpool_tree``)."""
+        prods = self.producers(n)
+        if len(prods) != 1 or self.type(prods[0]) != "LI":
+            raise ValueError(f"graded max-pool {n!r} must read one graded relay (LI with tau = dt), got "
+                             f"{[self.type(p) for p in prods]}")
+        relay = prods[0]
+        self.a_cap[relay] = maxpool_tree.RELAY_A_CAP
+        self.neuron(relay)
+        lava = self.nodes[relay].metadata["lava"]
+        if np.any(lava["dv"] != chip.DECAY_UNITY) or np.any(lava["du"] != chip.NO_CURRENT_MEMORY):
+            raise ValueError(f"graded max-pool {n!r}: {relay!r} is not a relay (tau = dt)")
+        bias = chip.bias_decode(lava["bias_mant"], lava["bias_exp"]) + (1 << maxpool_tree.OFFSET_BITS)
+        mant, bexp = chip.bias_encode(bias, exact=False)
+        lava["bias_mant"], lava["bias_exp"] = mant.astype(np.int32), bexp.astype(np.int32)
+        self.report[relay]["maxpool_offset_v"] = 1 << maxpool_tree.OFFSET_BITS
+        self.nodes[relay] = self.integer_node(self.nodes[relay], lava, self.scales[relay])
+        maxpool_tree.expand(self, n, relay)
+        self.unit_scale[n] = float(np.unique(self.scales[relay]).max())
+        self.report[n] = {"type": "DS2TAGraded", "kind": "maxpool comparison network",
+                          "scale": self.unit_scale[n], "offset": maxpool_tree.OFFSET,
+                          "units": self.nodes[n].metadata["maxpool"]["units"]}
+
     def neuron(self, n):
         node, t = self.nodes[n], self.type(n)
         v_reset = getattr(node, "v_reset", None)
@@ -194,8 +225,9 @@ class GraphQuantizer:
         if kind == "w":
             hi = weight_levels(self.bits)[2]
             wmax = np.zeros_like(gain_c)
-            for p in prods:
-                w = np.abs(np.asarray(self.nodes[p].weight, dtype=np.float64))
+            for p in prods:  # a spiking neuron's graded inputs arrive at their own scale (integer units)
+                src = self.source_scale(p) if theta is not None else 1.0
+                w = np.abs(np.asarray(self.nodes[p].weight, dtype=np.float64)) / src
                 wmax = np.maximum(wmax, w.reshape(w.shape[0], -1).max(1) * np.abs(gain_c))
             wmax = np.where(wmax > 0, wmax, 1.0)
             if theta is not None:
@@ -204,8 +236,14 @@ class GraphQuantizer:
             else:  # read-out: one scale for all outputs (argmax compares them)
                 S = np.full_like(wmax, hi / wmax.max())
             cal = self.calib.get(n)
+            if n in self.a_cap and cal is None:
+                raise ValueError(f"{n}: its scale must be bounded by calibration data (a graded max-pool reads "
+                                 "it); export with calibration samples")
             if cal is not None:
-                cap = A_MAX / np.maximum(np.asarray(cal, dtype=np.float64), 1e-12)
+                cal = np.asarray(cal, dtype=np.float64)
+                if n in self.a_cap:  # |a| + |bias| bounded: the max-pool offset must stay above |v|
+                    cal = cal + np.abs(_per_channel(c["leak"]))
+                cap = self.a_cap.get(n, A_MAX) / np.maximum(cal, 1e-12)
                 if theta is not None:
                     S = np.minimum(S, np.floor(cap * th_c) / th_c)
                 else:
@@ -218,7 +256,8 @@ class GraphQuantizer:
                 S = np.where(S > 0, S, 1.0 / th_c)
             exp = self.readout_exponent(prods, S * gain_c) if theta is None else 0
             for p in prods:
-                self.quantize_weights(p, S * gain_c, exp)
+                graded = self.source_scale(p) != 1.0
+                self.quantize_weights(p, S * gain_c, self.graded_exponent(p, S * gain_c) if graded else exp)
         elif kind == "att":
             S = np.full_like(gain_c, self.fixed_scale[prods[0]] / gain_c.max())
         else:
@@ -285,6 +324,11 @@ class GraphQuantizer:
     def source_scale(self, p) -> float:
         """Integer units per float unit of what weight node ``p`` receives: 1 for spikes and the graph
         input (``x_int``), ``64 S`` for a non-spiking neuron (it emits ``v``, MSB-aligned by 6 bits)."""
+        units = [q for q in self.producers(p) if q in self.unit_scale]
+        if units:
+            if len(units) != len(self.producers(p)):
+                raise ValueError(f"weight node {p!r} mixes a graded max-pool with other sources; not supported")
+            return self.unit_scale[units[0]]
         graded = [q for q in self.producers(p) if self.type(q) in chip.GRADED_NEURONS]
         if not graded:
             return 1.0
@@ -314,6 +358,17 @@ class GraphQuantizer:
         if top <= 0 or top >= hi / 2:
             return 0
         return -min(int(math.floor(math.log2(hi / top))), 16)
+
+    def graded_exponent(self, p, scale_c) -> int:
+        """Weight exponent ``e <= 0`` of a weight node reading graded values: their scale (e.g. ``64 S`` of a
+        relay) leaves the ideal weights far below the 8-bit range; ``W_int = round(ideal 2^-e)``."""
+        hi = weight_levels(self.bits)[2]
+        w = np.asarray(self.nodes[p].weight, dtype=np.float64)
+        top = float(np.abs(w * np.asarray(scale_c).reshape((-1,) + (1,) * (w.ndim - 1))).max(initial=0.0)) \
+            / self.source_scale(p)
+        if top <= 0 or top >= hi / 2:
+            return 0
+        return -min(int(math.floor(math.log2(hi / top))), GRADED_EXP_MAX)
 
     def quantize_weights(self, p, scale_c, exp: int = 0):
         """Weights of node ``p`` for consumer scale ``scale_c``: ``W_int = round(W S / src 2^exp)``;

@@ -55,6 +55,10 @@ def calibrate(model, x_float: torch.Tensor, batch_size: int = 32, margin: float 
         acc = (out / T).cumsum(0).abs().amax((0, 1)) / 4.0  # |acc| <= 2^17 <=> 64 |acc| < 2^23
         stats["head.readout"] = np.maximum(stats.get("head.readout", 0), torch.maximum(step, acc).double().numpy())
     handles.append(model.head.register_forward_hook(head_hook))
+    if model.cfg.backbone == "sdt":  # the graded relay of SPS stage 4: |BN(conv)| (bias included)
+        def y_hook(mod, inp, out):
+            stats["sps.y"] = np.maximum(stats.get("sps.y", 0), _channel_max(out.unsqueeze(0)))
+        handles.append(model.sps.bns[3].register_forward_hook(y_hook))
     try:
         for lo in range(0, x_float.shape[0], batch_size):
             model(x_float[lo:lo + batch_size])
@@ -74,7 +78,7 @@ def float_spikes(model, x_float: torch.Tensor) -> Dict[str, torch.Tensor]:
             rec[name] = out.permute(0, 1, 3, 2).reshape(*out.shape[:2], out.shape[3], *([int(out.shape[2] ** 0.5)] * 2)) \
                 if out.dim() == 4 else out
         handles.append(m.register_forward_hook(hook))
-    for i, st in enumerate(model.sps.stages):
+    for i, st in enumerate(getattr(model.sps, "stages", [])):  # Spikformer SPS (SDT's pools are not hooked)
         if st.pool is not None:
             def phook(mod, inp, out, i=i):
                 rec[f"sps.{i}.pool_lif"] = out  # (T*B, C, H, W), reshaped below
@@ -90,9 +94,9 @@ def float_spikes(model, x_float: torch.Tensor) -> Dict[str, torch.Tensor]:
 
 
 def graph_metadata(model, ckpt: dict, source: str, target: str, input_scale: float) -> dict:
-    import ds2ta
+    from ds2ta.version import __version__
     from ds2ta.export.nir_nodes import EXTENSION_NODES, EXTENSION_VERSION
-    return {"format": "ds2ta-nir", "format_version": 1, "package_version": ds2ta.__version__,
+    return {"format": "ds2ta-nir", "format_version": 1, "package_version": __version__,
             "source_checkpoint": str(source), "target": target,
             "extensions": ",".join(EXTENSION_NODES) + f" (ds2ta.export v{EXTENSION_VERSION})",
             "conventions": {"dt": 1.0, "reset": "zero", "input_gain": "1/tau folded into weights",

@@ -162,7 +162,10 @@ class DS2TABlockAttention(_AttentionNode):
 
 
 
-EXTENSION_NODES = {c.__name__: c for c in (DS2TASpikeAttention, DS2TABlockAttention)}
+from ds2ta.export.nir_graded import DS2TAGraded, DS2TAGradedMaxPool2d  # noqa: E402 (graded nodes)
+
+EXTENSION_NODES = {c.__name__: c for c in (DS2TASpikeAttention, DS2TABlockAttention, DS2TAGraded,
+                                          DS2TAGradedMaxPool2d)}
 
 
 def _registry() -> list:
