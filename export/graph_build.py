@@ -59,21 +59,26 @@ def depthwise(D: int, k: int, value: float) -> np.ndarray:
     return np.full((D, 1, k, k), float(value))
 
 
-def sdsa_nodes(b: "_Builder", p: str, q: str, k: str, v: str, D: int, g: int, tau: float, theta: float) -> str:
+def sdsa_nodes(b: "_Builder", p: str, q: str, k: str, v: str, D: int, g: int, tau: float, theta: float,
+               pool=None) -> str:
     """SDSA ``Q * LIF(sum_n K * V)`` from standard NIR nodes; returns the node of the gated spikes.
 
     A product of two spikes is an AND: a neuron with no memory (``tau = dt``) summing both through
     unit weights and firing at 1.5. The sum over the tokens is a depthwise ``g x g`` conv (weights
     ``1/tau``: the LIF's input gain) into the talking-heads LIF of shape ``(D, 1, 1)``; its spikes
     reach every token through a depthwise ``g x g`` conv of ones padded by ``g - 1`` (a broadcast).
+    ``pool(name, node) -> node`` (the SDT block's DVS max-pool) is applied to ``K * V`` and to the result.
     """
     kv = b.add(f"{p}.kv", conv_node(depthwise(D, 1, 1.0), (g, g), 0, D), [k, v])
     kv_and = b.add(f"{p}.kv_lif", float_lif((D, g, g), 1.0, 1.5), [kv])
+    if pool is not None:
+        kv_and = pool(f"{p}.kv_pool", kv_and)
     total = b.add(f"{p}.kv_sum", conv_node(depthwise(D, g, 1.0 / tau), (g, g), 0, D), [kv_and])
     talk = b.add(f"{p}.attn_lif", float_lif((D, 1, 1), tau, theta), [total])
     gq = b.add(f"{p}.gate_q", conv_node(depthwise(D, 1, 1.0), (g, g), 0, D), [q])
     gs = b.add(f"{p}.gate_s", conv_node(depthwise(D, g, 1.0), (1, 1), g - 1, D), [talk])
-    return b.add(f"{p}.gate_lif", float_lif((D, g, g), 1.0, 1.5), [gq, gs])
+    gate = b.add(f"{p}.gate_lif", float_lif((D, g, g), 1.0, 1.5), [gq, gs])
+    return gate if pool is None else pool(f"{p}.gate_pool", gate)
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -98,16 +103,20 @@ def delays_for(b: _Builder, prefix: str, inputs: List[str], taw: int, D: int, g:
             for k in range(1, taw)}
 
 
-def attention_spikes(b: _Builder, p: str, at, stream: List[str], D: int, g: int, tau: float) -> Tuple[str, int]:
+def attention_spikes(b: _Builder, p: str, at, stream: List[str], D: int, g: int, tau: float,
+                     pool=None) -> Tuple[str, int]:
     """q, k, v projections of ``stream`` and the attention (core + LIF, or SDSA); returns the node of
-    the attention's output spikes and the TASA window."""
+    the attention's output spikes and the TASA window. ``pool(name, node) -> node``: the SDT block's DVS
+    max-pool of q, k, v (and inside SDSA)."""
     taw = at.q.taw
     dl = delays_for(b, p, stream, taw, D, g)
     q, k, v = (projection(b, f"{p}.{n}", getattr(at, n), stream, dl, g, tau) for n in "qkv")
+    if pool is not None:
+        q, k, v = (pool(f"{p}.{n}_pool", o) for n, o in zip("qkv", (q, k, v)))
     ap = at.attn_lif.params
     scale = at.scale / ap.tau  # attention current = s * (S V) / tau_attn
     if at.mode == "sdsa":
-        return sdsa_nodes(b, p, q, k, v, D, g, ap.tau, ap.v_threshold), taw
+        return sdsa_nodes(b, p, q, k, v, D, g, ap.tau, ap.v_threshold, pool), taw
     if at.mode == "statten":
         core = DS2TABlockAttention(channels=D, heads=at.heads, tokens_shape=(g, g), chunk=at.chunk,
                                    scale=scale, operands=[q, k, v])

@@ -32,8 +32,19 @@ from ds2ta.export.graph_build import (_Builder, _np, attention_spikes, conv_node
                                       graded_relay)
 from ds2ta.export.nir_graded import DS2TAGradedMaxPool2d
 
-DVS_REFUSAL = ("backbone 'sdt' with dvs_pool (STAtten's max-pool and gating of the block on event data) "
-               "has no chip lowering yet; export a model trained with dvs_pool=False")
+
+
+def spike_maxpool(b: _Builder, name: str, src: str, C: int, g: int) -> str:
+    """3x3 stride-1 max-pool of binary spikes (the block's DVS pool): an OR, a ``SumPool2d`` (padding 1)
+    into a memoryless neuron firing at 0.5."""
+    pool = b.add(name, nir.SumPool2d(np.array([3, 3]), np.array([1, 1]), np.array([1, 1])), [src])
+    return b.add(f"{name}.lif", float_lif((C, g, g), 1.0, 0.5), [pool])
+
+
+def spike_and(b: _Builder, name: str, a: str, c: str, D: int, g: int) -> str:
+    """``a * c`` of two binary spike maps: unit weights into a memoryless neuron firing at 1.5."""
+    ins = [b.add(f"{name}.in{i}", conv_node(depthwise(D, 1, 1.0), (g, g), 0, D), [s]) for i, s in enumerate((a, c))]
+    return b.add(name, float_lif((D, g, g), 1.0, 1.5), ins)
 
 
 @dataclass
@@ -94,8 +105,6 @@ def head_reader(b: _Builder, terms: List[Term], D: int, g: int, tau: float, thet
 def build_sdt_graph(model, input_scale: float) -> nir.NIRGraph:
     """Float NIR graph of a :class:`ds2ta.DS2TA` with ``backbone="sdt"`` in eval mode."""
     cfg = model.cfg
-    if getattr(cfg, "dvs_pool", False):
-        raise ValueError(DVS_REFUSAL)
     tau, theta = cfg.lif_tau, cfg.v_threshold
     b = _Builder()
     C, S = cfg.in_channels, cfg.img_size
@@ -136,8 +145,14 @@ def build_sdt_graph(model, input_scale: float) -> nir.NIRGraph:
     for bi, blk in enumerate(model.blocks):
         at, p = blk.attn, f"blocks.{bi}.attn"
         s = read_stream(b, f"{p}.shortcut_lif", terms, D, g, tau, theta)
-        alif, _ = attention_spikes(b, f"{p}.core", at.core, [s], D, g, tau)
-        terms = terms + [linear_term(alif, at.proj)]
+        pool = (lambda name, src: spike_maxpool(b, name, src, D, g)) if at.dvs else None
+        alif, _ = attention_spikes(b, f"{p}.core", at.core, [s], D, g, tau, pool)
+        if at.dvs and at.mode != "sdsa":  # z * x_pool + x_pool: W (z AND x_pool) + W x_pool, one bias
+            xp = spike_maxpool(b, f"{p}.x_pool", s, D, g)
+            gated = linear_term(spike_and(b, f"{p}.gate_lif", alif, xp, D, g), at.proj)
+            terms = terms + [gated, Term(xp, gated.weight, np.zeros(D))]
+        else:
+            terms = terms + [linear_term(alif, at.proj)]
         m = f"blocks.{bi}.mlp"
         s1 = read_stream(b, f"{m}.fc1_lif", terms, D, g, tau, theta)
         fc1 = linear_term(s1, blk.mlp.fc1)

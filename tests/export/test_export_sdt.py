@@ -48,10 +48,12 @@ def lif_outputs(model, x):
     return rec, logits
 
 
-def test_float_graph_equals_the_model_spike_for_spike():
+@pytest.mark.parametrize("dvs_pool", [False, True])
+def test_float_graph_equals_the_model_spike_for_spike(dvs_pool):
     """Every LIF of the float graph (membrane stream as direct synapses, graded max-pool, head token
-    sums through count relays) fires exactly as the PyTorch model's, and the read-out equals the logits."""
-    m = sdt_model().double()
+    sums through count relays; with dvs_pool the block's spike max-pools) fires exactly as the PyTorch
+    model's, and the read-out equals the logits."""
+    m = sdt_model(dvs_pool=dvs_pool).double()
     x = torch.randint(0, 17, (6, 1, 8, 8)).double()
     rec, logits = lif_outputs(m, x * SCALE)
     fg = build_float_graph(m, SCALE)
@@ -79,9 +81,3 @@ def test_integer_graph_holds_the_comparison_network_not_the_max_pool():
     from ds2ta.export.maxpool_tree import OFFSET
     assert np.array_equal(np.asarray(ig.nodes["sps.pools.3.taps"].bias), np.full(m.cfg.embed_dim, -OFFSET))
     assert not np.any([np.asarray(ig.nodes[f"sps.pools.3.relu{i}.taps"].bias) for i in range(8)])
-
-
-def test_dvs_pooling_on_sdt_is_refused_by_name():
-    m = sdt_model(attention="statten", dvs_pool=True)
-    with pytest.raises(ValueError, match="dvs_pool"):
-        build_float_graph(m, SCALE)
