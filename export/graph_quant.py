@@ -30,6 +30,7 @@ A_MAX = 2 ** 15 - 1     # Lava LIF a_in is int16: keep every synaptic current in
 DV_MAX = chip.DECAY_UNITY - 1             # 12-bit dv register (4096 only on a graded relay)
 ACT_GAIN = float(1 << chip.ACT_SHIFT)     # 64: synaptic input and bias are MSB-aligned by 6 bits
 VTH_MAX = 2 ** 17 - 1   # 17-bit threshold mantissa
+BIAS_V_MAX = chip.BIAS_MANT_MAX << chip.BIAS_EXP_MAX   # largest |bias| (v units) a Lava LIF holds
 GRADED_EXP_MAX = 16     # weight exponents of graded links (as the read-out's)
 
 
@@ -248,6 +249,10 @@ class GraphQuantizer:
                     S = np.minimum(S, np.floor(cap * th_c) / th_c)
                 else:
                     S = np.minimum(S, float(np.min(cap)))
+            leak_c = np.abs(_per_channel(c["leak"]))
+            if theta is not None and np.any(leak_c > 0):  # the bias 64 S leak must fit mant << exp
+                bcap = BIAS_V_MAX / (ACT_GAIN * np.maximum(leak_c, 1e-12))
+                S = np.minimum(S, np.floor(bcap * th_c) / th_c)
             if not self.per_channel and theta is not None:  # one threshold per node (snntorch needs it)
                 S = np.full_like(S, float(np.min(S * th_c))) / th_c  # common vth = smallest channel's
             if np.any(S <= 0):
