@@ -58,6 +58,20 @@ def _exported(attention: str, tmp_path, preset: str = "tiny", samples: int = 5, 
     return path, data
 
 
+def compared_in_lava(path, data, out) -> dict:
+    """``ds2ta-sim PATH --compare``: asserts a match and equal per-layer counts; the reference's layers."""
+    import json
+
+    from ds2ta.sims.cli import main
+
+    rc = main([str(path), "--compare", "--dataset", str(data), "--out", str(out), "--no-progress"])
+    res = json.loads((out / "simulation.json").read_text())
+    assert rc == 0 and res["match"] is True, res["first_divergence"] or res["checks"]["count_mismatches"]
+    ref, lava = res["backends"]["reference"], res["backends"]["lava"]
+    assert lava["layers"] == ref["layers"]
+    return ref
+
+
 # attention, lowering, expected form of the neuron lowering and latency: 12 synapse layers + the
 # attention's steps (core: 1, STAtten's block core: chunk = 2; neurons: the lowering's synapse stages,
 # pairwise 6, associative 4, block 4 + chunk)

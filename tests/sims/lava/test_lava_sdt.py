@@ -6,9 +6,6 @@ nothing)."""
 
 from __future__ import annotations
 
-import json
-
-import numpy as np
 import pytest
 
 from ds2ta.export.nir_io import read_graph
@@ -29,9 +26,7 @@ SMALL_DVS = dict(SDT, img_size=16, embed_dim=64, heads=4, dvs_pool=True)
 def test_sdt_backbone_matches_in_lava(attention, geometry, seed, tmp_path):
     """Also the block's DVS max-pools (OR neurons) and STAtten's gate ``z * x_pool + x_pool`` (an AND
     population and x_pool, both through the projection's weights), on a 4 x 4 grid."""
-    from test_lava_match import _exported
-
-    from ds2ta.sims.cli import main
+    from test_lava_match import _exported, compared_in_lava
 
     path, data = _exported(attention, tmp_path, preset="cifar10", samples=2, seed=seed, **geometry)
     g = read_graph(path)
@@ -41,12 +36,7 @@ def test_sdt_backbone_matches_in_lava(attention, geometry, seed, tmp_path):
     if geometry.get("dvs_pool"):
         assert "blocks.0.attn.core.q_pool.lif" in g.nodes
         assert ("blocks.0.attn.gate_lif" in g.nodes) == (attention == "statten")
-    out = tmp_path / "sim"
-    rc = main([str(path), "--compare", "--dataset", str(data), "--out", str(out), "--no-progress"])
-    res = json.loads((out / "simulation.json").read_text())
-    assert rc == 0 and res["match"] is True, res["first_divergence"] or res["checks"]["count_mismatches"]
-    ref, lava = res["backends"]["reference"], res["backends"]["lava"]
-    assert lava["layers"] == ref["layers"]
+    ref = compared_in_lava(path, data, tmp_path / "sim")
     spiking = [n for n, c in ref["layers"].items() if c["neurons"] and n.endswith("lif")]
     silent = [n for n in spiking + units if ref["layers"][n]["spikes"] == 0]
     assert len(spiking) >= 10 and not silent, silent

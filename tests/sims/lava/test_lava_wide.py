@@ -9,8 +9,6 @@ layer must fire (a silent layer proves nothing).
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
@@ -22,7 +20,7 @@ WIDE = dict(img_size=32, in_channels=1, embed_dim=256, heads=8, depth=1, mlp_rat
 
 
 def _wide_graph(attention: str, tmp_path):
-    from test_lava_match import _exported
+    from test_lava_match import _exported, compared_in_lava
 
     path, data = _exported(attention, tmp_path, preset="cifar10", samples=2, seed=3, **WIDE)
     return read_graph(path), path, data
@@ -30,20 +28,13 @@ def _wide_graph(attention: str, tmp_path):
 
 @pytest.mark.parametrize("attention", ["ds2ta", "spikformer", "statten", "sdsa"])
 def test_wide_model_matches_in_lava(attention, tmp_path):
-    from ds2ta.sims.cli import main
-
     g, path, data = _wide_graph(attention, tmp_path)
     assert g.nodes["sps.3.pool"] is not None and np.asarray(g.nodes["head.fc"].weight).shape == (10, 256)
     if attention == "sdsa":  # standard nodes only: 256-group depthwise convs, an 8 x 8 broadcast
         assert tuple(g.nodes["blocks.0.attn.gate_s"].weight.shape) == (256, 1, 8, 8)
     else:
         assert tuple(g.nodes["blocks.0.attn.core"].tokens_shape) == (8, 8)
-    out = tmp_path / "sim"
-    rc = main([str(path), "--compare", "--dataset", str(data), "--out", str(out), "--no-progress"])
-    res = json.loads((out / "simulation.json").read_text())
-    assert rc == 0 and res["match"] is True, res["first_divergence"] or res["checks"]["count_mismatches"]
-    ref, lava = res["backends"]["reference"], res["backends"]["lava"]
-    assert lava["layers"] == ref["layers"]
+    ref = compared_in_lava(path, data, tmp_path / "sim")
     spiking = [n for n, c in ref["layers"].items() if c["neurons"] and not n.startswith("head.")]
     silent = [n for n in spiking if ref["layers"][n]["spikes"] == 0]
     assert len(spiking) >= 12 and not silent, silent
