@@ -148,11 +148,11 @@ class DS2TA(nn.Module):
         x = x + run(self.sps.rpe, x)  # (T, B, D, g, g)
         return x.flatten(3).transpose(2, 3)  # (T, B, N, D)
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        """(T, B, N, D) -> logits (B, classes): mean over tokens, [SDT: LIF,] Linear, mean over time."""
-        if self.head_lif is not None:
-            return self.head(self.head_lif(x)).mean(0)
-        return self.head(x.mean(2)).mean(0)
+    def forward_head(self, x: torch.Tensor, steps: bool = False) -> torch.Tensor:
+        """(T, B, N, D) -> logits (B, classes): mean over tokens, [SDT: LIF,] Linear, mean over time;
+        ``steps``: the per-step logits (T, B, classes) before the mean (TET loss)."""
+        out = self.head(self.head_lif(x)) if self.head_lif is not None else self.head(x.mean(2))
+        return out if steps else out.mean(0)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
+    def forward(self, x: torch.Tensor, steps: bool = False) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x), steps)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 
 
 @dataclass
@@ -26,6 +27,9 @@ class TrainConfig:
         min_lr_ratio: final learning rate as a fraction of ``lr``.
         label_smoothing: cross-entropy label smoothing.
         mixup: Beta(alpha, alpha) mixup strength; 0 switches it off.
+        loss: ``"mean"`` (cross-entropy of the time-mean logits) or ``"tet"`` (Temporal Efficient
+            Training, used by STAtten's DVS configs: see ``tet_loss``).
+        tet_lambda: weight of TET's MSE term (the official code's ``lamb = 1e-3``).
         seed: seeds model init, shuffling, augmentation and mixup.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         amp: mixed precision (bfloat16, else float16 with a grad scaler) — CUDA only.
@@ -45,6 +49,8 @@ class TrainConfig:
     min_lr_ratio: float = 0.01
     label_smoothing: float = 0.1
     mixup: float = 0.0
+    loss: str = "mean"
+    tet_lambda: float = 1e-3
     seed: int = 0
     device: str = "auto"
     amp: bool = True
@@ -62,6 +68,8 @@ class TrainConfig:
                   (0 <= self.min_lr_ratio <= 1, "min_lr_ratio must be in [0, 1]"),
                   (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
                   (self.mixup >= 0, "mixup must be >= 0 (0 = off)"),
+                  (self.loss in LOSSES, f"loss must be one of {LOSSES}"),
+                  (0 <= self.tet_lambda < 1, "tet_lambda must be in [0, 1)"),
                   (self.eval_every >= 1, "eval_every must be >= 1")]
         for ok, msg in checks:
             if not ok:
@@ -96,6 +104,20 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
             (decay if p.dim() >= 2 and "nsad" not in name else no_decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay},
             {"params": no_decay, "weight_decay": 0.0}]
+
+
+LOSSES = ("mean", "tet")
+TET_MEANS = 1.0  # the MSE target of TET's regulariser (official code: means=1.0)
+
+
+def tet_loss(steps: torch.Tensor, y: torch.Tensor, label_smoothing: float, lamb: float) -> torch.Tensor:
+    """TET (Deng et al., ICLR 2022), as STAtten / SDT train their DVS configs:
+    ``(1 - lamb) mean_t CE(o_t, y) + lamb MSE(o, TET_MEANS)`` over per-step logits ``steps`` (T, B, C)."""
+    T = steps.shape[0]
+    ce = sum(F.cross_entropy(steps[t], y, label_smoothing=label_smoothing) for t in range(T)) / T
+    if lamb == 0:
+        return ce
+    return (1 - lamb) * ce + lamb * F.mse_loss(steps, torch.full_like(steps, TET_MEANS))
 
 
 def mixup_batch(x: torch.Tensor, y: torch.Tensor, alpha: float, gen: torch.Generator):

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from ds2ta.checkpoint import atomic_write_json, check_state_dict, read_checkpoint, save_checkpoint
 from ds2ta.train_utils import (TrainConfig, all_reduce_sum, barrier, init_distributed,
-                               make_scheduler, mixup_batch, param_groups, resolve_device)
+                               make_scheduler, mixup_batch, param_groups, resolve_device, tet_loss)
 
 CHECKPOINT_NAME = "model.pt"
 METRICS_NAME = "metrics.json"
@@ -90,15 +90,22 @@ def _train_step(net: nn.Module, opt, scaler, amp_ctx, x: torch.Tensor, y: torch.
     forward (even with its saved tensors freed by backward) raised peak RSS of the cifar10 preset at
     batch 32 from 7.1 to 11 GB through allocator fragmentation (docs/training.md, "Memory").
     """
+    tet = tcfg.loss == "tet"
+
+    def crit(out, target):
+        if tet:
+            return tet_loss(out, target, tcfg.label_smoothing, tcfg.tet_lambda)
+        return F.cross_entropy(out, target, label_smoothing=tcfg.label_smoothing)
+
     with amp_ctx:
         if tcfg.mixup > 0:
             xm, ya, yb, lam = mixup_batch(x, y, tcfg.mixup, mix_gen)
-            logits = net(xm)
-            loss = (lam * F.cross_entropy(logits, ya, label_smoothing=tcfg.label_smoothing)
-                    + (1 - lam) * F.cross_entropy(logits, yb, label_smoothing=tcfg.label_smoothing))
+            out = net(xm, steps=tet)
+            loss = lam * crit(out, ya) + (1 - lam) * crit(out, yb)
         else:
-            logits = net(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=tcfg.label_smoothing)
+            out = net(x, steps=tet)
+            loss = crit(out, y)
+        logits = out.mean(0) if tet else out
     opt.zero_grad(set_to_none=True)
     if scaler is not None:
         scaler.scale(loss).backward()

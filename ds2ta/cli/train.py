@@ -66,7 +66,7 @@ def build_parser(prog: str = "ds2ta-train") -> argparse.ArgumentParser:
                    help="attention on the same backbone (default: the preset's, ds2ta)")
     p.add_argument("--backbone", choices=BACKBONES, default=None,
                    help="spikformer (spike-count residual stream) or sdt (Spike-driven Transformer V1 with "
-                        "a membrane shortcut, STAtten's backbone; not exportable yet); default: the preset's")
+                        "a membrane shortcut, STAtten's backbone); default: the preset's")
     p.add_argument("--out", required=True, help="output folder for model.pt and metrics.json")
     p.add_argument("--data-dir", default=None, help="folder with CIFAR / DVS files (never downloaded)")
     p.add_argument("--T", type=int, default=None, help="time steps (event data: frames per sample)")
@@ -79,6 +79,10 @@ def build_parser(prog: str = "ds2ta-train") -> argparse.ArgumentParser:
     p.add_argument("--warmup-epochs", type=float)
     p.add_argument("--label-smoothing", type=float)
     p.add_argument("--mixup", type=float, help="mixup Beta alpha; 0 = off")
+    p.add_argument("--loss", choices=("mean", "tet"), default=None,
+                   help="mean: cross-entropy of the time-mean logits (default); tet: Temporal Efficient "
+                        "Training, per-step cross-entropy + lambda MSE (STAtten's DVS configs)")
+    p.add_argument("--tet-lambda", type=float, default=None, help="TET's MSE weight (default 1e-3)")
     p.add_argument("--no-augment", action="store_true", help="no CIFAR augmentation")
     p.add_argument("--seed", type=int, default=None, help="seed of weights, shuffling, augmentation (default 0)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
@@ -95,7 +99,8 @@ def build_parser(prog: str = "ds2ta-train") -> argparse.ArgumentParser:
     return p
 
 
-RECIPE_FLAGS = ("epochs", "batch_size", "lr", "weight_decay", "warmup_epochs", "label_smoothing", "mixup", "seed")
+RECIPE_FLAGS = ("epochs", "batch_size", "lr", "weight_decay", "warmup_epochs", "label_smoothing", "mixup", "seed",
+                "loss", "tet_lambda")
 SPEC_KEYS = RECIPE_FLAGS + ("min_lr_ratio",)  # TrainConfig fields that shape the trained weights
 MODEL_FLAGS = ("attention", "backbone", "T", "attn_scale")  # model options of the command line (config fields)
 
@@ -174,7 +179,9 @@ def check_out(args: argparse.Namespace, cfg: dict, dataset: str, tcfg) -> None:
     recipe = (prev.get("train_state") or {}).get("recipe") or {}
     mine = tcfg.to_dict()
     diff = sorted(k for k in set(cfg) | set(prev["config"]) if cfg.get(k) != prev["config"].get(k))
-    diff += [k for k in SPEC_KEYS if recipe.get(k) != mine[k]]
+    from ds2ta.train_utils import TrainConfig
+    default = TrainConfig().to_dict()  # a run from before a recipe field existed had its default
+    diff += [k for k in SPEC_KEYS if recipe.get(k, default.get(k)) != mine[k]]
     if prev["dataset"].get("name") != dataset:
         diff.append("dataset")
     if diff:
