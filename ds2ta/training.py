@@ -100,10 +100,10 @@ def _train_step(net: nn.Module, opt, scaler, amp_ctx, x: torch.Tensor, y: torch.
     with amp_ctx:
         if tcfg.mixup > 0:
             xm, ya, yb, lam = mixup_batch(x, y, tcfg.mixup, mix_gen)
-            out = net(xm, steps=tet)
+            out = net(xm, steps=True) if tet else net(xm)  # any nn.Module trains; TET needs DS2TA
             loss = lam * crit(out, ya) + (1 - lam) * crit(out, yb)
         else:
-            out = net(x, steps=tet)
+            out = net(x, steps=True) if tet else net(x)
             loss = crit(out, y)
         logits = out.mean(0) if tet else out
     opt.zero_grad(set_to_none=True)

@@ -116,12 +116,6 @@ def test_sdt_spikformer_difference_is_the_stream():
     assert s.min() < 0 and not torch.equal(s, s.round())
 
 
-def test_sdt_export_is_refused_by_name():
-    from ds2ta.export.graph_build import build_float_graph
-    with pytest.raises(ValueError, match="membrane shortcut.*--backbone spikformer"):
-        build_float_graph(DS2TA(make_config("tiny", backbone="sdt", attention="statten")).eval(), 1 / 16)
-
-
 def test_dvs_pool_needs_the_sdt_block():
     with pytest.raises(ValueError, match="dvs_pool=True needs backbone='sdt'"):
         make_config("tiny-dvs", dvs_pool=True)

@@ -20,7 +20,7 @@ WIDE = dict(img_size=32, in_channels=1, embed_dim=256, heads=8, depth=1, mlp_rat
 
 
 def _wide_graph(attention: str, tmp_path):
-    from test_lava_match import _exported, compared_in_lava
+    from test_lava_match import _exported
 
     path, data = _exported(attention, tmp_path, preset="cifar10", samples=2, seed=3, **WIDE)
     return read_graph(path), path, data
@@ -28,6 +28,8 @@ def _wide_graph(attention: str, tmp_path):
 
 @pytest.mark.parametrize("attention", ["ds2ta", "spikformer", "statten", "sdsa"])
 def test_wide_model_matches_in_lava(attention, tmp_path):
+    from test_lava_match import compared_in_lava
+
     g, path, data = _wide_graph(attention, tmp_path)
     assert g.nodes["sps.3.pool"] is not None and np.asarray(g.nodes["head.fc"].weight).shape == (10, 256)
     if attention == "sdsa":  # standard nodes only: 256-group depthwise convs, an 8 x 8 broadcast
