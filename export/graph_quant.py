@@ -88,7 +88,6 @@ class GraphQuantizer:
         self.scales: Dict[str, np.ndarray] = {}  # neuron node -> per-channel S (once quantized)
         self.pool_area: Dict[str, int] = {}  # AvgPool2d made SumPool2d -> the window area it divided by
         self.unit_scale: Dict[str, float] = {}  # DS2TAGraded unit read by weight nodes -> its scale
-        self.a_cap: Dict[str, float] = {}       # neuron -> bound on |a| + |bias| (a units), else A_MAX
 
     def type(self, n):
         return type(self.nodes[n]).__name__
@@ -182,23 +181,17 @@ class GraphQuantizer:
                           "worst_case_sum": worst, "consumer_scale": self.fixed_scale[n]}
 
     def graded_maxpool(self, n):
-        """Quantize the relay feeding max-pool ``n`` (scale capped, offset added to its bias) and expand
+        """Quantize the relay feeding max-pool ``n`` (as any read-out: its ``a`` within int16) and expand
         ``n`` into its comparison network (``ds2ta.export.maxpool_tree``)."""
         prods = self.producers(n)
         if len(prods) != 1 or self.type(prods[0]) != "LI":
             raise ValueError(f"graded max-pool {n!r} must read one graded relay (LI with tau = dt), got "
                              f"{[self.type(p) for p in prods]}")
         relay = prods[0]
-        self.a_cap[relay] = maxpool_tree.RELAY_A_CAP
         self.neuron(relay)
         lava = self.nodes[relay].metadata["lava"]
         if np.any(lava["dv"] != chip.DECAY_UNITY) or np.any(lava["du"] != chip.NO_CURRENT_MEMORY):
             raise ValueError(f"graded max-pool {n!r}: {relay!r} is not a relay (tau = dt)")
-        bias = chip.bias_decode(lava["bias_mant"], lava["bias_exp"]) + (1 << maxpool_tree.OFFSET_BITS)
-        mant, bexp = chip.bias_encode(bias, exact=False)
-        lava["bias_mant"], lava["bias_exp"] = mant.astype(np.int32), bexp.astype(np.int32)
-        self.report[relay]["maxpool_offset_v"] = 1 << maxpool_tree.OFFSET_BITS
-        self.nodes[relay] = self.integer_node(self.nodes[relay], lava, self.scales[relay])
         maxpool_tree.expand(self, n, relay)
         self.unit_scale[n] = float(np.unique(self.scales[relay]).max())
         self.report[n] = {"type": "DS2TAGraded", "kind": "maxpool comparison network",
@@ -237,14 +230,8 @@ class GraphQuantizer:
             else:  # read-out: one scale for all outputs (argmax compares them)
                 S = np.full_like(wmax, hi / wmax.max())
             cal = self.calib.get(n)
-            if n in self.a_cap and cal is None:
-                raise ValueError(f"{n}: its scale must be bounded by calibration data (a graded max-pool reads "
-                                 "it); export with calibration samples")
             if cal is not None:
-                cal = np.asarray(cal, dtype=np.float64)
-                if n in self.a_cap:  # |a| + |bias| bounded: the max-pool offset must stay above |v|
-                    cal = cal + np.abs(_per_channel(c["leak"]))
-                cap = self.a_cap.get(n, A_MAX) / np.maximum(cal, 1e-12)
+                cap = A_MAX / np.maximum(np.asarray(cal, dtype=np.float64), 1e-12)
                 if theta is not None:
                     S = np.minimum(S, np.floor(cap * th_c) / th_c)
                 else:

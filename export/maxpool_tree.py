@@ -3,17 +3,17 @@
 ``DS2TAGradedMaxPool2d`` over a graded relay ``y`` (an ``LI`` with tau = dt, ``v = 64 a + bias``) becomes,
 in the integer graph (every unit a ``DS2TAGraded``, every link an integer ``Conv2d``)::
 
-    sh   = (v_y + O) >> 6                    GradedVec   (depthwise 1x1, weight 1, weight_exp -6)
+    sh   = (v_y >> 6) + B                    GradedVec   (depthwise 1x1, weight 1, weight_exp -6, bias B)
     r    = relu(m_b - m_a)                   GradedReluVec, pairwise over the window (center first)
     m'   = m_a + r                           (max(a, b) = a + relu(b - a)), until one value is left
     feat = m_final                           GradedVec:  max over the window of sh
 
-``O = 2^OFFSET_BITS`` is added to the relay's bias, so every valid ``sh`` is positive (``B = O >> 6``)
-and a padded tap, which a convolution reads as 0, is below every valid one: the window max ignores
-padding as ``max_pool2d`` does. The comparisons see differences, where ``B`` cancels; ``feat`` reads its
-base tap through a conv whose bias is ``-B`` (a constant synaptic input), so it is the exact max of
-``v_y >> 6``, at the relay's scale. The relay's scale is capped so ``|v_y| < O`` over the calibration
-data (``margin`` included); beyond it a padded tap could win at the border.
+``v_y >> 6`` is the relay's ``a + bias`` (its synaptic input, int16 on the chip, plus its bias), and
+``B = 2^15 - 1`` (a constant synaptic input, the largest the chip's 16-bit input takes) makes every valid
+``sh`` positive, so a padded tap, which a convolution reads as 0, is below every valid one: the window
+max ignores padding as ``max_pool2d`` does. The comparisons see differences, where ``B`` cancels; ``feat``
+reads its base tap through a conv whose bias is ``-B``, so it is the exact max of ``v_y >> 6`` at the
+relay's scale (a bias below ``-2^15`` would need the relay's input to leave int16 first).
 
 Window taps are read by depthwise ``Conv2d`` nodes (kernel, stride and padding of the pool) with weights
 in {-1, 0, 1}; partial maxima are linear in the taps and earlier relu units, so each unit's input is
@@ -29,10 +29,8 @@ import numpy as np
 
 from ds2ta.export.nir_graded import DS2TAGraded
 
-OFFSET_BITS = 18          # O = 2^18 (v units): below the LIF bias range 4095 << 7, above |v_y| (a <= 2^12)
-RELAY_A_CAP = 2 ** 12     # |a| + |bias| of the relay (a units) kept below this over the calibration data
 SH_EXP = 6                # sh = v >> 6: back to the relay's a units
-OFFSET = 1 << (OFFSET_BITS - SH_EXP)   # B: the offset sh and feat carry
+OFFSET = 2 ** 15 - 1      # B: the offset sh carries (a synaptic bias; the chip's input is 16-bit)
 
 
 def _conv(w: np.ndarray, hw, stride: int, padding: int, groups: int, exp: int = 0) -> nir.Conv2d:
@@ -82,6 +80,7 @@ def expand(q, n: str, relay: str) -> None:
     sh = f"{n}.sh"
     new_nodes[sh] = DS2TAGraded((C, H, W), relu=False)
     new_nodes[f"{sh}.in"] = _conv(np.ones((C, 1, 1, 1)), (H, W), 1, 0, C, exp=-SH_EXP)
+    new_nodes[f"{sh}.in"].bias = np.full(C, OFFSET << SH_EXP, np.int64)  # pre-shift: + B after the shift
     new_edges += [(relay, f"{sh}.in"), (f"{sh}.in", sh)]
     names = [f"{n}.relu{i}" for i in range(len(relus))]
 
