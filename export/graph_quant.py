@@ -19,6 +19,7 @@ import nir
 import numpy as np
 
 from ds2ta.export import maxpool_tree
+from ds2ta.export.lava_constants import _per_channel, neuron_constants  # noqa: F401 (re-exported)
 from ds2ta.export.nir_io import flatten_graph
 from ds2ta.export.quantize import relative_error, round_weights, warn_lossy, weight_levels
 from ds2ta.hardware import chip
@@ -27,49 +28,10 @@ WEIGHT_TYPES = ("Conv2d", "Affine", "Linear")
 PASS_TYPES = ("Delay", "Flatten")
 ATTENTION = ("DS2TASpikeAttention", "DS2TABlockAttention")
 A_MAX = 2 ** 15 - 1     # Lava LIF a_in is int16: keep every synaptic current inside it
-DV_MAX = chip.DECAY_UNITY - 1             # 12-bit dv register (4096 only on a graded relay)
 ACT_GAIN = float(1 << chip.ACT_SHIFT)     # 64: synaptic input and bias are MSB-aligned by 6 bits
 VTH_MAX = 2 ** 17 - 1   # 17-bit threshold mantissa
 BIAS_V_MAX = chip.BIAS_MANT_MAX << chip.BIAS_EXP_MAX   # largest |bias| (v units) a Lava LIF holds
 GRADED_EXP_MAX = 16     # weight exponents of graded links (as the read-out's)
-
-
-def _arr(node, key, default=None):
-    v = getattr(node, key, default)
-    return None if v is None else np.asarray(v, dtype=np.float64)
-
-
-def neuron_constants(node, dt: float) -> dict:
-    """Lava constants and the input gain of a float NIR neuron node for time step ``dt``."""
-    t = type(node).__name__
-    if t in ("CubaLIF", "CubaLI"):
-        tau_m, tau_s = _arr(node, "tau_mem"), _arr(node, "tau_syn")
-        gain = _arr(node, "w_in", 1.0) * (dt / tau_s).clip(max=1.0) * _arr(node, "r") * dt / tau_m
-        du = np.clip(np.round(chip.DECAY_UNITY * dt / tau_s) - chip.DU_OFFSET, 0, chip.NO_CURRENT_MEMORY)
-        dv = np.clip(np.round(chip.DECAY_UNITY * dt / tau_m), 0, DV_MAX)
-        leak = dt / tau_m * _arr(node, "v_leak")
-    elif t in ("LIF", "LI"):
-        tau = _arr(node, "tau")
-        gain, du = _arr(node, "r") * dt / tau, np.full(tau.shape, float(chip.NO_CURRENT_MEMORY))
-        # tau = dt on a non-spiking LI is a graded relay (v = input each step): dv = 4096 forgets all
-        dv_max = np.where((tau == dt) & (t == "LI"), chip.DECAY_UNITY, DV_MAX)
-        dv, leak = np.clip(np.round(chip.DECAY_UNITY * dt / tau), 0, dv_max), dt / tau * _arr(node, "v_leak")
-    elif t in ("IF", "I"):
-        r = _arr(node, "r")
-        gain, du = r * dt, np.full(r.shape, float(chip.NO_CURRENT_MEMORY))
-        dv, leak = np.zeros(r.shape), np.zeros(r.shape)
-    else:
-        raise ValueError(f"not a neuron node type: {t}")
-    theta = _arr(node, "v_threshold") if t in chip.SPIKING_NEURONS else None
-    shape = np.broadcast_shapes(*(np.shape(a) for a in (gain, du, dv, leak)))
-    b = lambda a: np.broadcast_to(a, shape).astype(np.float64)
-    return dict(gain=b(gain), du=b(du), dv=b(dv), leak=b(leak), theta=None if theta is None else b(theta))
-
-
-def _per_channel(a: np.ndarray) -> np.ndarray:
-    """Axis-0 channel values of a per-neuron array (max over the other axes)."""
-    a = np.asarray(a, dtype=np.float64)
-    return a.reshape(a.shape[0], -1).max(1) if a.ndim > 1 else a.reshape(-1)
 
 
 class GraphQuantizer:
@@ -140,7 +102,7 @@ class GraphQuantizer:
                 self.attention(n)
         for n in list(self.nodes):
             if self.type(n) == "DS2TAGradedMaxPool2d":
-                self.graded_maxpool(n)
+                maxpool_tree.quantize(self, n)
         for n in list(self.nodes):
             if self.type(n) in chip.NEURONS and n not in self.scales:
                 self.neuron(n)
@@ -179,24 +141,6 @@ class GraphQuantizer:
         node.metadata = {**node.metadata, "table_exp": k, "float_scale": node.scale}
         self.report[n] = {"type": self.type(n), "table_exp": k, "shift": shift, "table_rel_error": err,
                           "worst_case_sum": worst, "consumer_scale": self.fixed_scale[n]}
-
-    def graded_maxpool(self, n):
-        """Quantize the relay feeding max-pool ``n`` (as any read-out: its ``a`` within int16) and expand
-        ``n`` into its comparison network (``ds2ta.export.maxpool_tree``)."""
-        prods = self.producers(n)
-        if len(prods) != 1 or self.type(prods[0]) != "LI":
-            raise ValueError(f"graded max-pool {n!r} must read one graded relay (LI with tau = dt), got "
-                             f"{[self.type(p) for p in prods]}")
-        relay = prods[0]
-        self.neuron(relay)
-        lava = self.nodes[relay].metadata["lava"]
-        if np.any(lava["dv"] != chip.DECAY_UNITY) or np.any(lava["du"] != chip.NO_CURRENT_MEMORY):
-            raise ValueError(f"graded max-pool {n!r}: {relay!r} is not a relay (tau = dt)")
-        maxpool_tree.expand(self, n, relay)
-        self.unit_scale[n] = float(np.unique(self.scales[relay]).max())
-        self.report[n] = {"type": "DS2TAGraded", "kind": "maxpool comparison network",
-                          "scale": self.unit_scale[n], "offset": maxpool_tree.OFFSET,
-                          "units": self.nodes[n].metadata["maxpool"]["units"]}
 
     def neuron(self, n):
         node, t = self.nodes[n], self.type(n)

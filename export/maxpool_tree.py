@@ -28,6 +28,7 @@ import nir
 import numpy as np
 
 from ds2ta.export.nir_graded import DS2TAGraded
+from ds2ta.hardware import chip
 
 SH_EXP = 6                # sh = v >> 6: back to the relay's a units
 OFFSET = 2 ** 15 - 1      # B: the offset sh carries (a synaptic bias; the chip's input is 16-bit)
@@ -110,3 +111,21 @@ def expand(q, n: str, relay: str) -> None:
     q.nodes.update(new_nodes)
     q.preds = {m: [a for a, b in q.edges if b == m] for m in q.nodes}
     q.succs = {m: [b for a, b in q.edges if a == m] for m in q.nodes}
+
+
+def quantize(q, n: str) -> None:
+    """Quantize the relay feeding max-pool ``n`` in quantizer ``q`` (as any read-out: its ``a`` within
+    int16), expand ``n`` into its comparison network and record the scale its readers see."""
+    prods = q.producers(n)
+    if len(prods) != 1 or q.type(prods[0]) != "LI":
+        raise ValueError(f"graded max-pool {n!r} must read one graded relay (LI with tau = dt), got "
+                         f"{[q.type(p) for p in prods]}")
+    relay = prods[0]
+    q.neuron(relay)
+    lava = q.nodes[relay].metadata["lava"]
+    if np.any(lava["dv"] != chip.DECAY_UNITY) or np.any(lava["du"] != chip.NO_CURRENT_MEMORY):
+        raise ValueError(f"graded max-pool {n!r}: {relay!r} is not a relay (tau = dt)")
+    expand(q, n, relay)
+    q.unit_scale[n] = float(np.unique(q.scales[relay]).max())
+    q.report[n] = {"type": "DS2TAGraded", "kind": "maxpool comparison network", "scale": q.unit_scale[n],
+                   "offset": OFFSET, "units": q.nodes[n].metadata["maxpool"]["units"]}

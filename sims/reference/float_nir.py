@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ds2ta.export.graph_quant import neuron_constants
+from ds2ta.export.lava_constants import neuron_constants
 from ds2ta.export.nir_io import flatten_graph
 from ds2ta.hardware import chip
 from ds2ta.sims.reference.executor import order_nodes
