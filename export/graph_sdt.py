@@ -137,9 +137,7 @@ def build_sdt_graph(model, input_scale: float) -> nir.NIRGraph:
     terms = [ftm, Term(rpe, w, bias, padding=1)]
 
     def linear_term(src: str, lb) -> Term:
-        w, bias = fold_bn(_np(lb.linear.weight), lb.bn)
-        if lb.linear.bias is not None:  # BN(W x + b0) = gamma/sigma (W x + b0 - mu) + beta
-            bias = bias + _np(lb.linear.bias) * _np(lb.bn.weight) / np.sqrt(_np(lb.bn.running_var) + lb.bn.eps)
+        w, bias = fold_bn(_np(lb.linear.weight), lb.bn, None if lb.linear.bias is None else _np(lb.linear.bias))
         return Term(src, w[:, :, None, None], bias)
 
     for bi, blk in enumerate(model.blocks):
