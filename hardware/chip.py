@@ -24,6 +24,8 @@ from typing import Any, Callable, Iterable, NamedTuple, Optional
 
 import numpy as np
 
+from ds2ta.hardware.blas import IntConv2d
+
 DECAY_SHIFT = 12                       # du, dv are fractions of 2^12
 DECAY_UNITY = 1 << DECAY_SHIFT         # 4096: a decay factor of 1
 DU_OFFSET = 1                          # Lava's ds_offset: u decays by (du + 1) / 4096
@@ -226,7 +228,8 @@ def conv2d(x, w, stride=1, padding=0, dilation=1, groups=1, name: str = "conv"):
     ``(B, O, Ho, Wo)`` int64, ``y[b,o,i,j] = sum_{c,p,q} w[o,c,p,q] x[b, g(o) C/g + c, i s + p d, j s + q d]``
     (zero padding). Lava's ``Conv`` flips the kernel (a true convolution); builders pass it flipped.
 
-    numpy: int64 sums, one product per kernel tap. torch: float64 ``conv2d`` (CUDA has no integer
+    numpy: ``blas.IntConv2d``, one im2col GEMM in float32/float64 where the bound
+    ``row_abs_sum(w) max|x|`` proves it exact, else int64. torch: float64 ``conv2d`` (CUDA has no integer
     conv), exact because every partial sum is an integer below 2^53, which is checked.
 
     Raises:
@@ -247,21 +250,7 @@ def conv2d(x, w, stride=1, padding=0, dilation=1, groups=1, name: str = "conv"):
         return y.round_().long()
     if isinstance(pad, str):
         raise ValueError(f"{name}: string padding {pad!r} is not supported; write integers")
-    x, w = np.asarray(x, dtype=np.int64), np.asarray(w, dtype=np.int64)
-    (ph, pw), (H, W) = pad, x.shape[2:]
-    Ho = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    Wo = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    out = np.zeros((B, O, Ho, Wo), dtype=np.int64)
-    Og = O // groups
-    for i in range(kh):
-        for j in range(kw):
-            patch = xp[:, :, i * dh: i * dh + sh * (Ho - 1) + 1: sh,
-                       j * dw: j * dw + sw * (Wo - 1) + 1: sw]  # (B, C, Ho, Wo)
-            for g in range(groups):
-                out[:, g * Og:(g + 1) * Og] += np.einsum(
-                    "bchw,oc->bohw", patch[:, g * Cg:(g + 1) * Cg], w[g * Og:(g + 1) * Og, :, i, j])
-    return out
+    return IntConv2d(w, (sh, sw), pad, (dh, dw), groups, name=name)(np.asarray(x))
 
 
 # -- neuron node types ----------------------------------------------------------------------------

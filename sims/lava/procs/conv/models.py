@@ -1,10 +1,12 @@
-"""Exact integer numpy ProcessModel for lava-nc's ``Conv`` (replaces ``PyConvModelFixed``).
+"""Exact integer ProcessModel for lava-nc's ``Conv`` at BLAS speed (replaces ``PyConvModelFixed``).
 
 lava-nc's fixed-point Conv model calls ``torch.nn.functional.conv2d`` in float32 inside the forked
 process when torch is importable: exact only below 2^24 and a deadlock hazard after the parent used
-torch's thread pool. This model computes the same true convolution in int64 numpy (``chip.conv2d``),
-then wraps the result to 24 bits as Loihi's dendritic accumulator (``chip.wrap24``, lava-nc's
-``signed_clamp(x, bits=24)``).
+torch's thread pool. This model computes the same true convolution with ``ds2ta.hardware.blas.IntConv2d``
+(one im2col GEMM in float32 or float64, chosen per step by the bound ``row_abs_sum(W) max|x|`` that
+proves every partial sum an exact integer; int64 beyond it), then wraps the result to 24 bits as
+Loihi's dendritic accumulator (``chip.wrap24``, lava-nc's ``signed_clamp(x, bits=24)``). Binary spikes
+(``num_message_bits = 0``) need no pass for ``max|x|``: it is 1.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from lava.proc.conv.process import Conv
 
 from ds2ta.hardware import chip
+from ds2ta.hardware.blas import IntConv2d
 
 
 @implements(proc=Conv, protocol=LoihiProtocol)
 @requires(CPU)
-@tag("fixed_pt", "ds2ta_numpy")
-class PyConvModelNumpy(PyLoihiProcessModel):
+@tag("fixed_pt", "ds2ta_blas")
+class PyConvModelBLAS(PyLoihiProcessModel):
     """Input ``(W, H, C)``, weight ``(C_out, kW, kH, C_in)`` flipped (Lava's layout), output ``(W', H', C')``.
 
     Geometry Vars (kernel size, stride, padding, dilation, groups) are int32: lava-nc's own model
@@ -46,19 +49,21 @@ class PyConvModelNumpy(PyLoihiProcessModel):
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
-        self.w_torch = None
+        self.kernel = None
+
+    def _build_kernel(self) -> IntConv2d:
+        """The convolution in PyTorch layout: weight (C_out, C_in/g, kH, kW), unflipped."""
+        w = self.weight.transpose(0, 3, 2, 1)[:, :, ::-1, ::-1]
+        rev = lambda a: tuple(int(v) for v in np.asarray(a).reshape(-1)[::-1])  # XY -> (H, W)
+        groups = int(np.asarray(self.groups).reshape(-1)[0])
+        return IntConv2d(w, rev(self.stride), rev(self.padding), rev(self.dilation), groups)
 
     def run_spk(self):
-        if self.w_torch is None:  # back to PyTorch layout: (C_out, C_in, kH, kW), unflipped
-            self.w_torch = np.ascontiguousarray(
-                self.weight.transpose(0, 3, 2, 1)[:, :, ::-1, ::-1]).astype(np.int64)
+        if self.kernel is None:
+            self.kernel = self._build_kernel()
         self.a_out.send(self.a_buf)
         s_in = self.s_in.recv()
-        if int(self.num_message_bits.item()) == 0:
-            s_in = s_in.astype(bool)
-        x = np.asarray(s_in, np.int64).transpose(2, 1, 0)[None]  # (1, C, H, W)
-        rev = lambda a: tuple(int(v) for v in np.asarray(a)[::-1])  # XY -> (H, W)
-        y = chip.conv2d(x, self.w_torch, rev(self.stride), rev(self.padding), rev(self.dilation),
-                        int(self.groups.item() if np.size(self.groups) == 1 else self.groups[0]))
-        y = y[0].transpose(2, 1, 0)  # (W', H', C')
-        self.a_buf = chip.wrap24(y).astype(np.int32)
+        binary = int(self.num_message_bits.item()) == 0
+        x = (s_in != 0 if binary else s_in).transpose(2, 1, 0)  # (C, H, W)
+        y = self.kernel(x, binary=binary).transpose(2, 1, 0)  # (W', H', C')
+        self.a_buf = chip.wrap24(y, inplace=True).astype(np.int32)
