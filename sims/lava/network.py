@@ -10,6 +10,7 @@ interrupted stops the Lava runtime (freeing its shared memory) and removes the f
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import Counter
@@ -30,16 +31,17 @@ from ds2ta.hardware import attention_lowering as al
 from ds2ta.sims.lava.graph import Schedule
 from ds2ta.sims.lava.lowering import LoweredAttention
 from ds2ta.sims.lava.ops import input_shape
-from ds2ta.sims.lava.procs.conv.models import PyConvModelNumpy
+from ds2ta.sims.lava.procs.conv.models import PyConvModelBLAS
 from ds2ta.sims.lava.procs.io.models import PyMemmapSourceModel, recorder_model
 from ds2ta.sims.lava.procs.io.process import MemmapSource, Recorder
 from ds2ta.sims.lava.procs.readout.models import PyReadoutModel
 from ds2ta.sims.lava.procs.readout.process import Readout
-from ds2ta.sims.lava.procs.relay.models import PySpikeRelayModel
-from ds2ta.sims.lava.procs.relay.process import SpikeRelay
+from ds2ta.sims.lava.procs.relay.models import bank_model
+from ds2ta.sims.lava.procs.relay.process import DelayBank
 from ds2ta.sims.lava.procs.synapse.models import PySparseModelInt64
-from ds2ta.sims.lava.runtime_guard import (begin_run, end_run, kill_runtime, reap_new_children, run_watched,
-                                           shielded, signals_held)
+from ds2ta.sims.lava.profile import profiling, summarize
+from ds2ta.sims.lava.runtime_guard import (begin_run, end_run, kill_runtime, one_blas_thread, reap_new_children,
+                                           run_watched, shielded, signals_held)
 
 
 # Messages each Lava channel buffers in shared memory. lava-nc's default is 64; the Loihi protocol
@@ -71,6 +73,7 @@ class LavaRun:
     run_s: float = 0.0
     process_classes: dict = field(default_factory=dict)  # "module.Class" -> count, every process built
     model_classes: dict = field(default_factory=dict)    # process class -> ProcessModel chosen here
+    profile: Optional[dict] = None  # with run(profile=True): CPU seconds per process (sims/lava/profile.py)
 
 
 class LavaNetwork:
@@ -153,26 +156,13 @@ class LavaNetwork:
                 else:
                     outs[name] = proc.s_out
             procs[name] = proc
-        relays, n_extra, synapses, shared = {}, 0, [], {}
+        banks, n_extra, synapses, shared = self._delay_banks(outs, models), 0, [], {}
         keys = {id(p): shared_fan_in_key(p, sch.populations[p.src]) for p in sch.projections}
         fan_in = Counter(k for k in keys.values() if k is not None)
         for p in sch.projections:
             src, dst = sch.populations[p.src], sch.populations[p.dst]
-            port = outs[p.src]
-            lo, hi = 0, self.period - 1
-            if p.recurrent:
-                hi = self.T - 2 - p.delay
-            elif p.delay:
-                hi = self.period - 1 - p.delay
-            if p.total_delay or hi < self.period - 1:
-                key = (p.src, p.total_delay, lo, hi)
-                if key not in relays:
-                    r = SpikeRelay(shape=(src.size,), delay=p.total_delay, period=self.period,
-                                   src_depth=src.depth + src.out_latency, lo=lo, hi=max(hi, -1))
-                    port.connect(r.s_in)
-                    models[r] = PySpikeRelayModel
-                    relays[key] = r
-                port = relays[key].s_out
+            line = self._line(p)
+            port = outs[p.src] if line is None else banks[p.src][0].line(banks[p.src][1][line])
             if dst.kind == "extension" or (src.kind == "extension" and not p.ops):
                 if p.ops:
                     raise ValueError(f"{p.src} -> {p.dst}: weights in front of an attention operand are "
@@ -201,17 +191,51 @@ class LavaNetwork:
                 port.reshape(chw).transpose([2, 1, 0]).connect(syn.s_in)
                 syn.a_out.transpose([2, 1, 0]).reshape((dst.size,)).connect(dst_port)
             if isinstance(syn, Conv):
-                models[syn] = PyConvModelNumpy
+                models[syn] = PyConvModelBLAS
             elif isinstance(syn, Sparse):  # a conv with a weight exponent (sparse_conv.py): int64 sums
                 models[syn] = PySparseModelInt64
         built = [x for p in procs.values() for x in getattr(p, "processes", [p])]
-        built += list(relays.values()) + synapses + ctx.helpers
-        assert len(built) == len(procs) + len(relays) + n_extra + len(ctx.helpers) + n_lowered
+        built += [b for b, _ in banks.values()] + synapses + ctx.helpers
+        assert len(built) == len(procs) + len(banks) + n_extra + len(ctx.helpers) + n_lowered
         return procs, outs, units, models, built
+
+    def _line(self, p) -> tuple | None:
+        """``(delay, lo, hi)`` of the delay line projection ``p`` needs (``DelayBank``), None if none:
+        its alignment plus NIR delay, and the source-local steps it passes (``hi < period - 1`` drops the
+        steps that would leak into the next sample)."""
+        lo, hi = 0, self.period - 1
+        if p.recurrent:
+            hi = self.T - 2 - p.delay
+        elif p.delay:
+            hi = self.period - 1 - p.delay
+        if p.total_delay or hi < self.period - 1:
+            return (p.total_delay, lo, max(hi, -1))
+        return None
+
+    def _delay_banks(self, outs: dict, models: dict) -> dict:
+        """One ``DelayBank`` per source population that needs delay lines, fed by its output:
+        ``{source: (bank, {(delay, lo, hi): line index})}``."""
+        lines: dict = {}
+        for p in self.schedule.projections:
+            line = self._line(p)
+            if line is not None:
+                index = lines.setdefault(p.src, {})
+                index.setdefault(line, len(index))
+        banks = {}
+        for name, index in lines.items():
+            src = self.schedule.populations[name]
+            spec = sorted(index, key=index.get)
+            bank = DelayBank(shape=(src.size,), delays=[d for d, _, _ in spec], lo=[lo for _, lo, _ in spec],
+                             hi=[hi for _, _, hi in spec], period=self.period,
+                             src_depth=src.depth + src.out_latency, name=f"{name}.delays")
+            outs[name].connect(bank.s_in)
+            models[bank] = bank_model(len(spec))
+            banks[name] = (bank, index)
+        return banks
 
     # -- run --------------------------------------------------------------------------------------
     def run(self, x: np.ndarray, progress: Optional[Callable[[int], None]] = None,
-            chunk: int = 1) -> LavaRun:
+            chunk: int = 1, profile: bool = False) -> LavaRun:
         """Run samples ``x`` of shape ``(samples, T, *input_shape)`` (integers) through Lava.
 
         Args:
@@ -220,6 +244,8 @@ class LavaNetwork:
                 (e.g. ``tqdm.update``); the runtime runs ``chunk * period`` steps per call, so a
                 Ctrl-C lands between calls and stops the processes cleanly.
             chunk: samples per runtime call when ``progress`` is given.
+            profile: record every process's CPU seconds, arithmetic apart from runtime overhead
+                (``LavaRun.profile``; ``sims/lava/profile.py``).
 
         Returns:
             ``LavaRun`` with every population's outputs in sample-local time.
@@ -260,31 +286,35 @@ class LavaNetwork:
             steps = S * self.period + (self.depth if self.pipelined else 0)
             cfg = Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=models)
             runtime_owner = rec
-            with signals_held():  # Lava forks here: a Ctrl-C inside a fork callback would be lost
-                rec.create_runtime(run_cfg=cfg, compile_config={"pypy_channel_size": CHANNEL_DEPTH})
-            t1 = time.perf_counter()
-            per_call = steps if progress is None else max(1, int(chunk)) * self.period
-            done = 0
-            while done < steps:
-                n = min(per_call, steps - done)
-                run_watched(rec, n)
-                done += n
-                if progress is not None:
-                    progress(min(S, done // self.period) - min(S, (done - n) // self.period))
-            t2 = time.perf_counter()
+            built.append(rec)
+            with contextlib.ExitStack() as stack:
+                stack.enter_context(one_blas_thread())  # inherited by every forked process
+                table = stack.enter_context(profiling(workdir, built)) if profile else None
+                with signals_held():  # Lava forks here: a Ctrl-C inside a fork callback would be lost
+                    rec.create_runtime(run_cfg=cfg, compile_config={"pypy_channel_size": CHANNEL_DEPTH})
+                t1 = time.perf_counter()
+                per_call = steps if progress is None else max(1, int(chunk)) * self.period
+                done = 0
+                while done < steps:
+                    n = min(per_call, steps - done)
+                    run_watched(rec, n)
+                    done += n
+                    if progress is not None:
+                        progress(min(S, done // self.period) - min(S, (done - n) // self.period))
+                t2 = time.perf_counter()
+                prof = summarize(table(), t2 - t1, steps) if profile else None
             records = {n: np.array(np.memmap(p, dtype=np.uint8 if sp else np.int32, mode="r",
                                              shape=(S, self.T, size)))
                        for n, p, sp, size in zip(names, paths, spiking, sizes)}
             extra = {n: procs[n].read_counters() for n in procs
                      if pops[n].kind == "extension" and hasattr(procs[n], "read_counters")}
-            built.append(rec)
             classes: dict = {}
             for p in built:
                 key = f"{type(p).__module__}.{type(p).__qualname__}"
                 classes[key] = classes.get(key, 0) + 1
             chosen = {f"{type(p).__module__}.{type(p).__qualname__}": f"{m.__module__}.{m.__qualname__}"
                       for p, m in models.items()}
-            return LavaRun(records, extra, steps, self.period, len(built), t1 - t0, t2 - t1, classes, chosen)
+            return LavaRun(records, extra, steps, self.period, len(built), t1 - t0, t2 - t1, classes, chosen, prof)
         except BaseException:
             with shielded():
                 if runtime_owner is not None and getattr(runtime_owner, "runtime", None) is not None:

@@ -35,6 +35,23 @@ HELD = (signal.SIGINT, signal.SIGTERM)
 _RUNNING: list = [None]  # the scratch folder while LavaNetwork.run builds and steps a runtime (read in children)
 
 
+@contextlib.contextmanager
+def one_blas_thread():
+    """BLAS (OpenBLAS, MKL) and OpenMP pools of this process limited to one thread while the block runs
+    (around ``create_runtime`` and the steps, where Lava forks its processes).
+
+    A forked Lava process inherits the thread count its parent's BLAS library had at the fork. Left at
+    the default (one thread per core), each of a network's hundreds of processes would run its GEMMs on
+    every core at once: threads oversubscribe the cores and spin while waiting for each other, when the
+    processes themselves already keep every core busy. One thread each is set here, before the forks,
+    with ``threadpoolctl``; the parent's own limit is restored when the block ends.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
 def begin_run() -> str:
     """A new scratch folder for one run (``/dev/shm`` where writable); until :func:`end_run` processes
     forked here are quiet, parent-watching children that remove it if the parent dies."""

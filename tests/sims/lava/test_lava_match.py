@@ -133,7 +133,7 @@ def test_compare_reports_the_first_divergence(tmp_path, monkeypatch):
 
 # Processes of this package that a Lava network may contain: input, recording, bias injection, the
 # alignment relay and the graded read-out (docs/simulation.md); none of them sees q, k or v.
-DOCUMENTED_IO = {"MemmapSource", "Recorder", "BiasSource", "SpikeRelay", "Readout", "PerNeuronLIF"}
+DOCUMENTED_IO = {"MemmapSource", "Recorder", "BiasSource", "DelayBank", "Readout", "PerNeuronLIF"}
 
 
 @pytest.mark.parametrize("attention", ["ds2ta", "statten"])

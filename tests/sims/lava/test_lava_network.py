@@ -165,8 +165,34 @@ def test_interrupted_and_failed_runs_stop_processes_and_free_shared_memory(monke
         if self.time_step == 7:
             raise RuntimeError("process model failed at step 7")
         return original(self)
-    original = relay_models.PySpikeRelayModel.run_spk
-    monkeypatch.setattr(relay_models.PySpikeRelayModel, "run_spk", boom)  # inherited by the forked children
+    original = relay_models.AbstractPyDelayBankModel.run_spk
+    monkeypatch.setattr(relay_models.AbstractPyDelayBankModel, "run_spk", boom)  # inherited by the forked children
     with pytest.raises(Exception):
         LavaNetwork(g, 5).run(x)
     assert _lava_leftovers(before) == (before[0], set())
+
+
+def test_forked_processes_run_one_blas_thread(monkeypatch, tmp_path):
+    """Every forked Lava process's BLAS and OpenMP pools hold one thread (set before the forks), while the
+    parent keeps its own pools (docs/simulation.md: one BLAS thread per Lava process)."""
+    import json
+
+    from threadpoolctl import threadpool_info
+
+    from ds2ta.sims.lava import LavaNetwork
+    from ds2ta.sims.lava.procs.io import models as io_models
+
+    original = io_models.PyMemmapSourceModel.run_spk
+    out = tmp_path / "threads.json"
+
+    def report(self):
+        if self.time_step == 1:
+            out.write_text(json.dumps([i["num_threads"] for i in threadpool_info()]))
+        return original(self)
+    monkeypatch.setattr(io_models.PyMemmapSourceModel, "run_spk", report)  # inherited by the forked children
+    before = [i["num_threads"] for i in threadpool_info()]
+    g, *_ = _recurrent_graph(np.random.default_rng(0))
+    LavaNetwork(g, 5).run(np.random.default_rng(1).integers(0, 3, (2, 5, 4)))
+    child = json.loads(out.read_text())
+    assert child and all(n == 1 for n in child), child
+    assert [i["num_threads"] for i in threadpool_info()] == before

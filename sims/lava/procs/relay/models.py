@@ -1,4 +1,4 @@
-"""numpy ProcessModel of SpikeRelay."""
+"""numpy ProcessModel of DelayBank (``bank_model(n)``: one class per number of lines)."""
 
 from __future__ import annotations
 
@@ -10,35 +10,47 @@ from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from ds2ta.sims.lava.procs.relay.process import SpikeRelay
+from ds2ta.sims.lava.procs.relay.process import DelayBank
 
 
-@implements(proc=SpikeRelay, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt")
-class PySpikeRelayModel(PyLoihiProcessModel):
-    """Ring buffer of ``delay`` vectors; with ``delay >= 1`` it sends before it receives (no deadlock
-    in cycles), with ``delay == 0`` it receives, gates and sends in the same step."""
+class AbstractPyDelayBankModel(PyLoihiProcessModel):
+    """A ring buffer of the last ``max(delays)`` inputs. Each step: the delayed lines send first (their
+    values were received in earlier steps, so a cycle through the bank cannot deadlock), then the input
+    is received and stored, then the delay-0 lines (pure gates) send it."""
 
     s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
         p = proc_params
-        self.delay, self.period, self.src_depth = p["delay"], p["period"], p["src_depth"]
-        self.lo, self.hi = p["lo"], p["hi"]
-        self.buf = np.zeros((max(self.delay, 1), *p["shape"]), dtype=np.int32)
+        self.delays, self.lo, self.hi = p["delays"], p["lo"], p["hi"]
+        self.period, self.src_depth = p["period"], p["src_depth"]
+        self.depth = max(max(self.delays), 1)
+        self.buf = np.zeros((self.depth, *p["shape"]), dtype=np.int32)
+        self.zero = np.zeros(p["shape"], dtype=np.int32)
+        self.later = [k for k, d in enumerate(self.delays) if d > 0]
+        self.now = [k for k, d in enumerate(self.delays) if d == 0]
 
-    def _gate(self, x: np.ndarray, emitted_at: int) -> np.ndarray:
+    def _gated(self, k: int, x: np.ndarray, emitted_at: int) -> np.ndarray:
         j = (emitted_at - self.src_depth) % self.period
-        return x if self.lo <= j <= self.hi else np.zeros_like(x)
+        return x if self.lo[k] <= j <= self.hi[k] else self.zero
 
     def run_spk(self):
         i = self.time_step - 1
-        if self.delay == 0:
-            self.s_out.send(self._gate(self.s_in.recv(), i))
-            return
-        slot = i % self.delay  # holds the input received at step i - delay
-        self.s_out.send(self._gate(self.buf[slot], i - self.delay))
-        self.buf[slot] = self.s_in.recv()
+        ports = self.out_ports
+        for k in self.later:
+            d = self.delays[k]
+            ports[k].send(self._gated(k, self.buf[(i - d) % self.depth], i - d))
+        x = self.s_in.recv()
+        self.buf[i % self.depth] = x
+        for k in self.now:
+            ports[k].send(self._gated(k, x, i))
+
+
+def bank_model(lines: int) -> type:
+    """A DelayBank ProcessModel class declaring ports ``out_0 .. out_{lines-1}`` (Lava needs one
+    ``LavaPyType`` class attribute per port, so the class is made per number of lines)."""
+    attrs = {f"out_{k}": LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24) for k in range(lines)}
+    attrs["out_ports"] = property(lambda self: [getattr(self, f"out_{k}") for k in range(lines)])
+    cls = type(f"PyDelayBankModel{lines}", (AbstractPyDelayBankModel,), attrs)
+    return implements(proc=DelayBank, protocol=LoihiProtocol)(requires(CPU)(tag("fixed_pt")(cls)))
