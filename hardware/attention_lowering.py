@@ -51,6 +51,7 @@ DEFAULT_LOWERING = "neurons"
 OPERANDS = ("q", "k", "v")
 MAX_LEVELS = 64            # threshold units: bias 1 - 64 m must fit the 13-bit bias mantissa (m <= 64)
 MAX_WEIGHT = 255           # one-signed 8-bit synaptic weight magnitude (lava-nc Sparse, sign mode 2/3)
+INDEX_LIMIT = 1 << 31      # a link's stored entries use int32 unit indices
 
 
 @dataclass(frozen=True)
@@ -213,11 +214,19 @@ def _grid(*dims):
 
 
 def _link(src, dst, port, delay, rows, cols, weights) -> Link:
+    """A link's stored entries, compact: int32 indices, int16 weights (8-bit values, checked by
+    ``_check_weights``). cifar10's four lowered blocks hold 19 M entries: 190 MB instead of 450 MB in int64,
+    held by every process that builds or maps the plan (and copied into each forked Lava process's page
+    tables)."""
     rows, cols = np.broadcast_arrays(np.asarray(rows, np.int64), np.asarray(cols, np.int64))
     w = np.broadcast_to(np.asarray(weights, np.int64), rows.shape).ravel()
     rows, cols = rows.ravel(), cols.ravel()
+    if rows.size and max(int(rows.max()), int(cols.max())) >= INDEX_LIMIT:
+        raise ValueError(f"attention link {src}->{dst}: {max(int(rows.max()), int(cols.max())) + 1} units "
+                         f"exceed int32 indices; the lowering is far beyond a chip's size")
     keep = w != 0
-    return Link(src, dst, port, int(delay), rows[keep], cols[keep], w[keep].copy())
+    return Link(src, dst, port, int(delay), rows[keep].astype(np.int32), cols[keep].astype(np.int32),
+                w[keep].astype(np.int16))
 
 
 def _out_units(stage: int, shift: int, D: int, N: int) -> List[Unit]:
