@@ -216,7 +216,9 @@ def build_conv(proj: Projection, n_in: int, graded: bool):
         raise ValueError(f"{name}: string padding {node.padding!r} is not supported; write integers")
     if chip.weight_exp(node):
         return build_sparse_conv(name, node, (C, H, W), graded), None, None
-    w_lava = w[:, :, ::-1, ::-1].transpose(0, 3, 2, 1).copy()
+    w_lava = w[:, :, ::-1, ::-1].transpose(0, 3, 2, 1)
+    w_lava = w_lava.astype(np.int16 if np.abs(w).max(initial=0) < 2 ** 15 else np.int64)  # a compact copy:
+    # the parent holds every conv's weights while Lava forks (cifar10: 9.3 M, 112 MB in int64)
     xy = lambda v: tuple(reversed(_pair(v)))  # (H, W) -> Lava's (X=W, Y=H)
     conv = Conv(weight=w_lava, input_shape=(W, H, C), padding=xy(node.padding), stride=xy(node.stride),
                 dilation=xy(node.dilation), groups=int(node.groups), num_message_bits=24 if graded else 0,
