@@ -14,6 +14,9 @@ Usage::
 
     python benchmarks/sim_speed.py [--graph MODEL.nir] [--samples 16] [--out docs/results/sim_speed.json]
     python benchmarks/sim_speed.py --quick          # small sizes, a smoke run (~20 s)
+    python benchmarks/sim_speed.py --preset cifar10 [--graph MODEL.nir]   # one preset side by side:
+        # Lava sequential and pipelined (profiled), one sample end to end, reference and float model
+        # (benchmarks/sim_preset.py); recorded under "presets" in the --out file, other presets kept
 
 Without ``--graph`` a ``tiny`` DS2TA is trained for 3 epochs on digits and exported into ``--work``
 (reused when ``--work`` already holds ``export/model.nir``).
@@ -310,7 +313,7 @@ def print_tables(part1: dict | None, part2: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--graph", default=None, help="exported .nir (default: train+export tiny into --work)")
-    ap.add_argument("--work", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "ds2ta-sim-speed"),
+    ap.add_argument("--work", default=ap_default_work(),
                     help="folder for the default graph (reused when it already holds export/model.nir)")
     ap.add_argument("--dataset", default="digits", help="test samples of this dataset (the graph's)")
     ap.add_argument("--samples", type=int, default=None, help="samples in part 1 (default 16; --quick 2)")
@@ -323,7 +326,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-part1", action="store_true", help="only the process-count scaling")
     ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     ap.add_argument("--out", default="docs/results/sim_speed.json", help="result JSON ('' to skip)")
+    ap.add_argument("--preset", default=None, help="run one preset side by side (benchmarks/sim_preset.py): "
+                    "tiny, cifar10, ...; --graph gives its export, else it is trained briefly and exported")
+    ap.add_argument("--seq-samples", type=int, default=None, help="--preset: Lava sequential samples")
+    ap.add_argument("--pipe-samples", type=int, default=None, help="--preset: Lava pipelined samples")
+    ap.add_argument("--batch", type=int, default=16, help="--preset: reference / float batch")
     args = ap.parse_args(argv)
+    if args.preset:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import sim_preset
+
+        return sim_preset.main(args, _check_equal, machine_info, ap_default_work())
     size = dict(QUICK if args.quick else FULL)
     for k in ("samples", "depths", "width", "repeats"):
         if getattr(args, k) is not None:
@@ -364,6 +377,10 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_json(args.out, result)
         print(f"\nwrote {args.out}")
     return 0
+
+
+def ap_default_work() -> str:
+    return os.path.join(os.environ.get("TMPDIR", "/tmp"), "ds2ta-sim-speed")
 
 
 if __name__ == "__main__":
