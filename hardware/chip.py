@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, NamedTuple, Optional
 
 import numpy as np
 
-from ds2ta.hardware.blas import IntConv2d
+from ds2ta.hardware.blas import IntConv2d, exact_dtype
 
 DECAY_SHIFT = 12                       # du, dv are fractions of 2^12
 DECAY_UNITY = 1 << DECAY_SHIFT         # 4096: a decay factor of 1
@@ -56,29 +56,66 @@ def as_int64(x):
 
 
 # -- rounding, wrap, saturation -------------------------------------------------------------------
+def _shift0(x: np.ndarray, s: int):
+    """``x / 2^s`` rounded toward zero (numpy integers): ``(x + (2^s - 1 if x < 0 else 0)) >> s``."""
+    q = x >> (8 * x.itemsize - 1)  # -1 where x < 0 (arithmetic shift), else 0
+    if s == 1:
+        q = x - q
+    else:
+        q &= (1 << s) - 1
+        q += x
+    q >>= s
+    return q
+
+
 def trunc0(p):
     """``sign(p) * (|p| >> 12)``: a decay product rounded toward zero (integer division by 4096).
 
-    numpy: sign-magnitude shift as Lava writes it; torch: one integer division with
-    ``rounding_mode="trunc"`` (the same integers, tested).
+    numpy: ``_shift0`` (one new array; Lava's sign-magnitude form makes four); torch: one integer
+    division with ``rounding_mode="trunc"`` (the same integers, tested).
     """
     if _is_torch(p):
         return _xp(p).div(p, DECAY_UNITY, rounding_mode="trunc")
-    return np.sign(p) * (np.abs(p) >> DECAY_SHIFT)
+    return _shift0(np.asarray(p), DECAY_SHIFT)
 
 
 def decay(x, factor):
-    """``trunc0(x * factor)``: a state decayed by ``factor / 4096`` (``factor`` in 0..4096)."""
-    return trunc0(x * factor)
+    """``trunc0(x * factor)``, a new array of ``x``'s dtype: a state decayed by ``factor / 4096``.
+
+    The product is taken as Lava takes it, in int64 (an int32 register is not multiplied in int32,
+    the result is cast back). numpy with one factor ``f`` for all neurons skips the product:
+    ``f = 0`` -> 0, ``f = 4096`` -> ``x``, ``f = 2^(12 - s)`` -> ``_shift0(x, s)``; other factors of
+    a state of at most 32 bits use float64 ``trunc(x * (f / 4096))``, exact as ``|x f| < 2^43``.
+    """
+    if _is_torch(x):
+        return trunc0(x * factor)
+    x, f = np.asarray(x), np.asarray(factor)
+    if f.size == 1 and f.ndim <= x.ndim:  # one factor: the result has x's shape
+        fi = int(f.reshape(-1)[0])
+        if fi in (0, DECAY_UNITY):
+            return np.zeros_like(x) if fi == 0 else x.copy()
+        if 0 < fi < DECAY_UNITY and fi & (fi - 1) == 0:
+            return _shift0(x, DECAY_SHIFT + 1 - fi.bit_length())
+    if x.itemsize <= 4 and np.abs(f).max(initial=0) <= DECAY_UNITY:
+        y = x * (f / DECAY_UNITY)
+        return np.trunc(y, out=y).astype(x.dtype)
+    y = trunc0(x.astype(np.int64, copy=False) * f)
+    return y if x.dtype == np.int64 else y.astype(x.dtype)
 
 
 def wrap_current(u):
     """Lava's single 24-bit wrap of the current: ``u > 2^23 -> u - 2^24``; ``u <= -2^23 -> u + 2^24``.
 
     Not modular: ``2^23`` stays, ``-2^23`` becomes ``2^23``, a value beyond ``3 * 2^23`` is not brought
-    into range. Returns ``u`` itself when nothing is out of range.
+    into range. Returns ``u`` itself when nothing is out of range (checked by two reductions). In
+    ``u``'s dtype: an int32 ``u`` (Lava's register) cannot overflow here.
     """
-    if not (bool((u > U_LIMIT).any()) or bool((u <= -U_LIMIT).any())):
+    if _is_torch(u):
+        lo, hi = _xp(u).aminmax(u) if u.numel() else (0, 0)
+        inside = bool(hi <= U_LIMIT) and bool(lo > -U_LIMIT)
+    else:
+        inside = u.size == 0 or (u.max() <= U_LIMIT and u.min() > -U_LIMIT)
+    if inside:
         return u
     xp = _xp(u)
     w = xp.where(u > U_LIMIT, u - 2 * U_LIMIT, u)
@@ -183,32 +220,44 @@ def threshold_params(theta) -> dict:
     return dict(du=NO_CURRENT_MEMORY, dv=DECAY_UNITY, vth=vth, bias_mant=0, bias_exp=0)
 
 
-def lif_step(a, u, v, p: LIFParams):
+def lif_step(a, u, v, p: LIFParams, fresh: bool = False):
     """One Loihi step (``PyLifModelBitAcc``) for synaptic input ``a`` (int, any shape of the state).
 
     ``u = wrap_current(trunc0(u (4096 - du - 1)) + (a << 6))``,
     ``v = saturate(trunc0(v (4096 - dv)) + u + bias)``, ``s = v > vth << 6``, ``v[s] = 0``.
-    Work that cannot change the result is skipped (``u``'s decay when ``du = 4095``, a zero bias, the
-    wrap when nothing is out of range). ``u`` and ``v`` are not modified.
+    In int64 (the reference), or in int32 when ``u`` is int32 (Lava's registers: ``a << 6`` and the sums
+    then wrap modulo 2^32 as in lava-nc's model). Work that cannot change the result is skipped (``u``'s
+    decay when ``du = 4095``, both decays when ``fresh``, a zero bias, the wrap when nothing is out of
+    range). ``u`` and ``v`` are not modified; ``fresh``: they were just reset to 0 (they give the dtype).
 
     Returns:
         ``(s, u, v)``: spikes (bool; None for a graded neuron, whose output is ``v``) and the new state.
     """
-    a = as_int64(a) << ACT_SHIFT
-    u = a if p.no_current_memory else decay(as_int64(u), p.decay_u) + a
-    u = wrap_current(u)
-    v = decay(as_int64(v), p.decay_v)  # a new array: updated in place below
-    v += u
+    torch = _is_torch(u)
+    if torch:
+        a, u, v = as_int64(a) << ACT_SHIFT, as_int64(u), as_int64(v)
+    else:
+        dt = np.int32 if np.asarray(u).dtype == np.int32 else np.int64
+        a = np.left_shift(np.asarray(a).astype(dt, copy=False), ACT_SHIFT)  # a new array
+        u, v = np.asarray(u).astype(dt, copy=False), np.asarray(v).astype(dt, copy=False)
+    if not (fresh or p.no_current_memory):
+        a += decay(u, p.decay_u)
+    u = wrap_current(a)
+    if fresh:
+        v = u.clone() if torch else u.copy()
+    else:
+        v = decay(v, p.decay_v)  # a new array: updated in place below
+        v += u
     if p.has_bias:
         v += p.bias
     saturate(v, inplace=True)
     if p.vth_v is None:
         return None, u, v
     s = v > p.vth_v
-    if _is_torch(v):
+    if torch:
         v.masked_fill_(s, 0)
     else:
-        v[s] = 0
+        np.multiply(v, ~s, out=v)  # v[s] = 0 without a boolean scatter (10x slower at many spikes)
     return s, u, v
 
 
@@ -229,8 +278,9 @@ def conv2d(x, w, stride=1, padding=0, dilation=1, groups=1, name: str = "conv"):
     (zero padding). Lava's ``Conv`` flips the kernel (a true convolution); builders pass it flipped.
 
     numpy: ``blas.IntConv2d``, one im2col GEMM in float32/float64 where the bound
-    ``row_abs_sum(w) max|x|`` proves it exact, else int64. torch: float64 ``conv2d`` (CUDA has no integer
-    conv), exact because every partial sum is an integer below 2^53, which is checked.
+    ``row_abs_sum(w) max|x|`` proves it exact, else int64. torch: ``conv2d_torch``, one float ``conv2d``
+    (CUDA has no integer conv) in the type the same bound proves exact (float32 below 2^24, float64 below
+    2^53), so every partial sum is an exactly held integer; larger sums are refused.
 
     Raises:
         ValueError: channel mismatch, or (torch) sums that could reach 2^53.
@@ -241,16 +291,47 @@ def conv2d(x, w, stride=1, padding=0, dilation=1, groups=1, name: str = "conv"):
     if C != Cg * groups:
         raise ValueError(f"{name}: input has {C} channels, weight expects {Cg} x {groups} groups")
     if _is_torch(x):
-        wd = w.to(x.device).double()
-        bound = float(wd.abs().flatten(1).sum(1).max()) * (float(x.abs().max()) if x.numel() else 0.0)
-        if bound >= EXACT_FLOAT:
-            raise ValueError(f"{name}: partial sums may reach {bound:.3g} >= 2^53, so float64 is not exact; "
-                             "inputs or weights are far outside the Loihi integer ranges")
-        y = sys.modules["torch"].nn.functional.conv2d(x.double(), wd, None, (sh, sw), pad, (dh, dw), groups)
-        return y.round_().long()
+        return conv2d_torch(x, w, (sh, sw), pad, (dh, dw), groups, name=name).long()
     if isinstance(pad, str):
         raise ValueError(f"{name}: string padding {pad!r} is not supported; write integers")
     return IntConv2d(w, (sh, sw), pad, (dh, dw), groups, name=name)(np.asarray(x))
+
+
+def conv2d_torch(x, w, stride=1, padding=0, dilation=1, groups=1, bias=None, name: str = "conv"):
+    """``conv2d(x, w) + bias`` on torch tensors, exact, in the narrowest integer type that holds it.
+
+    One float ``conv2d`` (CUDA has no integer conv) in the type ``blas.exact_dtype`` proves exact for
+    ``bound = row_abs_sum(w) max|x| + max|bias|``: float32 below 2^24, returned as int32; float64 below
+    2^53, returned as int64 (TF32 off on CUDA: it rounds float32 operands). ``bias`` (O,) rides on the
+    convolution. ``conv2d``'s torch path is this, as int64.
+
+    Raises:
+        ValueError: sums that could reach 2^53.
+    """
+    torch = sys.modules["torch"]
+    (sh, sw), (dh, dw), pad = _pair(stride), _pair(dilation), _pair(padding)
+    w = w.to(x.device)
+    row = float(w.abs().flatten(1).sum(1, dtype=torch.float64).max()) if w.numel() else 0.0
+    xmax = 0.0
+    if x.numel():
+        lo, hi = torch.aminmax(x)
+        xmax = max(-float(lo), float(hi))
+    bmax = float(bias.abs().max()) if bias is not None and bias.numel() else 0.0
+    bound = row * xmax + bmax
+    dtype = exact_dtype(bound)
+    if dtype is None:
+        raise ValueError(f"{name}: partial sums may reach {bound:.3g} >= 2^53, so float64 is not exact; "
+                         "inputs or weights are far outside the Loihi integer ranges")
+    dtype, out = (torch.float32, torch.int32) if dtype == np.float32 else (torch.float64, torch.int64)
+    b = None if bias is None else bias.to(x.device, dtype)
+    tf32 = torch.backends.cudnn.allow_tf32
+    try:
+        if x.is_cuda:  # TF32 rounds float32 operands to 10-bit mantissas: not exact
+            torch.backends.cudnn.allow_tf32 = False
+        y = torch.nn.functional.conv2d(x.to(dtype), w.to(dtype), b, (sh, sw), pad, (dh, dw), groups)
+    finally:
+        torch.backends.cudnn.allow_tf32 = tf32
+    return y.to(out)  # every sum is an exact integer
 
 
 # -- neuron node types ----------------------------------------------------------------------------

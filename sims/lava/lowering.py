@@ -20,7 +20,7 @@ from scipy.sparse import csr_matrix
 
 from ds2ta.hardware import attention_lowering as al
 from ds2ta.hardware.attention_lowering import Link, Lowering, Unit
-from ds2ta.sims.lava.procs.synapse.models import PyDelaySparseModelCached, PySparseModelDot
+from ds2ta.sims.lava.procs.fast import fast_models
 
 GRADED_BITS = 24  # graded message payload (lava-nc's 24-bit graded spikes)
 
@@ -71,8 +71,7 @@ class LoweredAttention:
             output, for the recorder (``depth``: Lava step within a period of its step 0).
         processes: every process built (populations and synapses).
         models: ProcessModels to use instead of lava-nc's default: the same arithmetic, faster
-            (``DelaySparse``: delay matrix built once; ``Sparse``: binary spikes summed as ``W @ s``;
-            ``procs/synapse/models.py``).
+            (event-driven synapses, fewer passes per neuron step; ``procs/fast.py``).
     """
 
     def __init__(self, name: str, low: Lowering, depth: int, period: int):
@@ -96,8 +95,7 @@ class LoweredAttention:
                 else:
                     self.procs[link.src].s_out.connect(syn.s_in)
             self.processes += syns
-        self.models = {p: PyDelaySparseModelCached if isinstance(p, DelaySparse) else PySparseModelDot
-                       for p in self.processes if isinstance(p, Sparse)}
+        self.models = fast_models(self.processes)
 
     def connect_operand(self, port: str, out_port) -> None:
         """Connect the source of operand ``port`` (``"q"``, ``"k"`` or ``"v"``) to its synapses."""

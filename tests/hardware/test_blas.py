@@ -95,9 +95,23 @@ def test_linear_and_sparse_equal_int64_products(n_out, n_in, density, binary, se
     x = x.astype(np.int64) if binary else (x * rng.integers(-2 ** 23, 2 ** 23, n_in))
     want = m.toarray() @ x
     np.testing.assert_array_equal(blas.IntSparse(m)(x, binary=binary), want)
+    got32 = blas.IntSparse(m)(x, binary=binary, out_dtype=np.int32)  # a 32-bit register: modulo 2^32
+    assert got32.dtype == np.int32
+    np.testing.assert_array_equal(got32, want.astype(np.int32))
     np.testing.assert_array_equal(blas.IntLinear(m.toarray())(x, binary=binary), want)
     xb = np.stack([x, -x, 2 * x])
     np.testing.assert_array_equal(blas.IntLinear(m.toarray())(xb), xb @ m.toarray().T)
+
+
+def test_sparse_int32_output_wraps_like_a_register():
+    """Sums beyond 2^31 into an int32 output: the exact sum modulo 2^32, on the event path (few active
+    inputs) and on the full product (most inputs active)."""
+    w = np.array([[200, 200, 200, 200], [-200, 1, 0, 0]])
+    for x in (np.array([2 ** 23 - 1, 0, 0, 2 ** 23 - 1]), np.full(4, 2 ** 23 - 1), np.array([2 ** 30, 0, 0, 0])):
+        want = (w.astype(object) @ x.astype(object))
+        got = blas.IntSparse(w)(x, out_dtype=np.int32)
+        np.testing.assert_array_equal(got, np.array([int(v) for v in want], dtype=np.int64).astype(np.int32))
+        np.testing.assert_array_equal(blas.IntSparse(w)(x), np.array([int(v) for v in want], dtype=np.int64))
 
 
 def test_bad_shapes_are_named():

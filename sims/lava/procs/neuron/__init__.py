@@ -1,0 +1,1 @@
+"""Lava process family; see models.py (faster models for lava-nc's neurons; no Process of its own)."""
