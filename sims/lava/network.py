@@ -21,7 +21,6 @@ import nir
 import numpy as np
 from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.conv.process import Conv
-from lava.proc.sparse.process import Sparse
 
 from ds2ta.sims.lava.builders import (POPULATION_BUILDERS, BuildContext, build_synapse, is_spiking,
                                       shared_fan_in_key)
@@ -31,15 +30,17 @@ from ds2ta.hardware import attention_lowering as al
 from ds2ta.sims.lava.graph import Schedule
 from ds2ta.sims.lava.lowering import LoweredAttention
 from ds2ta.sims.lava.ops import input_shape
-from ds2ta.sims.lava.procs.conv.models import PyConvModelBLAS
+from ds2ta.sims.lava.procs.conv.models import PyConvModelBLAS, PyTapConvModel
 from ds2ta.sims.lava.procs.io.models import PyMemmapSourceModel, recorder_model
 from ds2ta.sims.lava.procs.io.process import MemmapSource, Recorder
 from ds2ta.sims.lava.procs.readout.models import PyReadoutModel
 from ds2ta.sims.lava.procs.readout.process import Readout
 from ds2ta.sims.lava.procs.relay.models import bank_model
 from ds2ta.sims.lava.procs.relay.process import DelayBank
-from ds2ta.sims.lava.procs.synapse.models import PySparseModelInt64
+from ds2ta.sims.lava.procs.fast import fast_models
+from ds2ta.sims.lava.procs.synapse.models import PyDelaySparseModelEvent, PySparseModelEvent, prebuild_kernels
 from ds2ta.sims.lava.profile import profiling, summarize
+from ds2ta.sims.lava.taps import build_tap_conv, tap_groups, tap_line
 from ds2ta.sims.lava.runtime_guard import (begin_run, end_run, kill_runtime, one_blas_thread, reap_new_children,
                                            run_watched, shielded, signals_held)
 
@@ -113,6 +114,7 @@ class LavaNetwork:
         self.depth = max(p.depth + p.out_latency for p in self.schedule.populations.values())
         self.period = T if pipelined else T + self.depth
         self.pipelined = pipelined
+        self.taps = tap_groups(self.schedule, lambda pop: is_spiking(pop))  # id(projection) -> TapGroup
 
     def lowered(self) -> dict:
         """Attention node -> its ``Lowering`` (empty with the core lowering)."""
@@ -159,10 +161,25 @@ class LavaNetwork:
         banks, n_extra, synapses, shared = self._delay_banks(outs, models), 0, [], {}
         keys = {id(p): shared_fan_in_key(p, sch.populations[p.src]) for p in sch.projections}
         fan_in = Counter(k for k in keys.values() if k is not None)
+        tapped: dict = {}  # TapGroup name -> (TapConv, sources connected)
         for p in sch.projections:
             src, dst = sch.populations[p.src], sch.populations[p.dst]
             line = self._line(p)
             port = outs[p.src] if line is None else banks[p.src][0].line(banks[p.src][1][line])
+            group = self.taps.get(id(p))
+            if group is not None:  # TASA's replicas: one TapConv, each source connected once
+                if group.name not in tapped:
+                    syn = build_tap_conv(group, sch, self.period)
+                    syn.a_out.connect(procs[p.dst].a_in)
+                    models[syn] = PyTapConvModel
+                    synapses.append(syn)
+                    n_extra += 1
+                    tapped[group.name] = (syn, set())
+                syn, connected = tapped[group.name]
+                if p.src not in connected:
+                    port.connect(syn.s_in)
+                    connected.add(p.src)
+                continue
             if dst.kind == "extension" or (src.kind == "extension" and not p.ops):
                 if p.ops:
                     raise ValueError(f"{p.src} -> {p.dst}: weights in front of an attention operand are "
@@ -192,17 +209,21 @@ class LavaNetwork:
                 syn.a_out.transpose([2, 1, 0]).reshape((dst.size,)).connect(dst_port)
             if isinstance(syn, Conv):
                 models[syn] = PyConvModelBLAS
-            elif isinstance(syn, Sparse):  # a conv with a weight exponent (sparse_conv.py): int64 sums
-                models[syn] = PySparseModelInt64
         built = [x for p in procs.values() for x in getattr(p, "processes", [p])]
         built += [b for b, _ in banks.values()] + synapses + ctx.helpers
         assert len(built) == len(procs) + len(banks) + n_extra + len(ctx.helpers) + n_lowered
+        # lava-nc library processes: faster exact models (procs/fast.py); a conv with a weight exponent
+        # (sparse_conv.py) is a Sparse whose model keeps its graded sums exact beyond int32
+        models.update({p: m for p, m in fast_models(built).items() if p not in models})
+        prebuild_kernels([p for p in built if models.get(p) in (PySparseModelEvent, PyDelaySparseModelEvent)])
         return procs, outs, units, models, built
 
     def _line(self, p) -> tuple | None:
         """``(delay, lo, hi)`` of the delay line projection ``p`` needs (``DelayBank``), None if none:
         its alignment plus NIR delay, and the source-local steps it passes (``hi < period - 1`` drops the
         steps that would leak into the next sample)."""
+        if id(p) in self.taps:
+            return tap_line(p, self.period)
         lo, hi = 0, self.period - 1
         if p.recurrent:
             hi = self.T - 2 - p.delay
