@@ -8,7 +8,8 @@ Usage::
 
 For each attention: train ``tiny`` on the built-in digits (``ds2ta-train``; an existing
 ``OUT/ATTN/train/model.pt`` is reused), export it (``ds2ta-export --target loihi2``), then run
-``ds2ta-sim --compare`` on the first N digits test samples. Prints one row per attention (match, spikes
+``ds2ta-sim --compare`` on the first N digits test samples (pipelined, the command's default for
+more than one sample; rows recorded before 2026-12 ran sequential). Prints one row per attention (match, spikes
 and synaptic ops per inference, accuracies, latency, Lava processes and time), writes
 ``OUT/lava_match.json`` and, with ``--record``, docs/results/lava_match.json. Exits 1 when any
 attention does not match spike for spike.
@@ -76,6 +77,7 @@ def summarize(attn: str, lowering: str, res: dict, quant: dict, wall: float) -> 
                          "quantized_full_test": quant["accuracy"]["quantized"],
                          "reference": ref["accuracy"], "lava": lava["accuracy"]},
             "lava_processes": lava.get("lava", {}).get("processes"), "lava_s": lava["wall_s"],
+            "lava_pipelined": lava.get("lava", {}).get("pipelined"),
             "reference_s": ref["wall_s"], "wall_s": wall}
 
 

@@ -1,13 +1,16 @@
 """``ds2ta-sim``: run an exported NIR graph in Lava or the integer reference, or compare both.
 
     ds2ta-sim MODEL.nir --backend lava|reference [--dataset digits|DIR] [--samples N] [--compare]
-              [--out DIR] [--workers N] [--shard I/N]
+              [--out DIR] [--workers N] [--shard I/N] [--pipelined | --sequential]
     ds2ta-sim merge --out DIR SHARD/simulation.json ...
 
 Writes ``simulation.json`` (docs/simulation.md): per-layer counts, per-sample spikes and predictions,
 accuracy, latency in steps and wall time; with ``--compare`` both backends, ``"match"`` and the first
 diverging layer, step and neuron. ``--workers N`` runs N shards as local processes and merges them;
 the same ``--shard I/N`` + ``merge`` commands run the shards on a cluster.
+
+Lava schedule: a run of more than one sample is pipelined (a new sample enters every ``T`` steps, as
+the chip runs); ``--sequential`` runs each sample through the whole pipeline before the next enters.
 """
 
 from __future__ import annotations
@@ -44,7 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", default=None, help="run only shard I/N of the selected samples (cluster use)")
     p.add_argument("--batch-size", type=int, default=64, help="reference samples per batch")
     p.add_argument("--device", default="cpu", help="reference device: cpu | cuda")
-    p.add_argument("--pipelined", action="store_true", help="Lava: next sample enters every T steps")
+    sched = p.add_argument_group("Lava schedule (records and counts are the same in both; docs/simulation.md)")
+    sched.add_argument("--pipelined", action="store_true",
+                       help="a new sample enters every T steps while earlier ones are still in deeper layers, "
+                            "as the chip runs (the default when more than one sample is selected); "
+                            "simulation.json: steps_per_inference = T, the chip's throughput")
+    sched.add_argument("--sequential", action="store_true",
+                       help="each sample goes through the whole pipeline (T + latency steps) before the next "
+                            "enters (the default for one sample): the network holds one sample's activity at a "
+                            "time, to inspect one sample's wave through the layers in Lava's own time steps, or "
+                            "to reproduce runs recorded before pipelining was the default; simulation.json: "
+                            "steps_per_inference = T + latency_steps (a sample holds the chip through its drain)")
     p.add_argument("--chunk", type=int, default=1, help="Lava: samples per runtime call (progress step)")
     p.add_argument("--attention-lowering", choices=("neurons", "core"), default=None,
                    help="attention as Loihi-2 library neurons and synapses (every population checked by "
@@ -90,10 +103,14 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def check_args(args) -> None:
-    """Options checked before any work: counts, the reference's device, a writable ``--out``."""
+    """Options checked before any work: counts, one Lava schedule, the reference's device, a writable
+    ``--out``."""
     for opt in ("batch_size", "workers", "chunk"):
         if getattr(args, opt) < 1:
             raise ValueError(f"--{opt.replace('_', '-')} {getattr(args, opt)}: give at least 1")
+    if args.pipelined and args.sequential:
+        raise ValueError("--pipelined and --sequential both given: choose one Lava schedule (default: "
+                         "pipelined for more than one sample)")
     if args.compare or args.backend == "reference":
         from ds2ta.train_utils import check_device
 
@@ -105,6 +122,15 @@ def check_args(args) -> None:
             pass
     except OSError as e:
         raise ValueError(f"--out {out}: cannot write there ({e.strerror or e}); pass a writable folder") from None
+
+
+def pipelined_schedule(args, total: int) -> bool:
+    """The Lava schedule of a run selecting ``total`` samples (all shards together): ``--pipelined`` or
+    ``--sequential`` if given, else pipelined for more than one sample. One sample runs the same Lava
+    steps either way (``T + latency``); the schedules differ then only in ``steps_per_inference``."""
+    if args.pipelined or args.sequential:
+        return bool(args.pipelined)
+    return total > 1
 
 
 def lowering_of(graph, chosen: Optional[str]) -> str:
@@ -144,7 +170,7 @@ def run(args) -> int:
     graph = _read(args.model)
     T = graph_T(graph, args.T)
     args.attention_lowering = lowering_of(graph, args.attention_lowering)
-    first, n, shard = args.start, args.samples, None
+    first, n, shard, total = args.start, args.samples, None, None
     if args.shard is not None:
         total = args.samples if args.samples is not None else \
             count_samples(args.dataset, graph, args.data_dir, T) - args.start
@@ -154,10 +180,12 @@ def run(args) -> int:
         if n == 0:
             raise ValueError(f"--shard {args.shard}: no samples fall into this shard ({total} in all)")
     x, labels, info = load_samples(graph, args.dataset, n, T, args.data_dir, start=first)
+    # the schedule of the whole selection: every shard of a multi-sample run is pipelined, one of 1 sample too
+    pipe = pipelined_schedule(args, x.shape[1] if total is None else total)
     progress = not args.no_progress
     on_sample = _progress_writer(args.progress_file)
     if args.compare:
-        result = compare(graph, x, labels, args, first, progress, on_sample)
+        result = compare(graph, x, labels, args, first, progress, on_sample, pipe)
     elif args.backend == "reference":
         result = _reference(graph, x, labels, args, first, progress)
         on_sample(x.shape[1])
@@ -165,7 +193,7 @@ def run(args) -> int:
         from ds2ta.sims.lava.simulate import simulate_lava
 
         result, _ = simulate_lava(graph, x, labels, progress=progress, first_index=first,
-                                  pipelined=args.pipelined, chunk=args.chunk, T=T, on_sample=on_sample,
+                                  pipelined=pipe, chunk=args.chunk, T=T, on_sample=on_sample,
                                   attention_lowering=args.attention_lowering)
     result.update(graph=str(args.model), graph_sha256=file_sha256(args.model), data=info,
                   data_sha256=array_sha256(x, labels), **({"shard": shard} if shard else {}))
@@ -188,13 +216,14 @@ def _reference(graph, x, labels, args, first, progress, on_batch=None) -> dict:
                     first_index=first, on_batch=on_batch)
 
 
-def compare(graph, x, labels, args, first, progress, on_sample) -> dict:
-    """Lava and the reference on the same samples; records compared on every layer, step and neuron."""
+def compare(graph, x, labels, args, first, progress, on_sample, pipelined: bool) -> dict:
+    """Lava (schedule ``pipelined``) and the reference on the same samples; records compared on every
+    layer, step and neuron."""
     from ds2ta.sims.lava.simulate import simulate_lava, time_major_records
     from ds2ta.sims.results import compare_results, first_divergence
 
     lava, run = simulate_lava(graph, x, labels, progress=progress, first_index=first,
-                              pipelined=args.pipelined, chunk=args.chunk, T=x.shape[0], on_sample=on_sample,
+                              pipelined=pipelined, chunk=args.chunk, T=x.shape[0], on_sample=on_sample,
                               attention_lowering=args.attention_lowering)
     lrec = time_major_records(run)
     order = list(run.records)
@@ -247,6 +276,7 @@ def run_workers(args, argv: List[str]) -> int:
     from ds2ta.sims.workers import read_int, stop_interrupted, strip_args
     from tqdm import tqdm
 
+    check_args(args)
     graph = _read(args.model)
     T = graph_T(graph, args.T)
     args.attention_lowering = lowering_of(graph, args.attention_lowering)
@@ -256,7 +286,10 @@ def run_workers(args, argv: List[str]) -> int:
     out = _out_dir(args)
     shard_dir = out / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
-    base = strip_args(argv, ("--workers", "--out", "--shard", "--progress-file"), ("--no-progress", "--watch-parent"))
+    base = strip_args(argv, ("--workers", "--out", "--shard", "--progress-file"),
+                      ("--no-progress", "--watch-parent", "--pipelined", "--sequential"))
+    # every shard runs the parent's schedule, decided on all the samples (a shard may hold only one)
+    base.append("--pipelined" if pipelined_schedule(args, total) else "--sequential")
     procs, logs, files = [], [], []
     try:
         for i in range(n):

@@ -104,8 +104,8 @@ def merge(parts: Sequence[dict], allow_partial: bool = False) -> dict:
 
     Raises:
         ValueError: the parts come from different graphs (content hash) or data, disagree on
-            backend/T, overlap, miss shards (unless ``allow_partial``), or are compare results of
-            different shapes.
+            backend, T or Lava schedule (``steps_per_inference``), overlap, miss shards (unless
+            ``allow_partial``), or are compare results of different shapes.
     """
     if not parts:
         raise ValueError("nothing to merge: give at least one simulation.json")
@@ -135,7 +135,8 @@ def _merge(parts: Sequence[dict]) -> dict:
     if any("backends" in p for p in parts):
         raise ValueError("cannot merge a --compare result with a single-backend result")
     first = parts[0]
-    keys = ("backend", "T") if first.get("graph_sha256") else ("backend", "T", "graph")  # content over path
+    # content over path; steps_per_inference: the Lava schedule (T pipelined, T + latency sequential)
+    keys = ("backend", "T", "steps_per_inference") + (() if first.get("graph_sha256") else ("graph",))
     for p in parts[1:]:
         for key in keys:
             if p.get(key) != first.get(key):
@@ -149,9 +150,8 @@ def _merge(parts: Sequence[dict]) -> dict:
         add_counts(layers, p["layers"])
     out = result_dict(first["backend"], first.get("graph"), first["T"], first["latency_steps"], layers, rows,
                       wall_s=max(float(p.get("wall_s", 0.0)) for p in parts))
-    steps = {p.get("steps_per_inference") for p in parts}
-    if len(steps) == 1 and None not in steps:  # chip steps per sample (pipelined Lava runs: T)
-        out["steps_per_inference"] = steps.pop()
+    if first.get("steps_per_inference") is not None:  # chip steps per sample (Lava: T pipelined), checked equal
+        out["steps_per_inference"] = first["steps_per_inference"]
     out["shards"] = sum(int(p.get("shards", 1)) for p in parts)
     out["wall_s_sum"] = sum(float(p.get("wall_s_sum", p.get("wall_s", 0.0))) for p in parts)
     return out

@@ -54,18 +54,24 @@ def derived_core_activity(graph, mapping_neurons, sim: dict) -> tuple[dict | Non
         layers[name] = {"spikes": 0, "synops": 0, "graded_synops": 0, "neuron_updates": 0, "attention_ops": ops}
     out = dict(sim, layers=layers, attention_lowering="core")
     out.pop("latency_steps", None)  # the core program's depth comes from its mapping
+    if out.get("steps_per_inference") != out.get("T"):  # sequential: T + the neuron lowering's drain
+        out.pop("steps_per_inference", None)  # the core's own: T + its mapping's latency
     return out, "derived from the neuron run (attention-core ops = the lowering's product messages, exact)"
 
 
-def _row(lowering: str, m, energy, source: str, T) -> dict:
+def _row(lowering: str, m, energy, source: str, T, pipelined: bool) -> dict:
+    """One lowering's row; ``steps_per_inference`` is what its energy was priced with (``pipelined``:
+    one inference every T steps, else T + the lowering's latency; plus merge steps, as the energy model)."""
     own = _attention_layers(m)
     d = m.to_dict()
     steps = d["latency_steps"] + d["merge_latency_steps"]
+    per_inference = (T + (d["merge_latency_steps"] if pipelined else steps)) if T else MISSING
     row = {"lowering": lowering, "attention_neurons": sum(ls.neurons for ls in own),
            "attention_synapse_entries": sum(ls.synapse_entries for ls in own),
            "attention_cores": sum(1 for c in m.cores if c.layer in {ls.name for ls in own}),
            "total_cores": d["total_cores"], "chips": d["chips"], "latency_steps": steps,
-           "steps_per_inference": (T + steps) if T else MISSING, "energy_source": source}
+           "steps_per_inference": energy.latency["steps"] if energy is not None else per_inference,
+           "energy_source": source}
     if energy is None:
         row.update(paper_J=MISSING, loihi_sanafe_J=MISSING, loihi_table2_J=MISSING, gpu_J=MISSING)
     else:
@@ -94,6 +100,7 @@ def compare_lowerings(root: str | Path, mapping: dict | None, sim: dict | None) 
     maps = {low: check_fits(graph, chips=CHIPS, lowering=low, **kw) for low in LOWERINGS}
     simulated = activity_lowering(sim) if sim else None
     T = (sim or {}).get("T")
+    pipelined = bool(T) and (sim or {}).get("steps_per_inference") == T  # ds2ta-sim's schedule (docs/simulation.md)
     rows = []
     for low in LOWERINGS:
         m, energy, source = maps[low], None, MISSING
@@ -104,6 +111,6 @@ def compare_lowerings(root: str | Path, mapping: dict | None, sim: dict | None) 
             energy = estimate(m, act) if act is not None else None
         elif sim is not None:
             source = f"not simulated: run ds2ta-sim --attention-lowering {low}"
-        rows.append(_row(low, m, energy, source, T))
+        rows.append(_row(low, m, energy, source, T, pipelined))
     return {"rows": rows, "simulated": simulated or MISSING, "graph": str(nirs[0]),
             "forms": {k: v["form"] for k, v in maps["neurons"].attention.items()}}

@@ -160,6 +160,7 @@ def collect(root: str | os.PathLike, calibration: bool = True) -> dict:
         energy = estimate(mapping, sim).to_dict()
         derived.append("energy: computed by ds2ta-report from mapping.json + simulation.json")
     rep["energy"] = energy or MISSING
+    rep["schedule"] = schedule_summary(sim, (mapping or {}).get("merge_latency_steps", 0))
     rep["model_config_source"] = cfg_src or MISSING
     rep["gpu_recorded"] = _gpu_recorded(energy, cfg)
     if mapping is not None and sim is not None:
@@ -186,6 +187,22 @@ def collect(root: str | os.PathLike, calibration: bool = True) -> dict:
     rep["calibration"] = _calibration() if calibration else MISSING
     rep["derived"] = derived
     return rep
+
+
+def schedule_summary(sim: dict | None, merge_steps: int = 0) -> dict | str:
+    """How the priced activity ran (docs/simulation.md, "Schedules"): chip steps per inference (what
+    static energy is priced over: T pipelined, T + latency sequential) and one sample's latency in steps
+    (from its first input step until its read-out is complete: T + latency + merge steps, the same in
+    both schedules)."""
+    if sim is None or not sim.get("T"):
+        return MISSING
+    T, lat, per = int(sim["T"]), int(sim.get("latency_steps") or 0), sim.get("steps_per_inference")
+    latency = T + lat + int(merge_steps or 0)
+    if per is not None and int(per) == T:
+        line = f"pipelined: one sample every {T} steps; a sample's latency {latency} steps"
+    else:
+        line = f"sequential: one sample at a time through the pipeline; a sample's latency {latency} steps"
+    return {"pipelined": per is not None and int(per) == T, "sample_latency_steps": latency, "line": line}
 
 
 def quantization_summary(quant: dict) -> dict:

@@ -53,7 +53,7 @@ Grades: M measured, S simulated (pre-silicon), V vendor claim, D derived here.</
 {% for what, runs in g.runs.items() %}{% for b, x in runs.items() %}<tr><td class="l">{{ what }}</td><td>{{ x.batch_size }}</td><td>{{ x.energy_J|uj }}</td><td>{{ x.energy_idle_subtracted_J|uj }}</td><td>{{ x.latency_s|num }} s</td></tr>{% endfor %}{% endfor %}</table>
 <small>grade {{ g.grade }} (NVML); {{ g.model_note }}; see {{ g.doc }}</small>{% else %}<small>Recorded GPU measurement: {{ g.reason }}</small>{% endif %}</div></div>
 </div>
-<p>Latency: {{ e.latency.steps }} steps; modeled {{ e.latency.step_s_model|num }} s/step = {{ e.latency.seconds_model|num }} s per inference
+<p>Chip steps per inference: {{ e.latency.steps }}{% if r.schedule != "missing" %} ({{ r.schedule.line }}){% endif %}; modeled {{ e.latency.step_s_model|num }} s/step = {{ e.latency.seconds_model|num }} s per inference
 (at PilotNet's measured {{ (e.latency.step_s_pilotnet_measured*1e6)|num }} µs/step: {{ e.latency.seconds_at_pilotnet_step|num }} s). Energy-delay product:
 {% for k, v in e.edp_Js.items() %}{{ k }} {{ v|num }} J·s{% if not loop.last %}, {% endif %}{% endfor %}.</p>
 {% for k, p in e.loihi.items() %}<h3>Terms: {{ p.profile }}</h3>
@@ -126,7 +126,7 @@ GPU, {{ r.gpu_recorded.label }} (grade M, NVML):
 {% endfor %}{% endfor %}{% else %}
 Recorded GPU measurement: {{ r.gpu_recorded.reason }}
 {% endif %}
-Latency {{ e.latency.steps }} steps, {{ e.latency.seconds_model|num }} s (modeled step time). EDP: {% for k, v in e.edp_Js.items() %}{{ k }} {{ v|num }} J·s; {% endfor %}
+Chip steps per inference {{ e.latency.steps }}{% if r.schedule != "missing" %} ({{ r.schedule.line }}){% endif %}, {{ e.latency.seconds_model|num }} s (modeled step time). EDP: {% for k, v in e.edp_Js.items() %}{{ k }} {{ v|num }} J·s; {% endfor %}
 {% endif %}
 
 ## Attention: neuron lowering vs core

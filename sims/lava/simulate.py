@@ -30,7 +30,7 @@ def predictions(net: LavaNetwork, run: LavaRun) -> np.ndarray:
 
 def simulate_lava(graph: Union[str, os.PathLike, nir.NIRGraph, LavaNetwork], x_int: np.ndarray,
                   labels: Sequence[Optional[int]], progress: bool = False, first_index: int = 0,
-                  pipelined: bool = False, chunk: int = 1, T: Optional[int] = None,
+                  pipelined: Optional[bool] = None, chunk: int = 1, T: Optional[int] = None,
                   on_sample=None, attention_lowering: str = DEFAULT_LOWERING) -> tuple[dict, LavaRun]:
     """Run samples through Lava; returns ``(simulation dict, LavaRun)``.
 
@@ -40,7 +40,11 @@ def simulate_lava(graph: Union[str, os.PathLike, nir.NIRGraph, LavaNetwork], x_i
         labels: S labels (``None`` entries for unlabelled samples).
         progress: tqdm bar over samples.
         first_index: global index of the first sample.
-        pipelined: next sample enters every T steps (see ``LavaNetwork``).
+        pipelined: a new sample enters every T steps (``True``) or after the previous one left the
+            pipeline (``False``: every ``T + latency`` steps); ``None``: pipelined for more than one
+            sample, as ``ds2ta-sim``. A ready ``LavaNetwork`` runs its own schedule (an explicit value
+            that differs raises). ``simulation.json`` records it (``lava.pipelined``) and its
+            ``steps_per_inference`` (= ``lava.period``: T pipelined, ``T + latency_steps`` sequential).
         chunk: samples per runtime call (progress granularity).
         T: steps per sample when ``graph`` is not a ``LavaNetwork`` (default: ``x_int.shape[0]``).
         on_sample: optional callable(n_done) called as samples finish (e.g. a progress file).
@@ -48,8 +52,14 @@ def simulate_lava(graph: Union[str, os.PathLike, nir.NIRGraph, LavaNetwork], x_i
     """
     x = np.asarray(x_int)
     Tx, S = x.shape[:2]
-    net = graph if isinstance(graph, LavaNetwork) else LavaNetwork(graph, int(T or Tx), pipelined=pipelined,
-                                                                       attention_lowering=attention_lowering)
+    if isinstance(graph, LavaNetwork):
+        net = graph
+        if pipelined is not None and bool(pipelined) != net.pipelined:
+            raise ValueError(f"pipelined={pipelined} but the LavaNetwork was built with pipelined={net.pipelined}: "
+                             "build it with the schedule to run, or leave pipelined out")
+    else:
+        net = LavaNetwork(graph, int(T or Tx), pipelined=S > 1 if pipelined is None else bool(pipelined),
+                          attention_lowering=attention_lowering)
     if Tx != net.T:
         raise ValueError(f"inputs have {Tx} steps but the network runs T={net.T}")
     if len(labels) != S:

@@ -135,6 +135,10 @@ def test_demo_runs_every_stage(tmp_path, capsys):
     assert lava["accuracy"] == sum(r["prediction"] == r["label"] for r in rows) / 10 == res["sim"]["lava_accuracy"]
     assert [r["prediction"] for r in rows] == [r["prediction"] for r in sorted(ref["per_sample"],
                                                                                key=lambda r: r["index"])]
+    # pipelined (ds2ta-sim's default for 10 samples): a new sample every T steps, as the chip runs
+    assert lava["lava"]["pipelined"] is True and res["sim"]["pipelined"] is True
+    assert lava["steps_per_inference"] == res["sim"]["steps_per_inference"] == lava["lava"]["period"] == lava["T"]
+    assert lava["lava"]["steps"] == 10 * lava["T"] + lava["latency_steps"]
 
     # report: energy priced from Lava's counts by the paper formula, worked here; static energy from
     # the mapped cores; every input found
@@ -142,7 +146,7 @@ def test_demo_runs_every_stage(tmp_path, capsys):
     per_inf = lambda key: sum(c.get(key, 0) for c in lava["layers"].values()) / lava["samples"]  # noqa: E731
     paper = per_inf("graded_synops") * 4.6e-12 + (per_inf("synops") + per_inf("attention_ops")) * 0.9e-12
     assert energy["paper"]["total_J"] == pytest.approx(paper, rel=1e-9) and paper > 0
-    steps = lava["T"] + lava["latency_steps"] + mapping["merge_latency_steps"]
+    steps = lava["T"] + mapping["merge_latency_steps"]  # pipelined: the chip's throughput, an inference per T steps
     assert energy["latency"]["steps"] == steps
     assert energy["loihi"]["sanafe"]["static_J"]["model_step"] == pytest.approx(
         0.232078 / 74 * mapping["total_cores"] * steps * energy["latency"]["step_s_model"], rel=1e-9)
@@ -151,5 +155,8 @@ def test_demo_runs_every_stage(tmp_path, capsys):
     assert res["report"]["cores"] == mapping["total_cores"]  # demo.json said null when the export mapped
     assert report["mapping"]["total_cores"] == mapping["total_cores"]
     assert report["accuracy"]["lava"] == lava["accuracy"] and (tmp_path / "report.html").stat().st_size > 0
+    assert report["schedule"]["pipelined"] is True
+    latency = lava["T"] + lava["latency_steps"] + mapping["merge_latency_steps"]  # one sample, either schedule
+    assert report["schedule"]["sample_latency_steps"] == latency
 
     assert demo.main(["--out", str(tmp_path), "--stages", "fly"]) == 2

@@ -3,6 +3,8 @@ against lava-dl netx's own Lava run layer by layer and step by step, mapped and 
 calibration; refusals of what netx would not run as a LIF chain.
 
 PilotNet-LIF data: ``data/pilotnet_lif`` in the repository (``hardware.pilotnet.data_dir``).
+Schedule: the one-frame ``ds2ta-sim --compare`` runs ``--pipelined`` (one inference per 16 steps, as Intel
+ran it); the layer-by-layer checks run ``LavaNetwork``'s default (sequential) on one sample.
 """
 
 from __future__ import annotations

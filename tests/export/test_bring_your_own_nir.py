@@ -2,7 +2,8 @@
 command line (the CLI ``main`` functions), plus the conversions' named errors and warnings.
 
 The graphs are written by the libraries themselves (tests/sims/thirdparty_graphs.py): a sinabs CNN,
-a snntorch recurrent CubaLIF (RSynaptic) and a norse LIF MLP.
+a snntorch recurrent CubaLIF (RSynaptic) and a norse LIF MLP. ``ds2ta-sim --compare`` runs their 3
+samples pipelined (its default for several samples).
 """
 
 from __future__ import annotations

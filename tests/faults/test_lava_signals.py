@@ -16,8 +16,8 @@ import sys
 import psutil
 import pytest
 
-from fault_helpers import (ROOT, SIM, assert_nothing_left, kill_session, progress, shm_entries, shm_of, start,
-                           wait_for, wait_gone)
+from fault_helpers import (ROOT, SIM, assert_nothing_left, kill_session, long_run, progress, shm_entries, shm_of,
+                           start, wait_for, wait_gone)
 
 sys.path.insert(0, str(ROOT / "tests" / "sims" / "lava"))
 pytestmark = pytest.mark.lava
@@ -26,7 +26,9 @@ pytestmark = pytest.mark.lava
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory):
     from test_lava_match import _exported
-    return _exported("ds2ta", tmp_path_factory.mktemp("graph"), samples=40)
+    path, data = _exported("ds2ta", tmp_path_factory.mktemp("graph"), samples=40)
+    long_run(data)  # 200 samples, pipelined
+    return path, data
 
 
 def _run(graph, tmp_path):

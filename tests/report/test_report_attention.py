@@ -91,3 +91,25 @@ def test_core_not_derivable_is_missing(tmp_path):
     rows = {r["lowering"]: r for r in json.loads((tmp_path / "report.json").read_text())["attention_lowerings"]["rows"]}
     assert rows["core"]["paper_J"] == "missing" and "t[h, 0]" in rows["core"]["energy_source"]
     assert rows["core"]["attention_cores"] >= 1                # structure is still shown
+
+
+@pytest.mark.parametrize("pipelined", [True, False], ids=["pipelined", "sequential"])
+def test_rows_price_the_schedule_the_simulation_ran(tmp_path, pipelined):
+    """Chip steps per inference (static energy) follow the Lava schedule of simulation.json: pipelined,
+    one inference every T steps under both lowerings; sequential, T + each lowering's own latency (the
+    derived core row is not priced with the neuron lowering's longer drain)."""
+    table = np.tile(np.arange(d + 1) ** 2, (H, 1))
+    _run(tmp_path, table)
+    sim = json.loads((tmp_path / "simulation.json").read_text())
+    sim.update(latency_steps=1 + 6, steps_per_inference=T if pipelined else T + 1 + 6)
+    (tmp_path / "simulation.json").write_text(json.dumps(sim))
+    assert main([str(tmp_path), "--no-calibration"]) == 0
+    rep = json.loads((tmp_path / "report.json").read_text())
+    rows = {r["lowering"]: r for r in rep["attention_lowerings"]["rows"]}
+    assert rows["core"]["energy_source"].startswith("derived")
+    want = {"neurons": T, "core": T} if pipelined else {"neurons": T + 1 + 6, "core": T + 1 + 1}
+    assert {k: r["steps_per_inference"] for k, r in rows.items()} == want
+    assert rep["energy"]["latency"]["steps"] == want["neurons"]
+    assert rep["schedule"] == {"pipelined": pipelined, "sample_latency_steps": T + 1 + 6,
+                               "line": rep["schedule"]["line"]}
+    assert rep["schedule"]["line"].startswith("pipelined" if pipelined else "sequential")

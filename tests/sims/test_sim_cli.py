@@ -1,5 +1,7 @@
 """``ds2ta-sim``: shards and workers give the unsharded result, merge refuses overlaps (the fault cases, merge
-by content and named bad input, are in tests/faults/test_sim_bad_input.py)."""
+by content and named bad input, are in tests/faults/test_sim_bad_input.py); ``--workers`` shards run the
+parent's Lava schedule (pipelined by default, even a one-sample shard; ``--sequential``), and both
+schedule flags together are refused."""
 
 from __future__ import annotations
 
@@ -65,3 +67,36 @@ def test_merge_rejects_overlapping_or_foreign_shards(exported):
     b = dict(a, T=8)
     with pytest.raises(ValueError, match="'T'"):
         merge([a, b])
+
+
+def test_both_schedules_refused_in_one_line(exported, capsys):
+    args = [str(exported / "model.nir"), "--dataset", str(exported), "--pipelined", "--sequential",
+            "--out", str(exported / "both")]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("ds2ta-sim: error: --pipelined and --sequential both given: choose one Lava schedule "
+                   "(default: pipelined for more than one sample)")
+    assert main(args + ["--workers", "2"]) == 2 and "--pipelined and --sequential" in capsys.readouterr().err
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("flag", [None, "--sequential"], ids=["default", "sequential"])
+def test_workers_run_the_parent_schedule(exported, flag):
+    """``--workers 2`` over 3 samples: the shards hold 1 and 2 samples and both run the parent's schedule
+    (pipelined by default: a one-sample shard on its own would be sequential, and merge refuses shards
+    of different schedules); Lava's counts equal the reference's."""
+    base = [str(exported / "model.nir"), "--dataset", str(exported), "--samples", "3", "--no-progress"]
+    out = exported / f"lava-{flag}"
+    res = _run(base + ["--workers", "2", "--out", str(out)] + ([flag] if flag else []))
+    shards = [json.loads((out / "shards" / str(i) / "simulation.json").read_text()) for i in range(2)]
+    assert sorted(s["samples"] for s in shards) == [1, 2] and res["workers"] == 2
+    T, latency = res["T"], res["latency_steps"]
+    pipelined = flag is None
+    for s in shards:
+        assert s["lava"]["pipelined"] is pipelined
+        assert s["steps_per_inference"] == s["lava"]["period"] == (T if pipelined else T + latency)
+    assert res["steps_per_inference"] == (T if pipelined else T + latency)
+    ref = _run(base + ["--backend", "reference", "--out", str(exported / f"ref-{flag}")])
+    assert res["layers"] == ref["layers"] and res["per_sample"] == ref["per_sample"]
+    with pytest.raises(ValueError, match="steps_per_inference"):  # shards of two schedules never merge
+        merge([shards[0], dict(shards[1], steps_per_inference=shards[1]["steps_per_inference"] + 1)])

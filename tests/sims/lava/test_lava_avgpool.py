@@ -1,7 +1,8 @@
 """Issue 13, case 7 in Lava: a third-party ``AvgPool2d`` runs exactly (as ``SumPool2d`` with the 1/k^2
 folded into the next layer), spike for spike with the reference and a float simulation; an integer graph
 holding ``AvgPool2d`` is refused with the reference's error; ``--compare`` requires equal latencies and
-the pool -> flatten -> affine chain is one synapse layer in both backends."""
+the pool -> flatten -> affine chain is one synapse layer in both backends. Schedule: ``LavaNetwork``'s
+default (sequential) for the float comparison, ``ds2ta-sim``'s (pipelined, 3 samples) for ``--compare``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Lava per-layer counters against hand-worked fan-outs (and the reference's counts of the same run)."""
+"""Lava per-layer counters against hand-worked fan-outs (and the reference's counts of the same run).
+
+Schedule: ``simulate_lava``'s default for two samples, pipelined (checked here, with the refusal of an
+explicit schedule that a ready ``LavaNetwork`` does not run)."""
 
 from __future__ import annotations
 
@@ -58,6 +61,12 @@ def test_conv_delay_affine_fanouts_by_hand():
     assert sim["per_sample"][1]["layers"]["l2"]["spikes"] == int(rec["l2"][1].sum())
     ref = simulate(g, torch.from_numpy(x), [0, 1])
     assert ref["layers"] == L
+    # pipelined by default (two samples): a new sample every T steps, the drain (3 synapse layers) once
+    assert sim["lava"]["pipelined"] and sim["steps_per_inference"] == run.period == T
+    assert run.steps == S * T + sim["latency_steps"] and sim["latency_steps"] == 3
+    from ds2ta.sims.lava import LavaNetwork
+    with pytest.raises(ValueError, match="pipelined=True but the LavaNetwork was built with pipelined=False"):
+        simulate_lava(LavaNetwork(g, T), x, [0, 1], pipelined=True)
 
 
 def test_attention_ops_counted_in_the_core_equal_reference(tmp_path):

@@ -4,7 +4,7 @@ The max-pool tree graph (tests/sims/graded_graphs.py) runs in both backends; the
 (``ds2ta.sims.results``: records of every population, per-layer counts, latency) must report a match,
 and the feature map must be the numpy max-pool. Also: the weighted convs became ``Sparse`` synapses with
 their exponent (lava-nc's ``Conv`` has none), the mixed-sign odd weights survived lava-nc's 8-bit encoding,
-and sums past 2^31 stayed exact.
+and sums past 2^31 stayed exact. Schedule: ``simulate_lava``'s default for the 2 samples, pipelined.
 """
 
 from __future__ import annotations

@@ -5,6 +5,25 @@ is not vacuous: each spiking layer's spike count is asserted > 0). Equality is c
 layer's records (every step and neuron), on the per-layer counts (spikes, synaptic ops, neuron
 updates, attention ops) and on the predictions; the hand-worked counter cases are in
 test_lava_counters.py.
+
+Schedule: ``ds2ta-sim``'s default for several samples, **pipelined** (5 samples, a new one every T = 4
+steps while the previous ones are still 12-18 steps deep), except the ``sequential`` case of
+``test_cli_compare_matches_on_every_layer`` (``--sequential``, which keeps that schedule tested).
+
+Which Lava comparison covers what, and in which schedule (P pipelined, S sequential):
+
+| test | graphs | schedule |
+|---|---|---|
+| here, ``test_cli_compare_matches_on_every_layer`` | tiny: ds2ta pairwise (NSAD) and associative (linear table), spikformer, statten block (chunk 2), each under ``neurons``; ds2ta, spikformer, statten under ``core`` | P (+ ds2ta pairwise S) |
+| test_lava_wide.py | cifar10-like width (256 ch, 32 x 32, 8 x 8 tokens): ds2ta (associative), spikformer, statten, sdsa | P |
+| test_lava_sdt.py | SDT backbone (statten-* presets) at 256 ch: statten, sdsa; DVS pooling (OR / AND units) | P |
+| test_lava_events.py | event input: tiny-dvs ds2ta (pairwise), statten chunk 5 (neurons, core); SDT + events + DVS pooling (statten-dvs) | P |
+| test_lava_thirdparty.py | snntorch MLP, sinabs CNN, snntorch recurrent CubaLIF (``LavaNetwork``) | P and S each |
+| tests/export/test_bring_your_own_nir.py | sinabs, snntorch recurrent, norse through the CLI | P |
+| test_lava_network.py | recurrent CubaLIF, TASA delay paths (numpy loop oracle) | P and S |
+| test_lava_avgpool.py, test_lava_counters.py, test_lava_graded_units.py | pool chain (CLI; its float check S), counters, graded max-pool tree | P |
+| tests/sims/test_sim_cli.py | ``--workers`` shards run the parent's schedule | P (1-sample shard), S |
+| tests/export/test_bring_your_own_netx.py | PilotNet-LIF (one frame, ``--pipelined``); netx layer checks (``LavaNetwork``, one sample) | P / S |
 """
 
 from __future__ import annotations
@@ -27,9 +46,10 @@ pytestmark = pytest.mark.lava
 def _exported(attention: str, tmp_path, preset: str = "tiny", samples: int = 5, seed: int = 1,
               nsad: bool = False, **overrides):
     """Export an untrained model whose BN statistics make every layer fire; returns (graph path, data dir)
-    with ``samples`` random digits-range inputs (``x_int.npy``) and labels. ``nsad``: give every NSAD
-    table a non-linear shape (saturating, with a dip and an offset), as training does, so the
-    attention needs the pairwise lowering."""
+    with ``samples`` random inputs (``x_int.npy``: digits-range images 0..16, or for an event preset
+    ``(samples, T, 2, H, W)`` event counts 0..2) and labels. ``nsad``: give every NSAD table a
+    non-linear shape (saturating, with a dip and an offset), as training does, so the attention needs
+    the pairwise lowering."""
     torch.manual_seed(seed)
     cfg = make_config(preset, attention=attention, **overrides)
     model = DS2TA(cfg).eval()
@@ -44,10 +64,13 @@ def _exported(attention: str, tmp_path, preset: str = "tiny", samples: int = 5, 
             m.running_mean.uniform_(-0.6, 0.1), m.running_var.uniform_(0.2, 0.5)
             if any(f"attn.{p}." in name for p in "qkv"):
                 m.running_mean.uniform_(-1.6, -1.0)
-    x = np.random.default_rng(0).integers(0, 17, (samples, cfg.in_channels, cfg.img_size, cfg.img_size))
+    events = cfg.encoding == "events"
+    frame = (cfg.in_channels, cfg.img_size, cfg.img_size)
+    x = np.random.default_rng(0).integers(0, 3 if events else 17, (samples, *((cfg.T,) if events else ()), *frame))
+    scale = 1.0 if events else 1 / 16  # event counts x 1, digits 0..16 x 1/16 (docs/architecture.md)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        g, _, _ = quantize_model(model, 1 / 16, torch.from_numpy(x).float() / 16,
+        g, _, _ = quantize_model(model, scale, torch.from_numpy(x).float() * scale,
                                  meta={"conventions": {"dt": 1.0, "T": cfg.T}})
     path = tmp_path / f"{attention}.nir"
     write_graph(path, g)
@@ -58,39 +81,52 @@ def _exported(attention: str, tmp_path, preset: str = "tiny", samples: int = 5, 
     return path, data
 
 
-def compared_in_lava(path, data, out) -> dict:
-    """``ds2ta-sim PATH --compare``: asserts a match and equal per-layer counts; the reference's layers."""
+def compared_in_lava(path, data, out, *args: str) -> dict:
+    """``ds2ta-sim PATH --compare ARGS``: asserts a match and equal per-layer counts, and that several
+    samples ran pipelined (unless ``--sequential``): a new sample every T steps while the previous one
+    is deeper than T steps in the network; returns the reference's result."""
     import json
 
     from ds2ta.sims.cli import main
 
-    rc = main([str(path), "--compare", "--dataset", str(data), "--out", str(out), "--no-progress"])
+    rc = main([str(path), "--compare", "--dataset", str(data), "--out", str(out), "--no-progress", *args])
     res = json.loads((out / "simulation.json").read_text())
     assert rc == 0 and res["match"] is True, res["first_divergence"] or res["checks"]["count_mismatches"]
     ref, lava = res["backends"]["reference"], res["backends"]["lava"]
     assert lava["layers"] == ref["layers"]
+    S, T, latency = res["samples"], res["T"], lava["latency_steps"]
+    if "--sequential" in args:
+        assert not lava["lava"]["pipelined"] and lava["steps_per_inference"] == T + latency
+        assert lava["lava"]["steps"] == S * (T + latency)
+    else:
+        assert S > 1 and lava["lava"]["pipelined"] and lava["steps_per_inference"] == lava["lava"]["period"] == T
+        assert lava["lava"]["steps"] == S * T + latency and latency > T  # samples overlap in the pipeline
     return ref
 
 
-# attention, lowering, expected form of the neuron lowering and latency: 12 synapse layers + the
-# attention's steps (core: 1, STAtten's block core: chunk = 2; neurons: the lowering's synapse stages,
-# pairwise 6, associative 4, block 4 + chunk)
-CASES = [("ds2ta", "neurons", "pairwise", 18), ("spikformer", "neurons", "associative", 16),
-         ("statten", "neurons", "block", 18), ("ds2ta", "core", None, 13), ("statten", "core", None, 14)]
+# attention, NSAD table trained (non-linear: pairwise form), lowering, expected form of the neuron
+# lowering, latency (12 synapse layers + the attention's steps: core 1, STAtten's block core chunk = 2;
+# neurons: the lowering's synapse stages, pairwise 6, associative 4, block 4 + chunk), Lava schedule
+CASES = [("ds2ta", True, "neurons", "pairwise", 18, "pipelined"),
+         ("ds2ta", False, "neurons", "associative", 16, "pipelined"),  # linear table: Q (K^T V)
+         ("spikformer", False, "neurons", "associative", 16, "pipelined"),
+         ("statten", False, "neurons", "block", 18, "pipelined"),
+         ("ds2ta", True, "core", None, 13, "pipelined"), ("spikformer", False, "core", None, 13, "pipelined"),
+         ("statten", False, "core", None, 14, "pipelined"),
+         ("ds2ta", True, "neurons", "pairwise", 18, "sequential")]
 
 
-@pytest.mark.parametrize("attention,lowering,form,latency", CASES, ids=[f"{a}-{lo}" for a, lo, *_ in CASES])
-def test_cli_compare_matches_on_every_layer(attention, lowering, form, latency, tmp_path):
+@pytest.mark.parametrize("attention,nsad,lowering,form,latency,schedule", CASES,
+                         ids=[f"{a}{'' if n or a != 'ds2ta' else '-linear'}-{lo}-{s}" for a, n, lo, _, _, s in CASES])
+def test_cli_compare_matches_on_every_layer(attention, nsad, lowering, form, latency, schedule, tmp_path):
     from ds2ta.export import read_graph
     from ds2ta.hardware.attention_lowering import plan
-    from ds2ta.sims.cli import main
 
-    path, data = _exported(attention, tmp_path, nsad=attention == "ds2ta")
+    path, data = _exported(attention, tmp_path, nsad=nsad)
     out = tmp_path / "sim"
-    rc = main([str(path), "--compare", "--dataset", str(data), "--out", str(out), "--no-progress",
-               "--attention-lowering", lowering])
+    compared_in_lava(path, data, out, "--attention-lowering", lowering,
+                     *(["--sequential"] if schedule == "sequential" else []))
     res = json.loads((out / "simulation.json").read_text())
-    assert rc == 0 and res["match"] is True, res["first_divergence"] or res["checks"]["count_mismatches"]
     ref, lava = res["backends"]["reference"], res["backends"]["lava"]
     spiking = [n for n, c in ref["layers"].items() if c["neurons"] and not n.startswith("head.")]  # head: graded
     assert len(spiking) >= 10
@@ -132,8 +168,9 @@ def test_compare_reports_the_first_divergence(tmp_path, monkeypatch):
 
 
 # Processes of this package that a Lava network may contain: input, recording, bias injection, the
-# alignment relay and the graded read-out (docs/simulation.md); none of them sees q, k or v.
-DOCUMENTED_IO = {"MemmapSource", "Recorder", "BiasSource", "DelayBank", "Readout", "PerNeuronLIF"}
+# alignment delay banks, the graded read-out, per-neuron LIFs and TASA's replica synapses into the q/k/v
+# neurons (TapConv; docs/simulation.md); none of them sees q, k or v.
+DOCUMENTED_IO = {"MemmapSource", "Recorder", "BiasSource", "DelayBank", "Readout", "PerNeuronLIF", "TapConv"}
 
 
 @pytest.mark.parametrize("attention", ["ds2ta", "statten"])

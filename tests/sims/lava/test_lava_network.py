@@ -2,6 +2,8 @@
 
 The oracle is ``ds2ta.hardware.chip.lif_step``, itself checked against lava-nc's own LIF model in
 tests/hardware/test_chip_lava.py; the network runs lava-nc's ``LIFReset`` and this package's models.
+Schedule: the recurrent CubaLIF and the delay paths run both pipelined and sequential; the rest
+``LavaNetwork``'s default, sequential.
 """
 
 import os

@@ -2,7 +2,8 @@
 8 x 8 tokens): the membrane stream as direct synapses, the SPS membrane max-pool as a network of graded
 units, the head's count relays. Equality on every population, step and neuron, on the counts and on
 the predictions; every spiking layer and every comparison unit must be active (a silent one proves
-nothing)."""
+nothing). Schedule: pipelined (``ds2ta-sim``'s default for the 2 samples; ``compared_in_lava`` checks it);
+the SDT backbone on event input: test_lava_events.py."""
 
 from __future__ import annotations
 

@@ -1,5 +1,9 @@
 """Third-party NIR graphs (snntorch, sinabs, a recurrent CubaLIF) run in Lava and match the integer
-reference executor spike for spike on every population, after ``integerize_graph``."""
+reference executor spike for spike on every population, after ``integerize_graph``.
+
+Schedule (``LavaNetwork``, 3 samples): ``test_thirdparty_graph_matches_reference`` runs every graph both
+**pipelined** (a sample every T steps) and **sequential**; the other comparisons run ``LavaNetwork``'s
+default, sequential (the command-line path, pipelined: tests/export/test_bring_your_own_nir.py)."""
 
 from __future__ import annotations
 
@@ -53,12 +57,13 @@ def _compare(lava_graph, ref_graph, x, pipelined=False):
     return net, spikes
 
 
-@pytest.mark.parametrize("name,pipelined", [("snntorch_lif_mlp", False), ("sinabs_cnn", False),
-                                            ("snntorch_recurrent_cuba", True)])
+@pytest.mark.parametrize("pipelined", [True, False], ids=["pipelined", "sequential"])
+@pytest.mark.parametrize("name", ["snntorch_lif_mlp", "sinabs_cnn", "snntorch_recurrent_cuba"])
 def test_thirdparty_graph_matches_reference(name, pipelined):
     g, shape = _integer(name)
     x = np.random.default_rng(0).integers(0, 4, (3, 10, *shape))
     net, spikes = _compare(g, g, x, pipelined)
+    assert net.period == (10 if pipelined else 10 + net.latency_steps)
     assert len(spikes) == {"snntorch_lif_mlp": 2, "sinabs_cnn": 3, "snntorch_recurrent_cuba": 1}[name]
 
 

@@ -5,6 +5,9 @@ overflowed the int8 ``groups`` Var of lava-nc's Conv model), 32 x 32 input with 
 (8 x 8 = 64 tokens), TASA window 3, the token-pooling head, one block; each attention. Equality is
 checked on every population, step and neuron, on the counts and on the predictions; every spiking
 layer must fire (a silent layer proves nothing).
+
+Schedule: pipelined (``ds2ta-sim``'s default for the 2 samples: the second enters T = 4 steps after the
+first, while the first is still deep in the network; ``compared_in_lava`` checks it).
 """
 
 from __future__ import annotations
