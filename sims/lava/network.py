@@ -83,7 +83,9 @@ class LavaNetwork:
     Args:
         graph: a ``nir.NIRGraph`` (integer parameters; see docs/nir-format.md) or a path to one.
         T: time steps per sample.
-        pipelined: start a new sample every ``T`` steps instead of every ``T + depth``.
+        pipelined: start a new sample every ``T`` steps instead of every ``T + depth``. Default False
+            (sequential) for this Python API; ``ds2ta-sim`` and ``simulate_lava(pipelined=None)`` pipeline
+            runs of more than one sample (docs/simulation.md, "Schedules").
         attention_lowering: ``"neurons"``: each attention node becomes lava-nc library neurons and
             synapses (``sims.lava.lowering``), every population recorded as ``"<node>.<suffix>"``;
             ``"core"``: one opaque numpy attention core per node.
