@@ -133,6 +133,16 @@ class IntConv2d:
         # (G, C/g kh kw, O/g): column index (c, p, q) in C order, as the im2col rows below
         self._wmat_int = self.w_int.reshape(self.groups, og, -1).transpose(0, 2, 1)
         self._wmat: dict = {}
+        # a token-wise projection: every output reads one input position, no window to gather
+        self.pointwise = (self.kh, self.kw, self.groups) == (1, 1, 1) and self.stride == (1, 1) \
+            and self.padding == (0, 0)
+
+    def _weights_pointwise(self, dtype) -> np.ndarray:
+        """``(O, C)`` weights of a pointwise conv in ``dtype``."""
+        key = ("pointwise", dtype)
+        if key not in self._wmat:
+            self._wmat[key] = np.ascontiguousarray(self.w_int[:, :, 0, 0], dtype=dtype)
+        return self._wmat[key]
 
     def out_shape(self, H: int, W: int) -> tuple:
         """``(Ho, Wo)`` for an ``(H, W)`` input."""
@@ -176,6 +186,10 @@ class IntConv2d:
         dtype = exact_dtype(self.row_abs_sum * xmax)
         Ho, Wo = self.out_shape(H, W)
         O = self.w_int.shape[0]
+        if self.pointwise and dtype is not None:  # 1x1, stride 1, no padding: W (O, C) @ x (C, H W), no im2col
+            y = np.matmul(self._weights_pointwise(dtype), x.reshape(B, C, H * W).astype(dtype, copy=False))
+            y = _to_int(y).reshape(B, O, H, W)
+            return y[0] if single else y
         if dtype is None:  # beyond float64: integer sums (outside any Loihi range)
             cols = self.columns(x.astype(np.int64), np.int64)
             y = np.matmul(cols, self._wmat_int)
