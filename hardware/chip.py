@@ -24,7 +24,6 @@ from typing import Any, Callable, Iterable, NamedTuple, Optional
 
 import numpy as np
 
-from ds2ta.hardware.blas import IntConv2d, exact_dtype
 
 DECAY_SHIFT = 12                       # du, dv are fractions of 2^12
 DECAY_UNITY = 1 << DECAY_SHIFT         # 4096: a decay factor of 1
@@ -261,77 +260,8 @@ def lif_step(a, u, v, p: LIFParams, fresh: bool = False):
     return s, u, v
 
 
-# -- integer convolution --------------------------------------------------------------------------
-EXACT_FLOAT = 1 << 53  # float64 holds every integer below this exactly
-
-
-def _pair(v) -> tuple:
-    if isinstance(v, str):
-        return v
-    a = np.atleast_1d(np.asarray(v)).astype(np.int64).reshape(-1)
-    return (int(a[0]), int(a[-1]))
-
-
-def conv2d(x, w, stride=1, padding=0, dilation=1, groups=1, name: str = "conv"):
-    """Integer cross-correlation in PyTorch layout: x ``(B, C, H, W)``, w ``(O, C/g, kh, kw)`` ->
-    ``(B, O, Ho, Wo)`` int64, ``y[b,o,i,j] = sum_{c,p,q} w[o,c,p,q] x[b, g(o) C/g + c, i s + p d, j s + q d]``
-    (zero padding). Lava's ``Conv`` flips the kernel (a true convolution); builders pass it flipped.
-
-    numpy: ``blas.IntConv2d``, one im2col GEMM in float32/float64 where the bound
-    ``row_abs_sum(w) max|x|`` proves it exact, else int64. torch: ``conv2d_torch``, one float ``conv2d``
-    (CUDA has no integer conv) in the type the same bound proves exact (float32 below 2^24, float64 below
-    2^53), so every partial sum is an exactly held integer; larger sums are refused.
-
-    Raises:
-        ValueError: channel mismatch, or (torch) sums that could reach 2^53.
-    """
-    (sh, sw), (dh, dw), pad = _pair(stride), _pair(dilation), _pair(padding)
-    B, C = x.shape[:2]
-    O, Cg, kh, kw = w.shape
-    if C != Cg * groups:
-        raise ValueError(f"{name}: input has {C} channels, weight expects {Cg} x {groups} groups")
-    if _is_torch(x):
-        return conv2d_torch(x, w, (sh, sw), pad, (dh, dw), groups, name=name).long()
-    if isinstance(pad, str):
-        raise ValueError(f"{name}: string padding {pad!r} is not supported; write integers")
-    return IntConv2d(w, (sh, sw), pad, (dh, dw), groups, name=name)(np.asarray(x))
-
-
-def conv2d_torch(x, w, stride=1, padding=0, dilation=1, groups=1, bias=None, name: str = "conv"):
-    """``conv2d(x, w) + bias`` on torch tensors, exact, in the narrowest integer type that holds it.
-
-    One float ``conv2d`` (CUDA has no integer conv) in the type ``blas.exact_dtype`` proves exact for
-    ``bound = row_abs_sum(w) max|x| + max|bias|``: float32 below 2^24, returned as int32; float64 below
-    2^53, returned as int64 (TF32 off on CUDA: it rounds float32 operands). ``bias`` (O,) rides on the
-    convolution. ``conv2d``'s torch path is this, as int64.
-
-    Raises:
-        ValueError: sums that could reach 2^53.
-    """
-    torch = sys.modules["torch"]
-    (sh, sw), (dh, dw), pad = _pair(stride), _pair(dilation), _pair(padding)
-    w = w.to(x.device)
-    row = float(w.abs().flatten(1).sum(1, dtype=torch.float64).max()) if w.numel() else 0.0
-    xmax = 0.0
-    if x.numel():
-        lo, hi = torch.aminmax(x)
-        xmax = max(-float(lo), float(hi))
-    bmax = float(bias.abs().max()) if bias is not None and bias.numel() else 0.0
-    bound = row * xmax + bmax
-    dtype = exact_dtype(bound)
-    if dtype is None:
-        raise ValueError(f"{name}: partial sums may reach {bound:.3g} >= 2^53, so float64 is not exact; "
-                         "inputs or weights are far outside the Loihi integer ranges")
-    dtype, out = (torch.float32, torch.int32) if dtype == np.float32 else (torch.float64, torch.int64)
-    b = None if bias is None else bias.to(x.device, dtype)
-    tf32 = torch.backends.cudnn.allow_tf32
-    try:
-        if x.is_cuda:  # TF32 rounds float32 operands to 10-bit mantissas: not exact
-            torch.backends.cudnn.allow_tf32 = False
-        y = torch.nn.functional.conv2d(x.to(dtype), w.to(dtype), b, (sh, sw), pad, (dh, dw), groups)
-    finally:
-        torch.backends.cudnn.allow_tf32 = tf32
-    return y.to(out)  # every sum is an exact integer
+# -- integer convolution (hardware/conv.py) ------------------------------------------------------
+from ds2ta.hardware.conv import EXACT_FLOAT, conv2d, conv2d_torch  # noqa: E402,F401  (the chip's conv)
 
 
 # -- neuron node types ----------------------------------------------------------------------------

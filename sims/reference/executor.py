@@ -20,7 +20,7 @@ from ds2ta.hardware import chip
 from ds2ta.hardware.attention_lowering import DEFAULT_LOWERING
 from ds2ta.hardware.chip import COUNT_KEYS
 from ds2ta.sims.reference.attention import attention_kernels
-from ds2ta.sims.reference.kernels import build_kernel
+from ds2ta.sims.reference.kernels import abs_max, build_kernel
 from ds2ta.sims.reference.latency import graph_latency
 
 
@@ -69,8 +69,8 @@ class ReferenceExecutor:
         dt: time step used to integerize float-only graphs (neurons without ``metadata["lava"]``);
             taken from ``graph.metadata["conventions"]["dt"]`` when present, else required.
         attention_lowering: ``"neurons"`` executes each attention node as its neuron lowering
-            (every lowered population recorded and counted, ``ds2ta.hardware.attention_lowering``),
-            ``"core"`` as one opaque attention core.
+            (every lowered population counted, and recorded when its node is,
+            ``ds2ta.hardware.attention_lowering``), ``"core"`` as one opaque attention core.
     """
 
     def __init__(self, graph: Union[nir.NIRGraph, str, os.PathLike], device: str = "cpu",
@@ -88,6 +88,7 @@ class ReferenceExecutor:
         self.nodes, self.edges = flatten_graph(graph)
         self.order, self.delayed = order_nodes(self.nodes, self.edges)
         self.preds = {n: [a for a, b in self.edges if b == n] for n in self.nodes}
+        self.consumers = {n: sum(1 for a, _ in self.edges if a == n) for n in self.nodes}
         self.attention_lowering = attention_lowering
         table = attention_kernels(attention_lowering)
         self.kernels = {n: build_kernel(n, self.nodes[n], table).to(self.device) for n in self.order}
@@ -98,6 +99,7 @@ class ReferenceExecutor:
         if len(self.inputs) != 1:
             raise ValueError(f"the reference executor needs exactly one Input node, found {self.inputs}")
         self.latency_steps = self._latency()
+        self.from_spikes = {n: self._spike_sources(n) for n in self.order if self.kernels[n].kind == "synapse"}
 
     def _latency(self) -> int:
         """Chip steps from input to the deepest population: one synapse step per projection (a chain
@@ -127,12 +129,14 @@ class ReferenceExecutor:
                 self._count(n, outs, x, tally)
             return self._result(outs, tally, {n: outs[n] for n in keep})
         tally = _Tally(x.shape[:2])
-        left = {n: sum(1 for a, _ in self.edges if a == n) for n in self.order}
+        left = dict(self.consumers)
         outs: Dict[str, torch.Tensor] = {}
         sub: Dict[str, torch.Tensor] = {}  # lowered attention populations (recorded with their node)
         for n in self.order:
-            inp = x if n in self.inputs else self._sum_inputs(n, outs, x)
-            y = self.kernels[n].forward(inp, outs)
+            k = self.kernels[n]
+            inp = x if n in self.inputs else (self._sum_inputs(n, outs, x) if k.reads_input else None)
+            k.record = n in keep
+            y = k.forward(inp, outs)
             outs[n] = y.to(torch.uint8) if self.kernels[n].spiking else y
             if n in keep:
                 sub.update(getattr(self.kernels[n], "sub_records", {}))
@@ -145,12 +149,25 @@ class ReferenceExecutor:
         return self._result(outs, tally, {**{n: outs[n] for n in keep}, **sub})
 
     def _sum_inputs(self, n, outs, x):
+        """The node's input: its sources' outputs summed (NIR sums multiple input edges), in a type that
+        holds every sum: uint8 for at most 255 spike sources (each 0/1), int32 for at most 64 sources held
+        as uint8 or int32 (kernels return int32 only below 2^25 in magnitude), else int64. A single
+        source is passed as it is (kernels never write into their input)."""
         srcs = self.preds[n]
         if not srcs:
             raise ValueError(f"node {n!r} has no input edge")
-        total = outs[srcs[0]].long()  # spikes are held as uint8: sum in int64
-        for s in srcs[1:]:
-            total = total + outs[s]
+        parts = [outs[s] for s in srcs]
+        if len(parts) == 1:
+            return parts[0]
+        if len(parts) <= 255 and all(self.kernels[s].spiking for s in srcs):
+            dtype = torch.uint8
+        elif len(parts) <= 64 and all(p.dtype in (torch.uint8, torch.int32) for p in parts):
+            dtype = torch.int32
+        else:
+            dtype = torch.int64
+        total = parts[0].to(dtype) + parts[1].to(dtype)  # a new tensor: the rest adds in place
+        for p in parts[2:]:
+            total += p.to(dtype)
         return total
 
     def _run_steps(self, x):
@@ -193,14 +210,22 @@ class ReferenceExecutor:
         if getattr(k, "graded_messages", False):  # a graded unit: one message per nonzero value
             c["spikes"] = chip.message_count(outs[n])
         if k.spiking:
-            c["spikes"] = chip.spike_count(outs[n])
-            tally.per_sample[n] = outs[n].reshape(T, B, -1).sum((0, 2), dtype=torch.int64).cpu()
+            per_sample, tally.maps[n] = spike_tallies(outs[n])
+            c["spikes"] = chip.spike_count(per_sample)  # the sum of the outputs, through its per-sample sums
+            tally.per_sample[n] = per_sample.cpu()
         if k.kind in ("synapse", "neuron") and inp is None:
             inp = self._sum_inputs(n, outs, x)
         if k.kind == "synapse":
-            c.update(chip.synapse_counts(inp, self._spike_sources(n), k.fanout))
+            maps = self._source_maps(n, outs, tally) if self.from_spikes[n] else None
+            if maps is not None and all(m.shape == inp.shape[2:] for m in maps):
+                # spike counts are nonnegative (|x| = x) and fanout is linear: the synops need only each
+                # source's counts summed over steps and samples, taken once per source
+                cnt = maps[0] if len(maps) == 1 else torch.stack(maps).sum(0)
+                c.update(chip.synapse_counts(cnt.reshape(1, 1, *cnt.shape), True, k.fanout))
+            else:
+                c.update(chip.synapse_counts(inp, self.from_spikes[n], k.fanout))
         if k.kind == "neuron":
-            tally.max_in[n] = int(inp.abs().max())
+            tally.max_in[n] = abs_max(inp)
             drives = [p for p in self.preds[n] if chip.host_drive(self.nodes[p])]
             syn = inp - sum(outs[p] for p in drives) if drives else inp  # the host's bias write is no synapse
             c["active_neuron_updates"] = int(torch.count_nonzero(syn))
@@ -212,14 +237,21 @@ class ReferenceExecutor:
             tally.counts.update({f"{n}.{s}": v for s, v in lowered.items() if s != "out"})
         tally.counts[n] = c
 
+    def _source_maps(self, n, outs, tally: "_Tally") -> List[torch.Tensor]:
+        """Per input edge of ``n``, its source's output summed over steps and samples (cached per run)."""
+        for p in set(self.preds[n]):
+            if p not in tally.maps:
+                tally.maps[p] = count_map(outs[p])
+        return [tally.maps[p] for p in self.preds[n]]
+
     def _result(self, outs, tally: "_Tally", rec: Dict[str, torch.Tensor]) -> RunResult:
         T, B = tally.shape
-        final = {o: outs[o] for o in self.outputs}
+        final = {o: outs[o].long() for o in self.outputs}
         last = final[self.outputs[0]] if self.outputs else outs[self.order[-1]]
         pred_src = last.reshape(T, B, -1)
         pred = (pred_src.sum(0) if self._is_spiking_output() else pred_src[-1]).argmax(-1)
-        rec = {n: (v.to(torch.int8) if n in self.kernels and self.kernels[n].spiking else v)
-               for n, v in rec.items()}
+        rec = {n: v if n not in self.kernels else v.to(torch.int8) if self.kernels[n].spiking else v.long()
+               for n, v in rec.items()}  # node outputs as int64 (spikes int8), whatever type they ran in
         return RunResult(final, pred.cpu(), tally.counts, tally.per_sample, rec, tally.max_in)
 
     def _spike_sources(self, n) -> bool:
@@ -255,6 +287,23 @@ class _Tally:
     counts: Dict[str, Dict[str, int]] = field(default_factory=dict)
     per_sample: Dict[str, torch.Tensor] = field(default_factory=dict)
     max_in: Dict[str, int] = field(default_factory=dict)
+    maps: Dict[str, torch.Tensor] = field(default_factory=dict)  # node -> output summed over (T, B), int64
+
+
+def spike_tallies(out: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Spikes of a binary output ``(T, B, *shape)`` per sample ``(B,)`` and per neuron ``(*shape)``, int64:
+    the steps are added in uint8 (int32 beyond 255 steps), then each sum is taken in int64."""
+    T, B = out.shape[:2]
+    flat = out.reshape(T, B, -1)
+    steps = flat[0].to(torch.uint8 if T < 256 else torch.int32, copy=True)
+    for t in range(1, T):
+        steps += flat[t]
+    return steps.sum(1, dtype=torch.int64), steps.sum(0, dtype=torch.int64).reshape(out.shape[2:])
+
+
+def count_map(x: torch.Tensor) -> torch.Tensor:
+    """``x`` ``(T, B, *shape)`` summed over steps and samples, int64 ``(*shape)``."""
+    return x.reshape(-1, *x.shape[2:]).sum(0, dtype=torch.int64)
 
 
 def is_integer_graph(graph: nir.NIRGraph) -> bool:

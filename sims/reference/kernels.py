@@ -1,8 +1,13 @@
-"""Integer kernels, one per NIR node type, on (T, B, *shape) int64 tensors.
+"""Integer kernels, one per NIR node type, on (T, B, *shape) integer tensors.
 
-Weighted sums run as float64 convolutions / matmuls: every operand is an integer and the kernel
-asserts ``max_row sum|W| * max|x| < 2^53``, so every partial sum is an exactly representable integer
-and the result is exact in any summation order, on CPU and on CUDA (which has no integer matmul).
+Weighted sums run as float convolutions / matmuls: every operand is an integer and the bound
+``max_row sum|W| * max|x|`` picks float32 below 2^24 and float64 below 2^53 (``blas.exact_dtype``; larger
+sums are refused), so every partial sum is an exactly representable integer and the result is exact in
+any summation order, on CPU and on CUDA (which has no integer matmul).
+
+Synaptic operations (``fanout``) are ``sum_i c_i fanout_i`` with ``fanout_i`` the number of synapses input
+``i`` reaches: a per-layer fan-out map (``fanout_map``, taken once per input shape) dotted with the counts
+summed over steps and samples, instead of a second convolution of the counts with a ones kernel.
 """
 
 from __future__ import annotations
@@ -15,9 +20,47 @@ import torch.nn.functional as F
 
 from ds2ta.export.graph_quant import avgpool_refusal
 from ds2ta.hardware import chip
-from ds2ta.sims.reference.neurons import LavaLIFParams, lif_run, lif_step
+from ds2ta.hardware.blas import exact_dtype
+from ds2ta.sims.reference.neurons import LavaLIFParams, lif_sequence, lif_step
 
 EXACT_LIMIT = chip.EXACT_FLOAT
+WRAP_LIMIT = 1 << (chip.UV_BITS - 1)  # a Conv result in [-2^23, 2^23) is its own 24-bit wrap
+
+
+def abs_max(x: torch.Tensor) -> int:
+    """``max |x|`` (0 when empty) in one pass, without an ``abs`` copy."""
+    if not x.numel():
+        return 0
+    if x.dtype == torch.bool:
+        return int(x.any())
+    lo, hi = torch.aminmax(x)
+    return max(-int(lo), int(hi))
+
+
+def float_dtype(bound: float, device=None):
+    """The torch float type whose sums of integers bounded by ``bound`` are exact (``blas.exact_dtype``),
+    or None beyond float64. On CUDA with TF32 matmuls allowed (operands rounded to 10-bit mantissas)
+    float32 is not exact: float64 then."""
+    dt = exact_dtype(bound)
+    if dt is None:
+        return None
+    tf32 = device is not None and torch.device(device).type == "cuda" and torch.backends.cuda.matmul.allow_tf32
+    return torch.float32 if dt == np.float32 and not tf32 else torch.float64
+
+
+def fanout_map(op: Callable[[torch.Tensor], torch.Tensor], in_shape, device) -> torch.Tensor:
+    """Per input element of one sample ``(*in_shape)``: how many terms of the linear map ``op``'s outputs
+    read it with weight 1 (``op`` applied with every weight set to 1): the gradient of ``sum(op(x))``,
+    int64. ``sum(c * map)`` is then ``sum(op(c))`` for any counts ``c`` of that shape."""
+    x = torch.zeros((1, *in_shape), dtype=torch.float64, device=device, requires_grad=True)
+    with torch.enable_grad():
+        op(x).sum().backward()
+    return x.grad[0].round().long()
+
+
+def _map_dot(cnt: torch.Tensor, fmap: torch.Tensor) -> torch.Tensor:
+    """``sum(cnt * fmap)`` for counts ``(T, B, *shape)`` and a per-sample map ``(*shape)``, int64."""
+    return (cnt.sum((0, 1), dtype=torch.int64) * fmap).sum()
 
 
 def _pair(v) -> tuple:
@@ -47,6 +90,8 @@ class Kernel:
     kind = "other"          # "synapse" (counts synops), "neuron", "attention", "other"
     spiking = False         # output is binary spikes
     neurons = 0
+    record = False          # set by the executor when the node is recorded (sub-populations kept)
+    reads_input = True      # forward uses its summed input (the attention kernels read their operands)
 
     def __init__(self, name: str, node):
         self.name, self.node = name, node
@@ -76,7 +121,8 @@ class Conv2dK(Kernel):
     """``Conv2d``: ``y = W * x + b``, then, as Lava computes it, the 24-bit wrap of its ``Conv``
     accumulator (``chip.wrap24``) when ``metadata["weight_exp"]`` is 0, else the weight exponent's shift
     ``(W * x + b) >> -weight_exp`` (``chip.apply_weight_exp``; the Lava backend builds such a conv as a
-    ``Sparse`` synapse with that exponent, int64, no wrap)."""
+    ``Sparse`` synapse with that exponent, int64, no wrap). The wrap is skipped when every sum already
+    lies in its range (then it changes nothing)."""
 
     kind = "synapse"
 
@@ -90,25 +136,34 @@ class Conv2dK(Kernel):
         self.pad = pad if isinstance(pad, str) else _pair(pad)
         self.b = self.b.long()
         self.exp = chip.weight_exp(node)
+        self._fanout: Dict[tuple, torch.Tensor] = {}
 
     def to(self, device):
         self.w, self.b = self.w.to(device), self.b.to(device)
+        self._fanout = {}
         return self
 
-    def _conv(self, x, w):
-        T, B = x.shape[:2]
-        y = chip.conv2d(x.flatten(0, 1), w, self.stride, self.pad, self.dil, self.groups, name=self.name)
-        return y.reshape(T, B, *y.shape[1:])
-
     def forward(self, x, env):
-        y = self._conv(x, self.w)
-        y += self.b.view(-1, 1, 1)  # in place: layers at paper scale are large
+        """``W * x + b`` (int32 where every sum is below 2^24, else int64), shifted or wrapped."""
+        T, B = x.shape[:2]
+        y = chip.conv2d_torch(x.flatten(0, 1), self.w, self.stride, self.pad, self.dil, self.groups,
+                              bias=self.b, name=self.name)
+        y = y.reshape(T, B, *y.shape[1:])
         if self.exp:
-            return chip.apply_weight_exp(y, self.exp)
-        return chip.wrap24(y, inplace=True)  # Lava's Conv result wraps at 24 bits
+            return chip.apply_weight_exp(y.long(), self.exp)  # a left shift may leave int32
+        lo, hi = torch.aminmax(y) if y.numel() else (0, 0)
+        if int(lo) < -WRAP_LIMIT or int(hi) >= WRAP_LIMIT:
+            y = chip.wrap24(y.long(), inplace=True)  # Lava's Conv result wraps at 24 bits
+        return y
 
     def fanout(self, cnt):
-        return self._conv(cnt, torch.ones_like(self.w)).sum()
+        """``sum(conv(cnt, ones))``: the counts summed over steps and samples, dotted with the fan-out map."""
+        shape = tuple(cnt.shape[2:])
+        if shape not in self._fanout:
+            ones = torch.ones(self.w.shape, dtype=torch.float64, device=cnt.device)
+            self._fanout[shape] = fanout_map(
+                lambda z: F.conv2d(z, ones, None, self.stride, self.pad, self.dil, self.groups), shape, cnt.device)
+        return _map_dot(cnt, self._fanout[shape])
 
 
 class AffineK(Kernel):
@@ -143,18 +198,25 @@ class SumPoolK(Kernel):
     def __init__(self, name, node):
         super().__init__(name, node)
         self.k, self.s, self.p = _pair(node.kernel_size), _pair(node.stride), _pair(node.padding)
+        self._fanout: Dict[tuple, torch.Tensor] = {}
+
+    def _pool(self, z):
+        return F.avg_pool2d(z, self.k, self.s, self.p, count_include_pad=True, divisor_override=1)
 
     def forward(self, x, env):
         T, B = x.shape[:2]
-        y = F.avg_pool2d(x.flatten(0, 1).double(), self.k, self.s, self.p, count_include_pad=True,
-                         divisor_override=1).round().long()
+        dtype = float_dtype(self.k[0] * self.k[1] * abs_max(x))
+        if dtype is None:
+            raise ValueError(f"{self.name}: window sums may reach 2^53, so float64 is not exact")
+        y = self._pool(x.flatten(0, 1).to(dtype)).long()  # exact integer sums
         return y.reshape(T, B, *y.shape[1:])
 
     def fanout(self, cnt):
-        T, B, C = cnt.shape[:3]
-        y = F.avg_pool2d(cnt.flatten(0, 1).double(), self.k, self.s, self.p, count_include_pad=True,
-                         divisor_override=1)
-        return y.sum()
+        """``sum(pool(cnt))``: the counts summed over steps and samples, dotted with the fan-out map."""
+        shape = tuple(cnt.shape[2:])
+        if shape not in self._fanout:
+            self._fanout[shape] = fanout_map(self._pool, shape, cnt.device)
+        return _map_dot(cnt, self._fanout[shape])
 
 
 class FlattenK(Kernel):
@@ -169,6 +231,7 @@ class DelayK(Kernel):
         if not np.array_equal(d, np.round(d)) or d.min() < 0:
             raise ValueError(f"node {name!r}: Delay needs non-negative integer steps, got {d}")
         self.d = torch.from_numpy(d.astype(np.int64))
+        self.uniform = int(d.reshape(-1)[0]) if d.size and np.all(d == d.reshape(-1)[0]) else None
 
     def to(self, device):
         self.d = self.d.to(device)
@@ -176,6 +239,12 @@ class DelayK(Kernel):
 
     def forward(self, x, env):  # y[t] = x[t - d] (0 for t < d), per element
         T = x.shape[0]
+        if self.uniform is not None:  # one delay for every element: a shift of the time axis
+            d = self.uniform
+            y = torch.zeros_like(x)
+            if d < T:
+                y[d:] = x[:T - d]
+            return y
         t = torch.arange(T, device=x.device).view(T, *([1] * (x.dim() - 1)))
         src = t - self.d.view(1, 1, *self.d.shape) if self.d.dim() else t - self.d
         src = src.expand_as(x)
@@ -248,7 +317,7 @@ class LavaLIFK(Kernel):
         return self
 
     def forward(self, x, env):
-        return lif_run(x, self.p)[0]
+        return lif_sequence(x, self.p)
 
     def init_state(self):
         return None
