@@ -62,6 +62,35 @@ def prepare(preset: str, work: Path, graph: str | None = None) -> tuple[Path, Pa
     return nir_path, ckpt
 
 
+def equal_to_reference(g, run, x, check_equal, batch: int = 4) -> list:
+    """Check a Lava run against the reference, ``batch`` samples at a time (a recorded reference run of
+    cifar10's lowered attention holds 0.5 GB per population and 20 samples); returns the compared
+    populations. ``check_equal(run, ref, executor, T, S)`` raises ``AssertionError`` naming the first
+    difference (``sim_speed._check_equal``, applied to each batch's slice of the Lava records)."""
+    from types import SimpleNamespace
+
+    from ds2ta.sims.reference import ReferenceExecutor
+
+    ex = ReferenceExecutor(g, "cpu")
+    T, S = int(x.shape[0]), int(x.shape[1])
+    layers = []
+    for lo in range(0, S, batch):
+        hi = min(S, lo + batch)
+        part = SimpleNamespace(records={k: v[lo:hi] for k, v in run.records.items()})
+        layers = check_equal(part, ex.run(x[:, lo:hi], record=True), ex, T, hi - lo)
+    return layers
+
+
+def code_version() -> dict:
+    """The commit of the ds2ta code that ran (the imported package's tree, which may be another checkout),
+    and whether that tree had uncommitted changes."""
+    import ds2ta.sims
+
+    tree = Path(ds2ta.sims.__file__).resolve().parent
+    git = lambda *a: subprocess.run(["git", "-C", str(tree), *a], capture_output=True, text=True).stdout.strip()
+    return {"commit": git("rev-parse", "--short", "HEAD"), "modified": bool(git("status", "--porcelain", "."))}
+
+
 def lava_row(net, run, samples: int) -> dict:
     """Timings and the profile summary of one Lava run."""
     p = run.profile
@@ -116,7 +145,6 @@ def run_preset(preset: str, work: Path, graph: str | None, seq_samples: int, pip
     from ds2ta.export import read_graph
     from ds2ta.sims.data import graph_T, load_samples
     from ds2ta.sims.lava import LavaNetwork
-    from ds2ta.sims.reference import ReferenceExecutor
 
     path, ckpt = prepare(preset, work, graph)
     g = read_graph(path)
@@ -124,21 +152,19 @@ def run_preset(preset: str, work: Path, graph: str | None, seq_samples: int, pip
     n = max(seq_samples, pipe_samples)
     x_np, labels, info = load_samples(g, None, n, T)
     x_TB = torch.from_numpy(np.ascontiguousarray(x_np))
-    row: dict = {"preset": preset, "graph": str(path), "data": info, "T": T, "lava": {}}
-    ex = ReferenceExecutor(g, "cpu")
-    ref = ex.run(x_TB, record=True)
+    row: dict = {"preset": preset, "graph": str(path), "data": info, "T": T, "code": code_version(), "lava": {}}
     for mode, S in (("sequential", seq_samples), ("pipelined", pipe_samples)):
         x = x_TB[:, :S]
         net = LavaNetwork(g, T, pipelined=mode == "pipelined")
         t0 = time.perf_counter()
-        run = net.run(x.transpose(0, 1).numpy(), profile=True)
+        run = net.run(x.transpose(0, 1).numpy(), profile=True)  # Lava first: it forks from a lean process
         wall = time.perf_counter() - t0
-        part = ReferenceExecutor(g, "cpu").run(x, record=True) if S != n else ref
-        layers = check_equal(run, part, ex, T, S)
+        layers = equal_to_reference(g, run, x, check_equal)
         row["lava"][mode] = {**lava_row(net, run, S), "wall_s": round(wall, 2), "compared_populations": len(layers)}
         print(f"[{preset}] Lava {mode}: {S} samples, {run.processes} processes, compile {run.compile_s:.1f} s, "
               f"run {run.run_s:.2f} s = {run.run_s / S:.3f} s/sample; equal to the reference on {len(layers)} "
               "populations", flush=True)
+    out.mkdir(parents=True, exist_ok=True)
     row["end_to_end"] = end_to_end(path, out)
     print(f"[{preset}] one sample end to end: {row['end_to_end']['wall_s']} s, "
           f"{row['end_to_end']['peak_pss_gb']} GB summed PSS, match {row['end_to_end']['match']}", flush=True)
@@ -210,7 +236,10 @@ def main(args, check_equal, machine_info, default_work_arg: str) -> int:
     if args.out:
         path = Path(args.out)
         old = json.loads(path.read_text()) if path.exists() else {"benchmark": "sim_speed"}
-        old.setdefault("presets", {})[args.preset] = row
+        slot = old.setdefault("presets", {}).setdefault(args.preset, {})
+        if "lava" in slot:  # a row written before labels existed
+            slot.clear()
+        slot[args.label] = row
         atomic_write_json(path, old)
-        print(f"\nwrote {path} (presets.{args.preset})")
+        print(f"\nwrote {path} (presets.{args.preset}.{args.label})")
     return 0

@@ -331,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seq-samples", type=int, default=None, help="--preset: Lava sequential samples")
     ap.add_argument("--pipe-samples", type=int, default=None, help="--preset: Lava pipelined samples")
     ap.add_argument("--batch", type=int, default=16, help="--preset: reference / float batch")
+    ap.add_argument("--label", default="current", help="--preset: the row's name under presets.PRESET in --out "
+                    "(e.g. 'before' for a run of an older checkout, side by side with 'current')")
     args = ap.parse_args(argv)
     if args.preset:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -171,3 +171,21 @@ def test_errors_name_the_limit():
     with pytest.raises(ValueError, match="6-bit delays"):
         al.plan("a", DS2TABlockAttention(channels=D, heads=H, tokens_shape=(G, G), chunk=64,
                                          operands=["q", "k", "v"]))
+
+
+def test_plan_is_reused_per_node_until_its_fields_change():
+    """Lava and the reference plan the same node once; a changed table is planned again, and a plan of
+    one node is never handed to another."""
+    from ds2ta.export.nir_nodes import DS2TASpikeAttention
+
+    def node(table):
+        return DS2TASpikeAttention(heads=2, channels=8, tokens_shape=np.array([2, 2]), table=table, shift=0,
+                                   operands=["q", "k", "v"])
+    n = node(np.arange(5)[None].repeat(2, 0).astype(float))
+    first = al.plan("a", n)
+    assert al.plan("a", n) is first and first.form == "associative"
+    n.table = np.minimum(np.arange(5), 2)[None].repeat(2, 0).astype(float)  # saturating: pairwise
+    again = al.plan("a", n)
+    assert again is not first and again.form == "pairwise"
+    other = node(n.table.copy())
+    assert al.plan("a", other) is not again and al.plan("a", other).form == "pairwise"

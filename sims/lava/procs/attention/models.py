@@ -11,6 +11,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from ds2ta.sims.lava.procs.attention.process import SpikeAttentionCore
+from ds2ta.sims.lava.procs.ports import recv
 
 
 def _shr(x: np.ndarray, shift: int) -> np.ndarray:
@@ -70,7 +71,7 @@ class PySpikeAttentionCoreModel(PyLoihiProcessModel):
     def run_spk(self):
         i = self.time_step - 1
         self.a_out.send(self.pending.pop(i, self.zero))
-        q, k, v = self.q.recv(), self.k.recv(), self.v.recv()
+        q, k, v = recv(self.q), recv(self.k), recv(self.v)
         s, j = divmod(i - self.depth, self.period)
         if s < 0 or s >= self.samples or j >= self.T:
             return

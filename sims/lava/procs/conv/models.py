@@ -24,6 +24,7 @@ from lava.proc.conv.process import Conv
 from ds2ta.hardware import chip
 from ds2ta.hardware.blas import IntConv2d, abs_max
 from ds2ta.sims.lava.procs.conv.process import TapConv
+from ds2ta.sims.lava.procs.ports import recv
 
 
 @implements(proc=Conv, protocol=LoihiProtocol)
@@ -69,7 +70,7 @@ class PyConvModelBLAS(PyLoihiProcessModel):
         if self.kernel is None:
             self.kernel = self._build_kernel()
         self.a_out.send(self.a_buf)
-        s_in = self.s_in.recv()
+        s_in = recv(self.s_in)
         if not s_in.any():  # no input, no synaptic current (most steps of a sequential run)
             if self.zero is None:
                 self.zero = np.zeros(self.a_buf.shape, np.int32)
@@ -129,7 +130,7 @@ class PyTapConvModel(PyLoihiProcessModel):
         i = self.time_step - 1
         self.a_out.send(self.a_buf)
         slot = i % len(self.ring)
-        self.ring[slot] = self.s_in.recv()
+        self.ring[slot] = recv(self.s_in)
         self.ring_max[slot] = abs_max(self.ring[slot]) if self.graded else int(self.ring[slot].any())
         C, H, W = self.in_shape
         xs, maxes = zip(*(self._delayed(i, k) for k in range(len(self.delays))))

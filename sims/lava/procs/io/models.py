@@ -11,6 +11,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from ds2ta.sims.lava.procs.io.process import BiasSource, MemmapSource, Recorder
+from ds2ta.sims.lava.procs.ports import recv
 
 
 @implements(proc=MemmapSource, protocol=LoihiProtocol)
@@ -49,7 +50,7 @@ class AbstractPyRecorderModel(PyLoihiProcessModel):
         i = self.time_step - 1
         ports = [getattr(self, f"in_{k}") for k in range(self.n_ports)]
         for port, f, d in zip(ports, self.files, self.depths):
-            x = port.recv()
+            x = recv(port)
             s, t = divmod(i - d, self.period)
             if 0 <= s < self.samples and t < self.T:
                 f[s, t] = x

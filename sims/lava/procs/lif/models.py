@@ -12,6 +12,7 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from ds2ta.sims.lava.ops import WindowedLIFState
 from ds2ta.sims.lava.procs.lif.process import PerNeuronLIF
+from ds2ta.sims.lava.procs.ports import recv
 
 
 @implements(proc=PerNeuronLIF, protocol=LoihiProtocol)
@@ -28,4 +29,4 @@ class PyPerNeuronLIFModel(WindowedLIFState, PyLoihiProcessModel):
         self.init_lif(proc_params)
 
     def run_spk(self):
-        self.s_out.send(self.lif_step(self.a_in.recv()).astype(np.int32))
+        self.s_out.send(self.lif_step(recv(self.a_in)).astype(np.int32))

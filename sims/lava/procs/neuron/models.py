@@ -22,6 +22,7 @@ from lava.proc.prodneuron.models import PyProdNeuronModelFixed
 from lava.proc.prodneuron.process import ProdNeuron
 
 from ds2ta.hardware import chip
+from ds2ta.sims.lava.procs.ports import recv
 
 
 def _scalar(x) -> int:
@@ -92,7 +93,7 @@ class PyLifResetModelFast(PyLifResetModelBitAcc):
         return chip.LIFParams(fu, fv, bias, self.effective_vth, fu == 0, bool(bias.any()))
 
     def run_spk(self):
-        a = self.a_in.recv()
+        a = recv(self.a_in)
         if a.dtype.itemsize < 4:  # lava-nc shifts in the received type: its wrap, then int32
             a = np.left_shift(a, self.act_shift).astype(np.int32) >> self.act_shift
         if self._params is None:
@@ -131,7 +132,7 @@ class PyProdNeuronModelFast(PyProdNeuronModelFixed):
     """
 
     def run_spk(self) -> None:
-        a1, a2 = self.a_in1.recv(), self.a_in2.recv()
+        a1, a2 = recv(self.a_in1), recv(self.a_in2)
         for a in (a1, a2):
             if not a.any():  # a factor zero everywhere: v = 0, and that factor is the zeros to send
                 self.s_out.send(a)
@@ -160,7 +161,7 @@ class _GradedFast:
         self._v_zero = False
 
     def run_spk(self) -> None:
-        a = self.a_in.recv()
+        a = recv(self.a_in)
         if self._v_zero:
             v = a.astype(self.v.dtype, copy=False)
         else:

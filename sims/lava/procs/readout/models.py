@@ -12,6 +12,7 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from ds2ta.sims.lava.ops import WindowedLIFState
 from ds2ta.sims.lava.procs.readout.process import Readout
+from ds2ta.sims.lava.procs.ports import recv
 
 
 @implements(proc=Readout, protocol=LoihiProtocol)
@@ -28,5 +29,5 @@ class PyReadoutModel(WindowedLIFState, PyLoihiProcessModel):
         self.init_lif(proc_params, threshold=False)  # reports v
 
     def run_spk(self):
-        self.lif_step(self.a_in.recv())
+        self.lif_step(recv(self.a_in))
         self.v_out.send(self.v.astype(np.int32))

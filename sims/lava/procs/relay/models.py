@@ -11,6 +11,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from ds2ta.sims.lava.procs.relay.process import DelayBank
+from ds2ta.sims.lava.procs.ports import recv
 
 
 class AbstractPyDelayBankModel(PyLoihiProcessModel):
@@ -41,7 +42,7 @@ class AbstractPyDelayBankModel(PyLoihiProcessModel):
         for k in self.later:
             d = self.delays[k]
             ports[k].send(self._gated(k, self.buf[(i - d) % self.depth], i - d))
-        x = self.s_in.recv()
+        x = recv(self.s_in)
         self.buf[i % self.depth] = x
         for k in self.now:
             ports[k].send(self._gated(k, x, i))

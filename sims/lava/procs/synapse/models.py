@@ -28,6 +28,7 @@ from scipy.sparse import csr_matrix
 
 from ds2ta.hardware import chip
 from ds2ta.hardware.blas import IntLinear, IntSparse
+from ds2ta.sims.lava.procs.ports import recv
 
 MAX_DELAY = 63  # Loihi 2: 6-bit synaptic delays (lava-nc's DelaySparse check)
 PREBUILT = "ds2ta_kernels"  # proc_params key of kernels built before the fork (prebuild_kernels)
@@ -83,7 +84,7 @@ class PyDenseModelBLAS(PyDenseModelBitAcc):
         if self._kernel is None:
             self._kernel = IntLinear(self.weights)
         self.a_out.send(self.a_buff)
-        s_in = self.s_in.recv()
+        s_in = recv(self.s_in)
         if self.num_message_bits.item() > 0:
             acc = self._kernel(_graded(s_in))
             product = np.result_type(self.weights.dtype, s_in.dtype)
@@ -135,7 +136,7 @@ class PySparseModelEvent(PySparseModelBitAcc):
         self.weight_exp = self.proc_params.get("weight_exp", 0)
         kernel = self._sums()
         self.a_out.send(self.a_buff)
-        s_in = self.s_in.recv()
+        s_in = recv(self.s_in)
         if not s_in.any():  # no input, no current: one pass, no new array (most steps of a sequential run)
             if self._zero is None:
                 self._zero = np.zeros(kernel.n_out, np.int32)
@@ -266,7 +267,7 @@ class PyDelaySparseModelEvent(PyDelaySparseModelBitAcc):
         n_slots = self._ring.shape[0]
         self.a_out.send(self._ring[self._ptr])
         binary = self.num_message_bits.item() == 0
-        s_in = self.s_in.recv()
+        s_in = recv(self.s_in)
         self._ring[self._ptr] = 0
         self._ptr = (self._ptr + 1) % n_slots
         if s_in.any():
