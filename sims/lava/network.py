@@ -50,6 +50,7 @@ from ds2ta.sims.lava.runtime_guard import (begin_run, end_run, kill_runtime, one
 # At paper scale (cifar10: 374 processes, channels up to 196,608 values) the default's buffers made
 # up most of the run's 8.8 GB (summed PSS); see docs/scale.md.
 CHANNEL_DEPTH = 2
+RECORDERS = 2  # recorder processes (one per core of the 2-core machine this was measured on)
 
 
 
@@ -220,6 +221,27 @@ class LavaNetwork:
         prebuild_kernels([p for p in built if models.get(p) in (PySparseModelEvent, PyDelaySparseModelEvent)])
         return procs, outs, units, models, built
 
+    def _recorders(self, names: list, info: dict, paths: list, samples: int, models: dict) -> list:
+        """``RECORDERS`` Recorder processes sharing the recorded ports, balanced by bytes per step: a
+        paper-scale run records up to 25 MB per step (the lowered attention's products), the largest single
+        process's work, which the lock-step runtime waits for at every step."""
+        nbytes = [info[n][1] * (1 if info[n][3] else 4) for n in names]
+        groups, load = [[] for _ in range(RECORDERS)], [0] * RECORDERS
+        for i in sorted(range(len(names)), key=lambda i: -nbytes[i]):
+            g = load.index(min(load))
+            groups[g].append(i)
+            load[g] += nbytes[i]
+        recs = []
+        for group in (sorted(g) for g in groups if g):
+            rec = Recorder(sizes=[info[names[i]][1] for i in group], paths=[paths[i] for i in group],
+                           dtypes=["uint8" if info[names[i]][3] else "int32" for i in group],
+                           depths=[info[names[i]][2] for i in group], samples=samples, T=self.T, period=self.period)
+            for j, i in enumerate(group):
+                info[names[i]][0].connect(getattr(rec, f"in_{j}"))
+            models[rec] = recorder_model(len(group))
+            recs.append(rec)
+        return recs
+
     def _line(self, p) -> tuple | None:
         """``(delay, lo, hi)`` of the delay line projection ``p`` needs (``DelayBank``), None if none:
         its alignment plus NIR delay, and the source-local steps it passes (``hi < period - 1`` drops the
@@ -301,15 +323,11 @@ class LavaNetwork:
             paths = [os.path.join(workdir, f"rec{i}.bin") for i in range(len(names))]
             for path, size, sp in zip(paths, sizes, spiking):
                 np.memmap(path, dtype=np.uint8 if sp else np.int32, mode="w+", shape=(S, self.T, size)).flush()
-            rec = Recorder(sizes=sizes, paths=paths, dtypes=["uint8" if sp else "int32" for sp in spiking],
-                           depths=[info[n][2] for n in names], samples=S, T=self.T, period=self.period)
-            for i, n in enumerate(names):
-                info[n][0].connect(getattr(rec, f"in_{i}"))
-            models[rec] = recorder_model(len(names))
+            recs = self._recorders(names, info, paths, S, models)
             steps = S * self.period + (self.depth if self.pipelined else 0)
             cfg = Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=models)
-            runtime_owner = rec
-            built.append(rec)
+            rec = runtime_owner = recs[0]  # any process of the network compiles and runs all of it
+            built += recs
             with contextlib.ExitStack() as stack:
                 stack.enter_context(one_blas_thread())  # inherited by every forked process
                 table = stack.enter_context(profiling(workdir, built)) if profile else None

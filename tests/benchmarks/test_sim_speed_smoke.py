@@ -31,9 +31,10 @@ def sim_speed():
 
 def _hand_count(depth: int) -> int:
     """Lava processes of Input -> (Affine -> CubaLIF) x depth -> Output: one memmap source for the Input,
-    per layer one Dense (the Affine) and one LIF, one recorder; a plain chain needs no alignment relays
-    and NIR Output is not a process."""
-    return 1 + depth * 2 + 1
+    per layer one Dense (the Affine) and one LIF, two recorders (the recorded populations, input and
+    ``depth`` LIFs, shared by ``network.RECORDERS = 2``); a plain chain needs no delay lines and NIR Output
+    is not a process."""
+    return 1 + depth * 2 + 2
 
 
 def test_chain_process_count_and_table(sim_speed, tmp_path):
