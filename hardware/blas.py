@@ -217,11 +217,13 @@ class IntSparse:
         m = csc_matrix(weight)
         m.sum_duplicates()
         self.n_out, self.n_in = m.shape
-        self.indptr = m.indptr.astype(np.int64)
-        self.rows = m.indices.astype(np.int32 if self.n_out < 2 ** 31 else np.int64)
+        small = lambda n: np.int32 if n < 2 ** 31 else np.int64
+        self.indptr = m.indptr.astype(small(m.nnz))
+        self.rows = m.indices.astype(small(self.n_out))
         w = m.data.astype(np.int64)
         self.w_abs_max = abs_max(w)
-        self.w = w.astype(np.int32) if self.w_abs_max < 2 ** 31 else w  # the one copy of the weights
+        # the one copy of the weights, as small as they allow (8-bit weights: 2 bytes each)
+        self.w = w.astype(np.int16 if self.w_abs_max < 2 ** 15 else small(self.w_abs_max))
         self.row_abs_sum = int(np.bincount(self.rows, weights=np.abs(w), minlength=self.n_out).max(initial=0))
         self._csr: dict = {}
 
@@ -251,6 +253,7 @@ class IntSparse:
         counts = ends - starts
         total = int(counts.sum())
         # positions of the active columns' entries: starts[k] + 0..counts[k]-1, concatenated
+        starts, counts = starts.astype(np.int64), counts.astype(np.int64)
         pos = np.arange(total, dtype=np.int64) + np.repeat(starts - (np.cumsum(counts) - counts), counts)
         narrow = np.dtype(out_dtype).itemsize < 8 and self.w_abs_max * xmax < 2 ** 31  # every term fits
         acc = np.int32 if narrow else np.int64

@@ -102,14 +102,15 @@ def active_updates(ev: _Evaluator, name: str) -> int:
 
 def fanout_events(name: str, node, weight: np.ndarray) -> int:
     """Sum over inputs of ``weight x`` the number of synapses that input reaches (structural fan-out):
-    the node applied with every weight set to 1 and no bias, summed over its outputs."""
+    the node applied with every weight set to 1 and no bias, summed over its outputs. The map is linear,
+    so it is applied once, to the weights summed over steps and samples."""
     T, S, n = weight.shape
     unit = copy.copy(node)
     if getattr(node, "weight", None) is not None:
         unit.weight = np.ones(np.asarray(node.weight).shape, dtype=np.int64)
     if getattr(node, "bias", None) is not None:
         unit.bias = np.zeros(np.asarray(node.bias).shape, dtype=np.int64)
-    return int(apply_linear(name, unit, weight.reshape(T * S, n)).sum())
+    return int(apply_linear(name, unit, weight.reshape(T * S, n).sum(0, keepdims=True)).sum())
 
 
 def lowered_counts(schedule: Schedule, records: dict, name: str, low) -> dict:

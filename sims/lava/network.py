@@ -41,8 +41,8 @@ from ds2ta.sims.lava.procs.fast import fast_models
 from ds2ta.sims.lava.procs.synapse.models import PyDelaySparseModelEvent, PySparseModelEvent, prebuild_kernels
 from ds2ta.sims.lava.profile import profiling, summarize
 from ds2ta.sims.lava.taps import build_tap_conv, tap_groups, tap_line
-from ds2ta.sims.lava.runtime_guard import (begin_run, end_run, kill_runtime, one_blas_thread, reap_new_children,
-                                           run_watched, shielded, signals_held)
+from ds2ta.sims.lava.runtime_guard import (begin_run, end_run, frozen_heap, kill_runtime, one_blas_thread,
+                                           reap_new_children, run_watched, shielded, signals_held)
 
 
 # Messages each Lava channel buffers in shared memory. lava-nc's default is 64; the Loihi protocol
@@ -330,6 +330,7 @@ class LavaNetwork:
             built += recs
             with contextlib.ExitStack() as stack:
                 stack.enter_context(one_blas_thread())  # inherited by every forked process
+                stack.enter_context(frozen_heap())  # the forked processes' collector skips the parent's objects
                 table = stack.enter_context(profiling(workdir, built)) if profile else None
                 with signals_held():  # Lava forks here: a Ctrl-C inside a fork callback would be lost
                     rec.create_runtime(run_cfg=cfg, compile_config={"pypy_channel_size": CHANNEL_DEPTH})

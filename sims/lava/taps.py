@@ -102,6 +102,8 @@ def build_tap_conv(group: TapGroup, schedule: Schedule, period: int):
     chw = tuple(int(v) for v in np.asarray(node0.input_type["input"]).reshape(-1))  # typed by the schedule
     out_shape = linear_out_shape(name0, node0, chw)
     weights = np.stack([_integer(node.weight, f"{name}.weight") for name, node, _ in group.taps])
+    if np.abs(weights).max(initial=0) < 2 ** 15:  # a compact copy: the parent holds it while Lava forks
+        weights = weights.astype(np.int16)
     return TapConv(weights=weights, delays=[d for _, _, d in group.taps], in_shape=chw, stride=_pair(node0.stride),
                    padding=_pair(node0.padding), dilation=_pair(node0.dilation), groups=int(node0.groups),
                    out_shape=out_shape, graded=len(group.sources) > 1, period=period,
