@@ -10,26 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from ds2ta.export.nir_nodes import DS2TABlockAttention, DS2TASpikeAttention
 from ds2ta.hardware import attention_activity as act
 from ds2ta.hardware import attention_lowering as al
 from ds2ta.sims.reference.attention import LoweredAttentionK
+from test_attention_lowering import _block, _spatial  # the same nodes (tests/hardware is on sys.path)
 
 H, d, G = 2, 4, 3
 D, N, T, B = H * d, G * G, 4, 3
 NONLINEAR = np.array([[0, 3, 5, -2, 7], [1, 1, 4, 4, 9]])
 LINEAR = np.array([[0, 2, 4, 6, 8], [0, -1, -2, -3, -4]])
-
-
-def _spatial(table, shift=0):
-    return DS2TASpikeAttention(channels=D, heads=H, tokens_shape=(G, G), table=np.asarray(table),
-                               shift=shift, operands=["q", "k", "v"])
-
-
-def _block(chunk, shift=0):
-    return DS2TABlockAttention(channels=D, heads=H, tokens_shape=(G, G), chunk=chunk, shift=shift,
-                               operands=["q", "k", "v"])
-
 
 NODES = [_spatial(NONLINEAR, s) for s in (0, 2, -1)] + [_spatial(LINEAR, s) for s in (0, 1, -2)] + \
     [_block(c, s) for c, s in ((1, 0), (2, 1), (4, -1))]

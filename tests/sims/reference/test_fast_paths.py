@@ -11,7 +11,8 @@
 
 from __future__ import annotations
 
-import warnings
+import os
+import sys
 
 import numpy as np
 import pytest
@@ -19,14 +20,14 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 
-from ds2ta.config import make_config
-from ds2ta.export.model_quant import encode_int, quantize_model
 from ds2ta.hardware import chip
-from ds2ta.model import DS2TA
 from ds2ta.sims.reference import ReferenceExecutor
 from ds2ta.sims.reference.executor import count_map, spike_tallies
 from ds2ta.sims.reference.kernels import Conv2dK, SumPoolK
 from ds2ta.sims.reference.neurons import LavaLIFParams, _decay_shift, lif_run, lif_sequence
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/sims helpers
+from firing_tiny import firing_tiny  # noqa: E402
 
 
 class _Node:  # the fields a Conv2d / SumPool2d kernel reads
@@ -141,18 +142,7 @@ def test_spike_tallies_and_count_map():
 # -- whole runs ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny():
-    torch.manual_seed(0)
-    model = DS2TA(make_config("tiny")).eval()
-    for name, m in model.named_modules():  # BN statistics that make every layer fire
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.running_mean.uniform_(-0.6, 0.1), m.running_var.uniform_(0.2, 0.5)
-            if any(f"attn.{p}." in name for p in "qkv"):
-                m.running_mean.uniform_(-1.6, -1.0)
-    x = torch.from_numpy(np.random.default_rng(0).integers(0, 17, (5, 1, 8, 8)))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        g, _, _ = quantize_model(model, 1 / 16, x.float() / 16)
-    return g, encode_int(model.cfg, x)
+    return firing_tiny(5)
 
 
 def _synapse_events(ex, n, rec, x):
