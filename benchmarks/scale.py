@@ -42,6 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "docs" / "results" / "scale.json"
 PRESET_DATA = {"tiny": "digits", "tiny-dvs": "digits-events", "cifar10": "digits32", "cifar100": "digits32",
+               "statten-cifar10": "digits32",
                "dvs": "digits-events128"}
 GB = 1e9
 

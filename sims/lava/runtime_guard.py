@@ -65,7 +65,6 @@ def frozen_heap():
     collected as usual."""
     import gc
 
-    gc.collect()
     gc.freeze()
     try:
         yield
