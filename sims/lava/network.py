@@ -344,7 +344,10 @@ class LavaNetwork:
                     if progress is not None:
                         progress(min(S, done // self.period) - min(S, (done - n) // self.period))
                 t2 = time.perf_counter()
-                prof = summarize(table(), t2 - t1, steps) if profile else None
+                labels = {r: f"recorder {i}" for i, r in enumerate(recs)}
+                labels.update({q: f"{n}.{suffix}" for n, p in procs.items() if isinstance(p, LoweredAttention)
+                               for suffix, q in p.procs.items()})
+                prof = summarize(table(), t2 - t1, steps, labels) if profile else None
             records = {n: np.array(np.memmap(p, dtype=np.uint8 if sp else np.int32, mode="r",
                                              shape=(S, self.T, size)))
                        for n, p, sp, size in zip(names, paths, spiking, sizes)}

@@ -102,7 +102,7 @@ def profiling(workdir: str, processes: list):
         _TABLE[0] = None
 
 
-def summarize(table: dict, wall_s: float, steps: int) -> dict:
+def summarize(table: dict, wall_s: float, steps: int, labels: dict | None = None) -> dict:
     """The profile of one run: every process (busiest first), the processes that ran no model (runtime
     service, shared-memory manager: their whole CPU seconds from ``psutil``, taken before the runtime
     stops), and per step: wall milliseconds, model arithmetic and runtime overhead in CPU milliseconds
@@ -111,6 +111,7 @@ def summarize(table: dict, wall_s: float, steps: int) -> dict:
     Args:
         table: ``{process: row}`` from :func:`profiling` (each process's ``model_class`` is the model
             the compiler chose).
+        labels: names for processes whose class takes none (lava-nc's ``ProdNeuron``, ``GradedVec``).
     """
     import psutil
 
@@ -118,7 +119,7 @@ def summarize(table: dict, wall_s: float, steps: int) -> dict:
     for proc, (pid, arith, cpu0, cpu1, n) in table.items():
         pids.add(int(pid))
         model = getattr(proc, "model_class", None)
-        rows.append(ProcessProfile(proc.name, type(proc).__name__, getattr(model, "__name__", "?"),
+        rows.append(ProcessProfile((labels or {}).get(proc, proc.name), type(proc).__name__, getattr(model, "__name__", "?"),
                                    float(arith), max(float(cpu1) - float(cpu0), 0.0), int(n)))
     rows.sort(key=lambda r: -r.cpu_s)
     other = 0.0
