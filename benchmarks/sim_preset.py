@@ -81,6 +81,16 @@ def equal_to_reference(g, run, x, check_equal, batch: int = 4) -> list:
     return layers
 
 
+def shown(path: Path) -> str:
+    """A path as recorded: relative to the repository when inside it, else its last three parts (no
+    path of the machine that ran the benchmark goes into docs/results)."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(HERE.parent))
+    except ValueError:
+        return str(Path(*path.parts[-3:]))
+
+
 def code_version() -> dict:
     """The commit of the ds2ta code that ran (the imported package's tree, which may be another checkout),
     and whether that tree had uncommitted changes."""
@@ -162,7 +172,7 @@ def run_preset(preset: str, work: Path, graph: str | None, seq_samples: int, pip
     n = max(seq_samples, pipe_samples)
     x_np, labels, info = load_samples(g, None, n, T)
     x_TB = torch.from_numpy(np.ascontiguousarray(x_np))
-    row: dict = {"preset": preset, "graph": str(path), "data": info, "T": T, "code": code_version(), "lava": {}}
+    row: dict = {"preset": preset, "graph": shown(path), "data": info, "T": T, "code": code_version(), "lava": {}}
     for mode, S in (("sequential", seq_samples), ("pipelined", pipe_samples)):
         x = x_TB[:, :S]
         net = LavaNetwork(g, T, pipelined=mode == "pipelined")
