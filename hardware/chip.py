@@ -260,8 +260,8 @@ def lif_step(a, u, v, p: LIFParams, fresh: bool = False):
     return s, u, v
 
 
-# -- integer convolution (hardware/conv.py) ------------------------------------------------------
-from ds2ta.hardware.conv import EXACT_FLOAT, conv2d, conv2d_torch  # noqa: E402,F401  (the chip's conv)
+# -- integer convolution (hardware/intconv.py) ------------------------------------------------------
+from ds2ta.hardware.intconv import EXACT_FLOAT, conv2d, conv2d_torch  # noqa: E402,F401  (the chip's conv)
 
 
 # -- neuron node types ----------------------------------------------------------------------------
