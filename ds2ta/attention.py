@@ -56,8 +56,8 @@ def sdsa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, talk_lif: nn.Module,
          pool=None) -> torch.Tensor:
     """SDSA ``Q * LIF(sum over tokens of K * V)`` on token tensors (T, B, N, D) -> (T, B, N, D).
 
-    ``pool`` (the SDT block's DVS max-pool over the token grid, or None) is applied to ``K * V``
-    before the sum and to the result, as the official block does on event data.
+    ``pool`` (the SDT block's DVS max-pool, ``sdt.head_token_maxpool`` or the token grid's, or None)
+    is applied to ``K * V`` before the sum and to the result, as the official block does on event data.
     """
     kv = k * v
     if pool is not None:

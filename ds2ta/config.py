@@ -14,6 +14,10 @@ from ds2ta.encoding import ENCODINGS
 
 ATTENTIONS = ("ds2ta", "spikformer", "statten", "sdsa")
 BACKBONES = ("spikformer", "sdt")  # Spikformer (spike-count residual stream) | Spike-driven Transformer V1
+SDSA_POOLS = ("official", "grid")  # DS2TAConfig.sdsa_pool
+# Fields added after checkpoints were written, with the value those older checkpoints were trained with
+# (new models get the dataclass default): DS2TAConfig.from_dict fills them in where a stored dict lacks them.
+LEGACY_DEFAULTS = {"sdsa_pool": "grid"}
 DEFAULT_ATTN_SCALE = 0.125  # DS2TA and Spikformer: s = 1/8 (a power of two keeps the chip's shift exact)
 
 
@@ -32,6 +36,8 @@ class DS2TAConfig:
     attention: str = "ds2ta"      # "ds2ta" (TASA+NSAD) | "spikformer" (spatial SSA) | "statten" | "sdsa"
     backbone: str = "spikformer"  # "spikformer" | "sdt" (SDT-V1: membrane shortcut, input LIF per block)
     dvs_pool: Optional[bool] = None  # SDT on events: 3x3 max-pool of block input and Q/K/V, gated output
+    sdsa_pool: str = "official"   # SDSA's pools of K*V and output with dvs_pool: "official" 3x3 over (flat
+                                  # token n, head channel d) as STAtten's code; "grid" 3x3 over the token grid
     taw: int = 3                  # TASA temporal attention window (steps, incl. the current one)
     tau_init: float = 4.0         # TASA decay exponent initial value (paper: 4 in every layer)
     learn_tau: bool = True        # TASA tau trainable (kept positive through softplus)
@@ -59,6 +65,8 @@ class DS2TAConfig:
                              "block's input spikes; the Spikformer block's input is a spike count")
         if self.embed_dim % self.heads:
             raise ValueError(f"embed_dim={self.embed_dim} is not divisible by heads={self.heads}")
+        if self.sdsa_pool not in SDSA_POOLS:
+            raise ValueError(f"sdsa_pool={self.sdsa_pool!r}: choose one of {SDSA_POOLS}")
         if self.embed_dim % 8:
             raise ValueError(f"embed_dim={self.embed_dim} must be a multiple of 8 (SPS widths D/8..D)")
         if len(self.pool_stages) != 4 or set(self.pool_stages) - {"0", "1"}:
@@ -94,13 +102,16 @@ class DS2TAConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "DS2TAConfig":
+    def from_dict(cls, d: dict, stored: bool = True) -> "DS2TAConfig":
+        """A config from a dict of fields. ``stored``: ``d`` was written by this package, maybe an older
+        version (a checkpoint's ``"config"``), so a field it lacks takes the value that version built
+        (``LEGACY_DEFAULTS``); False (a new model): the dataclass default."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown DS2TAConfig fields {sorted(unknown)}: checkpoint from another "
                              "version or another model")
-        return cls(**d)
+        return cls(**({**LEGACY_DEFAULTS, **d} if stored else d))
 
 
 PRESETS: dict[str, dict] = {
@@ -141,4 +152,4 @@ def make_config(preset: str = "tiny", **overrides) -> DS2TAConfig:
     """Build a config from a named preset with field overrides; unknown names raise ``ValueError``."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}: choose one of {sorted(PRESETS)}")
-    return DS2TAConfig.from_dict({**PRESETS[preset], **overrides})
+    return DS2TAConfig.from_dict({**PRESETS[preset], **overrides}, stored=False)

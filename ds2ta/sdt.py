@@ -7,7 +7,8 @@ model/spikeformer.py of Intelligent-Computing-Lab-Yale/STAtten); the project's o
           membrane] = x_feat;  x = BN(conv3x3(LIF(x_feat))) + x_feat          (widths D/8 .. D)
     Attn  s = LIF(x) [x_pool = maxpool(s) on events];  Q, K, V = LIF(BN(W s)) [maxpool on events]
           statten: z = LIF_0.5(Q_b (K_b^T V_b) * scale) [z = z * x_pool + x_pool on events]
-          sdsa:    z = Q * LIF_0.5(sum_n K * V)          [max-pools on events, see attention.sdsa]
+          sdsa:    z = Q * LIF_0.5(sum_n K * V)          [max-pools of K * V and z on events over each
+                   head's (flat token n, channel d) plane: head_token_maxpool, or the grid (sdsa_pool)]
           (spikformer / ds2ta attentions also run here: z = LIF_0.5(s * h[Q K^T] V))
           x = x + BN(W_o z + b_o)                     (membrane shortcut: no LIF after the projection)
     MLP   x = x + BN(W_2 LIF(BN(W_1 LIF(x) + b_1)) + b_2)
@@ -22,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ds2ta.attention import SpikingAttention, sdsa, split_heads
+from ds2ta.attention import SpikingAttention, merge_heads, sdsa, split_heads
 from ds2ta.config import DS2TAConfig
 from ds2ta.neuron import LIF
 
@@ -34,6 +35,18 @@ def grid_maxpool(x: torch.Tensor, grid: int) -> torch.Tensor:
     img = x.permute(0, 1, 3, 2).reshape(T * B, D, grid, grid)
     y = nn.functional.max_pool2d(img, 3, 1, 1)
     return y.reshape(T, B, D, N).permute(0, 1, 3, 2)
+
+
+def head_token_maxpool(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """SDSA's max-pool on event data as the official code applies ``MaxPool3d((1, 3, 3), 1, (0, 1, 1))``
+    to its ``(T, B, heads, N, hd)`` tensor: 3x3 stride 1 over each head's (flat token ``n``, channel
+    ``d``) plane, padding ignored at ``n = 0, N - 1`` and ``d = 0, hd - 1``. Grid rows wrap: tokens
+    ``y g + g - 1`` and ``(y + 1) g`` are neighbours. (T, B, N, D) -> (T, B, N, D), ``c = h hd + d``."""
+    T, B, N, D = x.shape
+    hd = D // heads
+    planes = split_heads(x, heads).reshape(T * B * heads, 1, N, hd)  # (T*B*heads, 1, N, hd)
+    y = nn.functional.max_pool2d(planes, 3, 1, 1)
+    return merge_heads(y.reshape(T, B, heads, N, hd))  # (T, B, N, D)
 
 
 class LinearBN(nn.Module):
@@ -86,6 +99,7 @@ class SDTAttention(nn.Module):
     def __init__(self, cfg: DS2TAConfig):
         super().__init__()
         self.mode, self.heads, self.grid, self.dvs = cfg.attention, cfg.heads, cfg.grid, cfg.dvs_pool
+        self.sdsa_pool = cfg.sdsa_pool
         self.shortcut_lif = LIF(cfg.lif_tau, cfg.v_threshold, cfg.surrogate_alpha)
         # q, k, v projections (Conv1x1 without bias, BN, LIF), NSAD table, attention / talking-heads LIF
         self.core = SpikingAttention(cfg)
@@ -95,6 +109,10 @@ class SDTAttention(nn.Module):
     def pool(self, x: torch.Tensor) -> torch.Tensor:
         return grid_maxpool(x, self.grid)
 
+    def sdsa_pool_of(self, x: torch.Tensor) -> torch.Tensor:
+        """SDSA's max-pool of ``K * V`` and of its output on event data (``cfg.sdsa_pool``)."""
+        return head_token_maxpool(x, self.heads) if self.sdsa_pool == "official" else self.pool(x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = self.shortcut_lif(x)  # (T, B, N, D) spikes
         c = self.core
@@ -102,7 +120,7 @@ class SDTAttention(nn.Module):
         if self.dvs:
             q, k, v = self.pool(q), self.pool(k), self.pool(v)
         if self.mode == "sdsa":
-            z = sdsa(q, k, v, c.attn_lif, self.pool if self.dvs else None)
+            z = sdsa(q, k, v, c.attn_lif, self.sdsa_pool_of if self.dvs else None)
         else:
             z = c.attn_lif(c.attend(*(split_heads(t, self.heads) for t in (q, k, v))))
             if self.dvs:

@@ -120,6 +120,28 @@ def test_unknown_config_field_is_rejected(model, tmp_path):
         load_checkpoint(path)
 
 
+def test_checkpoint_from_before_sdsa_pool_keeps_the_grid_pooling(tmp_path):
+    """A checkpoint written before ``sdsa_pool`` existed was trained with SDSA's DVS pools on the token
+    grid: loading it builds ``sdsa_pool="grid"`` (the model it was trained as), a new one keeps its own."""
+    torch.manual_seed(0)
+    cfg = make_config("tiny-dvs", embed_dim=16, heads=2, mlp_ratio=1, backbone="sdt", attention="sdsa")
+    assert cfg.dvs_pool and cfg.sdsa_pool == "official"
+    m = DS2TA(cfg).eval()
+    info = {**INFO, "name": "digits-events", "encoding": "events", "input_scale": 1.0}
+    path = save_checkpoint(tmp_path / "new.pt", m, info)
+    assert load_checkpoint(path)[0].cfg.sdsa_pool == "official"
+    ckpt = torch.load(path, weights_only=False)
+    del ckpt["config"]["sdsa_pool"]  # as an older version wrote it
+    torch.save(ckpt, tmp_path / "old.pt")
+    old, _ = load_checkpoint(tmp_path / "old.pt")
+    assert old.cfg.sdsa_pool == "grid" and old.blocks[0].attn.sdsa_pool == "grid"
+    grid = DS2TA(make_config("tiny-dvs", embed_dim=16, heads=2, mlp_ratio=1, backbone="sdt", attention="sdsa",
+                             sdsa_pool="grid")).eval()
+    grid.load_state_dict(m.state_dict())
+    x = (torch.rand(2, 10, 2, 16, 16) < 0.3).float() * 2
+    assert torch.equal(old(x), grid(x))
+
+
 def test_wrong_format_version(model, tmp_path):
     path = save_checkpoint(tmp_path / "m.pt", model, INFO)
     ckpt = torch.load(path, weights_only=False)

@@ -9,7 +9,7 @@ import torch
 from ds2ta import DS2TA, make_config
 from ds2ta.attention import sdsa
 from ds2ta.neuron import LIF
-from ds2ta.sdt import grid_maxpool
+from ds2ta.sdt import grid_maxpool, head_token_maxpool
 
 BN = 1 / math.sqrt(1 + 1e-5)  # an eval-mode BN with unit statistics and affine scales x by this
 
@@ -122,3 +122,69 @@ def test_dvs_pool_needs_the_sdt_block():
     assert make_config("statten-dvs").dvs_pool and not make_config("statten-cifar10").dvs_pool
     assert make_config("statten-dvs").attn_scale == 1 / (8 * 8 * 5)  # 1 / (H * H * chunk)
     assert make_config("statten-cifar10").attn_scale == 1 / 8  # 1 / H
+
+
+# -- SDSA's DVS max-pool as the official code applies it (issue 21) ---------------------------------------
+def _official_pool(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """The official code's pooling written out: tokens (T, B, N, D) -> (T, B, heads, N, hd) with channel
+    c = h * hd + d, torch's own ``MaxPool3d((1, 3, 3), 1, (0, 1, 1))`` on that 5-D tensor, and back."""
+    T, B, N, D = x.shape
+    x5 = x.reshape(T, B, N, heads, D // heads).permute(0, 1, 3, 2, 4)
+    y5 = torch.nn.MaxPool3d((1, 3, 3), 1, (0, 1, 1))(x5)
+    return y5.permute(0, 1, 3, 2, 4).reshape(T, B, N, D)
+
+
+@pytest.mark.parametrize("grid,heads,D", [(2, 1, 4), (3, 2, 6), (4, 4, 32), (5, 3, 12), (8, 8, 64)])
+def test_head_token_maxpool_equals_torchs_maxpool3d_on_the_official_layout(grid, heads, D):
+    g = torch.Generator().manual_seed(grid * 100 + heads)
+    x = (torch.rand(3, 2, grid * grid, D, generator=g) < 0.15).float()  # random spikes (T, B, N, D)
+    got = head_token_maxpool(x, heads)
+    assert torch.equal(got, _official_pool(x, heads))
+    assert not torch.equal(got, grid_maxpool(x, grid))  # the two poolings differ on these spikes
+
+
+def test_head_token_maxpool_wraps_grid_rows_by_hand():
+    # 3 x 3 grid, one head of 3 channels; a spike at token 2 = (row 0, col 2), channel 0. Official: the
+    # flat tokens 1, 2, 3 (3 = row 1, col 0: the next row's first token) x channels 0, 1 (d = -1 is
+    # padding). The grid pool keeps channel 0 and takes tokens 1, 2, 4, 5 (column 2's 3 x 3 square).
+    x = torch.zeros(1, 1, 9, 3)
+    x[0, 0, 2, 0] = 1
+    got = head_token_maxpool(x, heads=1)[0, 0]
+    assert got.nonzero().tolist() == [[1, 0], [1, 1], [2, 0], [2, 1], [3, 0], [3, 1]]
+    assert grid_maxpool(x, 3)[0, 0].nonzero().tolist() == [[1, 0], [2, 0], [4, 0], [5, 0]]
+    # the last token of a row (n = 5) reaches back to n = 4 and forward to n = 6 (row 2, col 0);
+    # channels stay inside their head: d = 1 of head 0 (c = 1) does not reach c = 2 (head 1, d = 0)
+    x = torch.zeros(1, 1, 9, 4)
+    x[0, 0, 5, 1] = 1
+    got = head_token_maxpool(x, heads=2)[0, 0]
+    assert got.nonzero().tolist() == [[4, 0], [4, 1], [5, 0], [5, 1], [6, 0], [6, 1]]
+
+
+def test_sdsa_with_the_official_pool_by_hand():
+    # 3 x 3 grid, one head of 2 channels. K*V = 1 at (token 2, channel 0) -> pooled over tokens 1..3 and
+    # channels 0, 1: token sums (3, 3) -> both talking-heads channels fire (v = 1.5). Q = 1 at
+    # (token 6, channel 1) -> Z = Q -> pooled: tokens 5..7 x channels 0, 1. With the grid pool channel 1
+    # of K*V stays 0, so Z = Q * kv = 0.
+    q, kv = torch.zeros(1, 1, 9, 2), torch.zeros(1, 1, 9, 2)
+    q[0, 0, 6, 1], kv[0, 0, 2, 0] = 1, 1
+    z = sdsa(q, kv, kv, LIF(2.0, 0.5), pool=lambda t: head_token_maxpool(t, 1))
+    assert z[0, 0].nonzero().tolist() == [[5, 0], [5, 1], [6, 0], [6, 1], [7, 0], [7, 1]]
+    assert not sdsa(q, kv, kv, LIF(2.0, 0.5), pool=lambda t: grid_maxpool(t, 3)).any()
+
+
+def test_sdt_block_pools_sdsa_as_configured(monkeypatch):
+    """``sdsa_pool`` picks the K*V and output pools; the Q/K/V pools stay on the grid in both."""
+    calls = []
+    import ds2ta.sdt as sdt_mod
+    monkeypatch.setattr(sdt_mod, "head_token_maxpool", lambda t, h: calls.append(("head", h)) or t)
+    monkeypatch.setattr(sdt_mod, "grid_maxpool", lambda t, g: calls.append(("grid", g)) or t)
+    x = torch.randn(10, 1, 16, 64)
+    for pool, want in (("official", [("grid", 4)] * 3 + [("head", 4)] * 2), ("grid", [("grid", 4)] * 5)):
+        cfg = make_config("tiny-dvs", backbone="sdt", attention="sdsa", sdsa_pool=pool)
+        assert cfg.dvs_pool
+        calls.clear()
+        DS2TA(cfg).eval().blocks[0].attn(x)
+        assert calls == want, pool
+    with pytest.raises(ValueError, match="sdsa_pool='max'"):
+        make_config("tiny-dvs", sdsa_pool="max")
+    assert make_config("statten-dvs", attention="sdsa").sdsa_pool == "official"
