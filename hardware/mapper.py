@@ -13,13 +13,16 @@ Layout rules (hand-checkable):
   input group plus merge cores, +1 step of latency per split layer on a path.
 - Lowered attention populations (``attention_map.py``): neurons in flat order fill a core until the
   8,192-neuron limit or its stored sparse entries (``entry_runs``) would exceed the synaptic memory.
-Cores are numbered in layer order and placed on chips in that order, four per mesh router.
+Cores are numbered in layer order and placed on chips in that order, four per mesh router, so the
+model needs ``ceil(cores / cores_per_chip)`` chips; ``chips=None`` maps onto exactly that many (``ds2ta-export
+--chips auto``), an integer cap below it raises ``MappingError`` naming the whole model's need.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -28,8 +31,8 @@ from .attention_map import latency_steps, mapping_lowering
 from .core import LOIHI2, CoreSpec
 from .layers import LOWERED, LayerSpec
 from .nir_adapter import graph_layers
-from .rules import (MappingError, rule_chips, rule_fan_in, rule_fan_out, rule_neurons_per_core,
-                    rule_synaptic_memory, rule_weight_bits)
+from .rules import (MODEL, MappingError, chips_needed, rule_chips, rule_fan_in, rule_fan_out,
+                    rule_neurons_per_core, rule_synaptic_memory, rule_weight_bits)
 from .routing import route, route_lowered
 from .split import merge_latency_steps, needs_split, partition_split, split_record
 
@@ -63,8 +66,8 @@ class Mapping:
     spec: CoreSpec
     layers: list[LayerSpec]
     cores: list[CoreSlice]
-    chips: int
-    chips_allowed: int
+    chips: int                  # chips used: the fewest that hold the cores
+    chips_allowed: int | None   # the cap mapped against; None: as many as needed (--chips auto)
     limited_by: dict[str, str]
     edges: dict[str, dict] = field(default_factory=dict)   # "src->dst" -> routing summary
     splits: dict[str, dict] = field(default_factory=dict)  # layer -> fan_in_split record (split.py)
@@ -205,14 +208,14 @@ def _partition(ls: LayerSpec, spec: CoreSpec, split_fan_in: bool = True) -> tupl
     return _partition_unshared(ls, spec)
 
 
-def map_layers(layers: list[LayerSpec], spec: CoreSpec = LOIHI2, chips: int = 1,
+def map_layers(layers: list[LayerSpec], spec: CoreSpec = LOIHI2, chips: int | None = 1,
                split_fan_in: bool = True, lowerings: dict | None = None) -> Mapping:
     """Partition every layer onto cores and the cores onto ``chips`` chips.
 
     Args:
         layers: Layers in topological order (sources before consumers).
         spec: Core limits.
-        chips: Chips available.
+        chips: Chips available; None: as many as the cores need (``Mapping.chips`` says how many).
         split_fan_in: Split a dense neuron too big for one core into partial sums + merge
             (``split.py``); False makes such a layer raise ``MappingError`` instead.
         lowerings: ``{attention node: Lowering}`` of lowered layers (``nir_adapter.graph_layers``):
@@ -223,12 +226,12 @@ def map_layers(layers: list[LayerSpec], spec: CoreSpec = LOIHI2, chips: int = 1,
         The ``Mapping``; every core has passed every rule.
 
     Raises:
-        MappingError: A layer (or the model) does not fit; the message names layer, resource,
-            limit and amount.
-        ValueError: Duplicate layer names or unknown sources.
+        MappingError: A layer (or the model: ``layer == "<model>"``, its cores on ``chips`` chips, the
+            fix naming the chips needed) does not fit; the message names layer, resource, limit and amount.
+        ValueError: Duplicate layer names or unknown sources, ``chips`` not None or a positive integer.
     """
-    if chips < 1:
-        raise ValueError(f"chips={chips} must be >= 1")
+    if chips is not None and (isinstance(chips, bool) or not isinstance(chips, numbers.Integral) or chips < 1):
+        raise ValueError(f"chips={chips!r} must be a positive integer or None (as many as needed)")
     names = [ls.name for ls in layers]
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate layer names in {names}")
@@ -247,7 +250,6 @@ def map_layers(layers: list[LayerSpec], spec: CoreSpec = LOIHI2, chips: int = 1,
             cols_, chans, nn, entries, fan_in = part[:5]
             extra = part[5] if len(part) > 5 else {}
             idx = len(cores)
-            rule_chips(ls.name, idx + 1, chips, spec)
             local = idx % cpc
             router = local // cpr
             cs = CoreSlice(ls.name, idx, nn, entries, fan_in, tuple(cols_), tuple(chans),
@@ -257,7 +259,10 @@ def map_layers(layers: list[LayerSpec], spec: CoreSpec = LOIHI2, chips: int = 1,
             rule_synaptic_memory(ls.name, cs.entries, spec)
             rule_fan_in(ls.name, cs.fan_in_axons, spec)  # lowered: axons are counted by route_lowered
             cores.append(cs)
-    m = Mapping(spec, list(layers), cores, chips=(len(cores) - 1) // cpc + 1, chips_allowed=chips, limited_by=why)
+    if chips is not None:  # the whole model against the cap, so the fix names what the model needs
+        rule_chips(MODEL, len(cores), chips, spec)
+    m = Mapping(spec, list(layers), cores, chips=chips_needed(len(cores), spec), chips_allowed=chips,
+                limited_by=why)
     m.splits = {ls.name: split_record(ls, m.layer_cores(ls.name), spec) for ls in layers
                 if why[ls.name] == "fan-in split"}
     m.merge_latency_steps = merge_latency_steps(layers, m.splits)
@@ -274,14 +279,14 @@ def map_layers(layers: list[LayerSpec], spec: CoreSpec = LOIHI2, chips: int = 1,
     return m
 
 
-def check_fits(graph_or_layers, chips: int = 1, spec: CoreSpec = LOIHI2, split_fan_in: bool = True,
+def check_fits(graph_or_layers, chips: int | None = 1, spec: CoreSpec = LOIHI2, split_fan_in: bool = True,
                lowering: str | None = None) -> Mapping:
     """Fail early if a model cannot fit ``chips`` chips; return the mapping when it does.
 
     Args:
         graph_or_layers: A ``nir.NIRGraph`` (converted with ``nir_adapter.layers_from_nir``) or a
             list of ``LayerSpec``.
-        chips: Chips available (``--chips N``).
+        chips: Chips available (``--chips N``); None: as many as needed (``--chips auto``).
         spec: Core limits.
         split_fan_in: Split too-large dense neurons into partial sums + merge (see ``map_layers``).
         lowering: attention lowering of a graph (``"neurons"`` | ``"core"``); None: the graph's

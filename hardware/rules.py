@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from .core import CoreSpec
 
+MODEL = "<model>"  # the layer name of a system-wide limit (the whole model's cores on the chips)
+
 
 class MappingError(ValueError):
     """A layer (or the whole model) does not fit the chosen Loihi-class system.
 
     Attributes:
-        layer: Layer name (or ``"<model>"`` for system-wide limits).
+        layer: Layer name (or ``MODEL``, ``"<model>"``, for system-wide limits).
         resource: Which limit was exceeded, e.g. ``"synaptic memory"``.
         limit: The limit value (with ``unit``).
         amount: What the layer needs.
@@ -22,7 +24,8 @@ class MappingError(ValueError):
 
     def __init__(self, layer: str, resource: str, limit: float, amount: float, unit: str, fix: str):
         self.layer, self.resource, self.limit, self.amount, self.unit = layer, resource, limit, amount, unit
-        super().__init__(f"layer {layer!r} does not fit: {resource} needs {amount:g} {unit} but the limit "
+        who = "the model" if layer == MODEL else f"layer {layer!r}"
+        super().__init__(f"{who} does not fit: {resource} needs {amount:g} {unit} but the limit "
                          f"is {limit:g} {unit}. {fix}")
 
 
@@ -69,10 +72,16 @@ def rule_weight_bits(layer: str, bits: int, spec: CoreSpec) -> None:
                            "Quantize the weights to the chip's mantissa width (export/ quantizer).")
 
 
+def chips_needed(cores: int, spec: CoreSpec) -> int:
+    """The fewest chips of ``spec.cores_per_chip`` cores that hold ``cores`` cores (at least 1)."""
+    return max(1, -(-cores // int(spec.cores_per_chip.value)))
+
+
 def rule_chips(layer: str, cores: int, chips: int, spec: CoreSpec) -> None:
-    """All cores must fit on ``chips`` chips of ``spec.cores_per_chip`` cores."""
+    """All ``cores`` cores must fit on ``chips`` chips of ``spec.cores_per_chip`` cores; the fix names
+    the chips ``cores`` need (``chips_needed``), so checked with the model's total it is the answer."""
     lim = chips * spec.cores_per_chip.value
     if cores > lim:
         raise MappingError(layer, f"cores on {chips} chip(s)", lim, cores, "cores",
-                           f"Use --chips {-(-cores // int(spec.cores_per_chip.value))} or a smaller model.")
+                           f"Use --chips {chips_needed(cores, spec)} (or --chips auto) or a smaller model.")
 

@@ -103,6 +103,23 @@ def test_chip_limit_and_check_fits():
     assert m.total_cores == 130 and m.chips == 2 and m.cores[128].chip == 1
 
 
+def test_chip_rule_names_the_whole_models_need_and_none_maps_onto_it():
+    # 3 layers of 100 full cores = 300 cores: 3 chips of 128. A cap of 1 names 300 cores and 3 chips
+    # (not the 129th core and 2 chips, where the placement first crossed the cap).
+    L = [LayerSpec("x", "input", (1, 1, 100 * 8192))] + [
+        LayerSpec(f"h{i}", "input", (1, 1, 100 * 8192)) for i in range(2)]
+    with pytest.raises(MappingError, match="Use --chips 3 ") as ei:
+        check_fits(L, chips=1)
+    assert (ei.value.layer, ei.value.amount, ei.value.limit) == ("<model>", 300, 128)
+    assert str(ei.value).startswith("the model does not fit: cores on 1 chip(s) needs 300 cores")
+    m = check_fits(L, chips=None)
+    assert (m.total_cores, m.chips, m.chips_allowed) == (300, 3, None) and m.cores[-1].chip == 2
+    assert m.to_dict()["chips"] == 3 and m.to_dict()["chips_allowed"] is None
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="positive integer or None"):
+            map_layers(L, chips=bad)
+
+
 def test_weight_bits_rule():
     with pytest.raises(MappingError, match="weight bits"):
         map_layers([LayerSpec("x", "input", (1, 1, 4)), dense("fc", 4, 2, sources=["x"], weight_bits=9)])

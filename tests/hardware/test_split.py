@@ -61,10 +61,10 @@ def test_split_beyond_one_stage_raises_named_error():
 
 
 def test_split_still_checks_chips():
-    # 15 cores (as above) on a 12-core chip: the chip rule names the layer that overflows.
+    # 15 cores (as above) on a 12-core chip: the chip rule counts the split layer's cores in the model's.
     with pytest.raises(MappingError, match="--chips 2") as ei:
         map_layers(_fc(40, 5), spec=TINY.replace(cores_per_chip=12))
-    assert ei.value.layer == "fc" and ei.value.limit == 12
+    assert (ei.value.layer, ei.value.limit, ei.value.amount) == ("<model>", 12, 15)
 
 
 def test_merge_latency_counts_split_layers_on_the_longest_path():
