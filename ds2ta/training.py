@@ -27,6 +27,7 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
 from ds2ta.checkpoint import atomic_write_json, check_state_dict, read_checkpoint, save_checkpoint
+from ds2ta.config import DS2TAConfig
 from ds2ta.train_utils import (TrainConfig, all_reduce_sum, barrier, init_distributed,
                                make_scheduler, mixup_batch, param_groups, resolve_device, tet_loss)
 
@@ -67,8 +68,10 @@ def evaluate(model: nn.Module, dataset: Dataset, batch_size: int = 256, device: 
 def _load_resume(path, bare: nn.Module, opt, sched) -> tuple[int, list, float]:
     ckpt = read_checkpoint(path)
     cfg = getattr(bare, "cfg", None)
-    if cfg is not None and ckpt["config"] != cfg.to_dict():
-        diff = sorted(k for k in ckpt["config"] if ckpt["config"][k] != cfg.to_dict().get(k))
+    # the stored config as this version reads it: a field added since takes the value the run was built with
+    stored = DS2TAConfig.from_dict(ckpt["config"]).to_dict() if cfg is not None else None
+    if cfg is not None and stored != cfg.to_dict():
+        diff = sorted(k for k in stored if stored[k] != cfg.to_dict().get(k))
         raise ValueError(f"--resume {path}: the checkpoint's model config differs from this run's in "
                          f"{diff}; resume with the same preset and options")
     check_state_dict(bare, ckpt["state_dict"], source=str(path))

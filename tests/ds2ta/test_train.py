@@ -133,6 +133,22 @@ def test_resume_with_other_config_is_rejected(digits_small, tmp_path):
         fit(other, train, test, info, _tcfg(epochs=2), resume=tmp_path / "model.pt")
 
 
+def test_resume_of_a_checkpoint_from_before_a_config_field(digits_small, tmp_path):
+    """A run saved before a config field existed (``sdsa_pool``) resumes as the CLI rebuilds it."""
+    from ds2ta.config import DS2TAConfig
+    from ds2ta.model import DS2TA
+
+    train, test, info = digits_small
+    m = build_model("tiny", info, seed=1, **SMALL)
+    fit(m, train, test, info, _tcfg(), out_dir=tmp_path, stop_after=1)
+    ckpt = torch.load(tmp_path / "model.pt", weights_only=False)
+    del ckpt["config"]["sdsa_pool"]
+    torch.save(ckpt, tmp_path / "model.pt")
+    resumed = DS2TA(DS2TAConfig.from_dict(ckpt["config"]))  # as ds2ta-train --resume builds it
+    assert resumed.cfg.sdsa_pool == "grid"
+    assert fit(resumed, train, test, info, _tcfg(), out_dir=tmp_path, resume=tmp_path / "model.pt")["epochs"] == 2
+
+
 class _InterruptAt(Dataset):
     """Raises KeyboardInterrupt when sample ``at`` is read ``after`` times (simulated Ctrl-C)."""
 
