@@ -122,7 +122,11 @@ class Conv2dK(Kernel):
     accumulator (``chip.wrap24``) when ``metadata["weight_exp"]`` is 0, else the weight exponent's shift
     ``(W * x + b) >> -weight_exp`` (``chip.apply_weight_exp``; the Lava backend builds such a conv as a
     ``Sparse`` synapse with that exponent, int64, no wrap). The wrap is skipped when every sum already
-    lies in its range (then it changes nothing)."""
+    lies in its range (then it changes nothing).
+
+    The input is read as ``(C, *input_shape)`` of its C-order values, as Lava and the float executor
+    read it: a flat vector, or a population of another shape with as many values (SDSA's head planes,
+    docs/nir-format.md)."""
 
     kind = "synapse"
 
@@ -134,6 +138,8 @@ class Conv2dK(Kernel):
         self.stride, self.dil, self.groups = _pair(node.stride), _pair(node.dilation), int(node.groups)
         pad = node.padding
         self.pad = pad if isinstance(pad, str) else _pair(pad)
+        hw = getattr(node, "input_shape", None)
+        self.hw = None if hw is None else _pair(hw)
         self.b = self.b.long()
         self.exp = chip.weight_exp(node)
         self._fanout: Dict[tuple, torch.Tensor] = {}
@@ -143,10 +149,20 @@ class Conv2dK(Kernel):
         self._fanout = {}
         return self
 
+    def planes(self, x: torch.Tensor) -> torch.Tensor:
+        """``(T, B, ...)`` -> ``(T, B, C, *input_shape)``; a size that does not split is named."""
+        if self.hw is None or tuple(x.shape[3:]) == self.hw:
+            return x
+        n = int(np.prod(x.shape[2:]))
+        if n % (self.hw[0] * self.hw[1]):
+            raise ValueError(f"{self.name}: {n} inputs per sample do not split into channels of "
+                             f"{self.hw[0]}x{self.hw[1]} (its input_shape)")
+        return x.reshape(*x.shape[:2], -1, *self.hw)
+
     def forward(self, x, env):
         """``W * x + b`` (int32 where every sum is below 2^24, else int64), shifted or wrapped."""
         T, B = x.shape[:2]
-        y = chip.conv2d_torch(x.flatten(0, 1), self.w, self.stride, self.pad, self.dil, self.groups,
+        y = chip.conv2d_torch(self.planes(x).flatten(0, 1), self.w, self.stride, self.pad, self.dil, self.groups,
                               bias=self.b, name=self.name)
         y = y.reshape(T, B, *y.shape[1:])
         if self.exp:
@@ -158,6 +174,7 @@ class Conv2dK(Kernel):
 
     def fanout(self, cnt):
         """``sum(conv(cnt, ones))``: the counts summed over steps and samples, dotted with the fan-out map."""
+        cnt = self.planes(cnt)
         shape = tuple(cnt.shape[2:])
         if shape not in self._fanout:
             ones = torch.ones(self.w.shape, dtype=torch.float64, device=cnt.device)
@@ -293,7 +310,9 @@ class ThresholdK(Kernel):
 
 
 class LavaLIFK(Kernel):
-    """Any NIR neuron node carrying ``metadata["lava"]`` (exported or integerized graphs)."""
+    """Any NIR neuron node carrying ``metadata["lava"]`` (exported or integerized graphs). Its summed
+    input is taken in the neuron's own shape (C order), as Lava and the float executor take it: a
+    synapse may deliver the same values in another shape (SDSA's head planes, docs/nir-format.md)."""
 
     kind = "neuron"
 
@@ -311,18 +330,27 @@ class LavaLIFK(Kernel):
         self.spiking = spiking
         shape = np.broadcast_shapes(*(np.shape(lava.get(k, 0)) for k in ("du", "dv", "vth", "bias_mant")))
         self.neurons = int(np.prod(shape)) if shape else 1
+        self.shape = tuple(int(s) for s in shape)
 
     def to(self, device):
         self.p = self.p.to(device)
         return self
 
+    def own_shape(self, x: torch.Tensor, lead: int) -> torch.Tensor:
+        """``x`` (``lead`` leading axes) in the neuron's shape when it holds one value per neuron in
+        another shape; else as it is (parameters that broadcast, or a mismatch torch names)."""
+        if not self.shape or tuple(x.shape[lead:]) == self.shape or int(np.prod(x.shape[lead:])) != self.neurons:
+            return x
+        return x.reshape(*x.shape[:lead], *self.shape)
+
     def forward(self, x, env):
-        return lif_sequence(x, self.p)
+        return lif_sequence(self.own_shape(x, 2), self.p)
 
     def init_state(self):
         return None
 
     def step(self, x_t, state, env_t):
+        x_t = self.own_shape(x_t, 1)
         u, v = state if state is not None else (torch.zeros_like(x_t), torch.zeros_like(x_t))
         o, u, v = lif_step(x_t, u, v, self.p)
         return o, (u, v)
