@@ -60,7 +60,7 @@ def depthwise(D: int, k: int, value: float) -> np.ndarray:
 
 
 def sdsa_nodes(b: "_Builder", p: str, q: str, k: str, v: str, D: int, g: int, tau: float, theta: float,
-               pool=None) -> str:
+               pool=None, heads: int | None = None) -> str:
     """SDSA ``Q * LIF(sum_n K * V)`` from standard NIR nodes; returns the node of the gated spikes.
 
     A product of two spikes is an AND: a neuron with no memory (``tau = dt``) summing both through
@@ -68,16 +68,31 @@ def sdsa_nodes(b: "_Builder", p: str, q: str, k: str, v: str, D: int, g: int, ta
     ``1/tau``: the LIF's input gain) into the talking-heads LIF of shape ``(D, 1, 1)``; its spikes
     reach every token through a depthwise ``g x g`` conv of ones padded by ``g - 1`` (a broadcast).
     ``pool(name, node) -> node`` (the SDT block's DVS max-pool) is applied to ``K * V`` and to the result.
+
+    ``heads`` (STAtten's official pooling, ``sdsa_pool="official"``): the two AND populations are laid
+    out as each head's (channel ``d``, flat token ``n``) plane, ``(heads, hd, N)``, which is the flat
+    order of ``(D, g, g)`` (``c = h hd + d``, ``n = y g + x``), so ``pool``'s 3x3 ``SumPool2d`` reads
+    ``n - 1 .. n + 1`` x ``d - 1 .. d + 1`` of one head, rows wrapping, into an OR population that is
+    ``(D, g, g)`` again. Their input convs read the ``(D, g, g)`` sources through that view
+    (``input_shape (hd, N)``, ``groups = heads``; the broadcast reads the talking heads as ``(hd, 1)``),
+    so each conv's output channels are the AND population's channels (docs/nir-format.md, "Head planes").
     """
-    kv = b.add(f"{p}.kv", conv_node(depthwise(D, 1, 1.0), (g, g), 0, D), [k, v])
-    kv_and = b.add(f"{p}.kv_lif", float_lif((D, g, g), 1.0, 1.5), [kv])
+    if heads is None:
+        plane, unit = (D, g, g), lambda: conv_node(depthwise(D, 1, 1.0), (g, g), 0, D)
+        bcast = conv_node(depthwise(D, g, 1.0), (1, 1), g - 1, D)
+    else:
+        hd, N = D // heads, g * g
+        plane, unit = (heads, hd, N), lambda: conv_node(depthwise(heads, 1, 1.0), (hd, N), 0, heads)
+        bcast = conv_node(np.ones((heads, 1, 1, N)), (hd, 1), (0, N - 1), heads)
+    kv = b.add(f"{p}.kv", unit(), [k, v])
+    kv_and = b.add(f"{p}.kv_lif", float_lif(plane, 1.0, 1.5), [kv])
     if pool is not None:
         kv_and = pool(f"{p}.kv_pool", kv_and)
     total = b.add(f"{p}.kv_sum", conv_node(depthwise(D, g, 1.0 / tau), (g, g), 0, D), [kv_and])
     talk = b.add(f"{p}.attn_lif", float_lif((D, 1, 1), tau, theta), [total])
-    gq = b.add(f"{p}.gate_q", conv_node(depthwise(D, 1, 1.0), (g, g), 0, D), [q])
-    gs = b.add(f"{p}.gate_s", conv_node(depthwise(D, g, 1.0), (1, 1), g - 1, D), [talk])
-    gate = b.add(f"{p}.gate_lif", float_lif((D, g, g), 1.0, 1.5), [gq, gs])
+    gq = b.add(f"{p}.gate_q", unit(), [q])
+    gs = b.add(f"{p}.gate_s", bcast, [talk])
+    gate = b.add(f"{p}.gate_lif", float_lif(plane, 1.0, 1.5), [gq, gs])
     return gate if pool is None else pool(f"{p}.gate_pool", gate)
 
 
@@ -104,10 +119,11 @@ def delays_for(b: _Builder, prefix: str, inputs: List[str], taw: int, D: int, g:
 
 
 def attention_spikes(b: _Builder, p: str, at, stream: List[str], D: int, g: int, tau: float,
-                     pool=None) -> Tuple[str, int]:
+                     pool=None, head_planes: bool = False) -> Tuple[str, int]:
     """q, k, v projections of ``stream`` and the attention (core + LIF, or SDSA); returns the node of
     the attention's output spikes and the TASA window. ``pool(name, node) -> node``: the SDT block's DVS
-    max-pool of q, k, v (and inside SDSA)."""
+    max-pool of q, k, v (and inside SDSA); ``head_planes``: SDSA pools each head's (token, channel)
+    plane (``sdsa_pool="official"``, see ``sdsa_nodes``) instead of the grid."""
     taw = at.q.taw
     dl = delays_for(b, p, stream, taw, D, g)
     q, k, v = (projection(b, f"{p}.{n}", getattr(at, n), stream, dl, g, tau) for n in "qkv")
@@ -116,7 +132,8 @@ def attention_spikes(b: _Builder, p: str, at, stream: List[str], D: int, g: int,
     ap = at.attn_lif.params
     scale = at.scale / ap.tau  # attention current = s * (S V) / tau_attn
     if at.mode == "sdsa":
-        return sdsa_nodes(b, p, q, k, v, D, g, ap.tau, ap.v_threshold, pool), taw
+        heads = at.heads if (pool is not None and head_planes) else None
+        return sdsa_nodes(b, p, q, k, v, D, g, ap.tau, ap.v_threshold, pool, heads), taw
     if at.mode == "statten":
         core = DS2TABlockAttention(channels=D, heads=at.heads, tokens_shape=(g, g), chunk=at.chunk,
                                    scale=scale, operands=[q, k, v])

@@ -144,7 +144,8 @@ def build_sdt_graph(model, input_scale: float) -> nir.NIRGraph:
         at, p = blk.attn, f"blocks.{bi}.attn"
         s = read_stream(b, f"{p}.shortcut_lif", terms, D, g, tau, theta)
         pool = (lambda name, src: spike_maxpool(b, name, src, D, g)) if at.dvs else None
-        alif, _ = attention_spikes(b, f"{p}.core", at.core, [s], D, g, tau, pool)
+        alif, _ = attention_spikes(b, f"{p}.core", at.core, [s], D, g, tau, pool,
+                                   head_planes=at.sdsa_pool == "official")
         if at.dvs and at.mode != "sdsa":  # z * x_pool + x_pool: W (z AND x_pool) + W x_pool, one bias
             xp = spike_maxpool(b, f"{p}.x_pool", s, D, g)
             gated = linear_term(spike_and(b, f"{p}.gate_lif", alif, xp, D, g), at.proj)

@@ -48,12 +48,17 @@ def lif_outputs(model, x):
     return rec, logits
 
 
-@pytest.mark.parametrize("dvs_pool", [False, True])
-def test_float_graph_equals_the_model_spike_for_spike(dvs_pool):
+@pytest.mark.parametrize("dvs_pool,sdsa_pool", [(False, "official"), (True, "official"), (True, "grid")])
+def test_float_graph_equals_the_model_spike_for_spike(dvs_pool, sdsa_pool):
     """Every LIF of the float graph (membrane stream as direct synapses, graded max-pool, head token
-    sums through count relays; with dvs_pool the block's spike max-pools) fires exactly as the PyTorch
-    model's, and the read-out equals the logits."""
-    m = sdt_model(dvs_pool=dvs_pool).double()
+    sums through count relays; with dvs_pool the block's spike max-pools, SDSA's over each head's
+    (token, channel) plane or over the grid) fires exactly as the PyTorch model's, and the read-out
+    equals the logits."""
+    m = sdt_model(dvs_pool=dvs_pool, sdsa_pool=sdsa_pool).double()
+    if dvs_pool:  # Q, K, V active enough that K * V and the gate fire (else SDSA's pools are never tested)
+        for name, mod in m.named_modules():
+            if isinstance(mod, torch.nn.BatchNorm1d) and any(f"core.{c}." in name for c in "qkv"):
+                mod.running_mean.fill_(-1.0)
     x = torch.randint(0, 17, (6, 1, 8, 8)).double()
     rec, logits = lif_outputs(m, x * SCALE)
     fg = build_float_graph(m, SCALE)
@@ -65,6 +70,13 @@ def test_float_graph_equals_the_model_spike_for_spike(dvs_pool):
         assert torch.equal(got, spikes), (name, (got != spikes).float().mean().item())
     assert any(float(s.mean()) > 0.02 for s in rec.values())  # a network that fires
     assert torch.allclose(out["head.readout"][-1], logits, atol=1e-9)
+    if dvs_pool:
+        p, D, heads, g = "blocks.0.attn.core", m.cfg.embed_dim, m.cfg.heads, m.cfg.grid
+        for n in ("kv_lif", "kv_pool.lif", "attn_lif", "gate_lif", "gate_pool.lif"):
+            assert 0.02 < float(out[f"{p}.{n}"].mean()) < 0.5, n
+        plane = (heads, D // heads, g * g) if sdsa_pool == "official" else (D, g, g)
+        assert out[f"{p}.kv_lif"].shape[2:] == out[f"{p}.gate_lif"].shape[2:] == plane
+        assert out[f"{p}.kv_pool.lif"].shape[2:] == out[f"{p}.gate_pool.lif"].shape[2:] == (D, g, g)
 
 
 def test_integer_graph_holds_the_comparison_network_not_the_max_pool():

@@ -12,6 +12,7 @@ while the previous one is still 19-30 steps deep in the network (checked by ``co
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from ds2ta.export.nir_io import read_graph
@@ -60,3 +61,28 @@ def test_sdt_backbone_on_events_matches_in_lava(tmp_path):
     spiking = [n for n, c in ref["layers"].items() if c["neurons"] and n.endswith("lif")]
     silent = [n for n in spiking + units if ref["layers"][n]["spikes"] == 0]
     assert len(spiking) >= 10 and units and not silent, silent
+
+
+# seeds of the untrained models chosen so that every layer fires (SDSA's gate is an AND of sparse maps)
+@pytest.mark.parametrize("sdsa_pool,seed", [("official", 1), ("grid", 2)])
+def test_tiny_dvs_sdt_sdsa_pools_match_in_lava(sdsa_pool, seed, tmp_path):
+    """SDSA on the SDT backbone with event input (``tiny-dvs``): its DVS max-pools of ``K * V`` and of the
+    output over each head's (flat token, channel) plane as STAtten's code (``official``: the AND
+    populations laid out as ``(heads, hd, N)``, read through conv views), or over the token grid."""
+    from test_lava_match import _exported, compared_in_lava
+
+    path, data = _exported("sdsa", tmp_path, preset="tiny-dvs", samples=2, seed=seed, backbone="sdt",
+                           sdsa_pool=sdsa_pool)
+    g = read_graph(path)
+    p, D, heads, grid = "blocks.0.attn.core", 64, 4, 4
+    plane = (heads, D // heads, grid * grid) if sdsa_pool == "official" else (D, grid, grid)
+    for n in ("kv_lif", "gate_lif"):
+        assert tuple(np.shape(g.nodes[f"{p}.{n}"].v_threshold)) == plane, n
+    for n in ("kv_pool.lif", "gate_pool.lif"):
+        assert tuple(np.shape(g.nodes[f"{p}.{n}"].v_threshold)) == (D, grid, grid), n
+    for n in ("kv", "gate_q"):
+        assert tuple(np.asarray(g.nodes[f"{p}.{n}"].input_shape)) == plane[1:], n
+    ref = compared_in_lava(path, data, tmp_path / "sim")
+    spiking = [n for n, c in ref["layers"].items() if c["neurons"] and n.endswith("lif")]
+    silent = [n for n in spiking if ref["layers"][n]["spikes"] == 0]
+    assert len(spiking) >= 10 and f"{p}.gate_pool.lif" in spiking and not silent, silent
