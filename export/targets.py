@@ -29,7 +29,8 @@ class Target:
         spec: the core description mapping, energy and latency use; ``None`` when the target has no
             resource model.
         place: ``(graph, chips, spec) -> mapping`` that raises ``MappingError`` (a ``ValueError``)
-            naming the layer, resource, limit and amount when the graph cannot fit ``chips`` chips.
+            naming the layer, resource, limit and amount when the graph cannot fit ``chips`` chips;
+            ``chips=None``: the fewest chips the graph fits on.
         write_mapping: ``(mapping, path)`` writing ``mapping.json`` atomically.
     """
 
@@ -41,8 +42,9 @@ class Target:
     place: Optional[Callable] = None
     write_mapping: Optional[Callable] = None
 
-    def map(self, graph, chips: int = 1):
-        """The graph mapped onto ``chips`` chips of ``self.spec``; None without a resource model."""
+    def map(self, graph, chips: Optional[int] = 1):
+        """The graph mapped onto ``chips`` chips of ``self.spec`` (None: onto as many as it needs, which
+        ``mapping.chips`` gives); None without a resource model."""
         if self.place is None or self.spec is None:
             return None
         return self.place(graph, chips, self.spec)

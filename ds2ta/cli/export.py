@@ -6,6 +6,8 @@ it, then swapped in whole: ``ds2ta.outfolder``) and prints a summary.
 ``metadata["attention_lowering"]`` and in quantization.json; the mapping (``mapping.json``) places the
 attention as that lowering. The accuracy is evaluated with the attention core, which computes the same
 integers as the neuron lowering (``ds2ta.hardware.attention_lowering``) far faster.
+``--chips auto`` (the default) maps onto the fewest chips the model fits on; ``--chips N`` refuses a
+model that needs more, before the accuracy evaluation (``ds2ta.cli.export_chips``).
 An output folder that holds anything but a previous export is refused; nothing is overwritten then.
 
 A top-layer command (docs/architecture.md, "Layers"): it composes ``ds2ta.export`` (quantization,
@@ -28,6 +30,7 @@ import torch
 from tqdm import tqdm
 
 from ds2ta.checkpoint import atomic_write_json, load_checkpoint
+from ds2ta.cli.export_chips import AUTO, chips_line, chips_record, parse_chips
 from ds2ta.cli.export_graph import run_graph_source
 from ds2ta.data import get_dataset
 from ds2ta.export.model_quant import batched_accuracy, batched_spike_agreement, encode_int, graph_metadata
@@ -62,8 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attention-lowering", choices=LOWERINGS, default=DEFAULT_LOWERING,
                    help="attention on the chip: 'neurons' (Loihi-2 library neurons and synapses) or 'core' "
                         "(one opaque attention core); recorded in the graph and used by the mapping")
-    p.add_argument("--chips", type=int, default=1,
-                   help="chips available; the export fails early when the model cannot be mapped onto them")
+    p.add_argument("--chips", default=AUTO,
+                   help="chips available: 'auto' (default) maps onto the fewest the model fits on; a positive "
+                        "integer N is a cap, and a model that needs more is refused before the evaluation")
     p.add_argument("--bits", type=int, default=8, help="weight bits (8: even values in [-256, 254])")
     p.add_argument("--calib-batches", type=int, default=4, help=f"batches of {CALIB_BATCH} used for calibration")
     p.add_argument("--qat-epochs", type=int, default=0, help="quantization-aware fine-tune epochs (0 = PTQ)")
@@ -141,6 +145,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def run(args) -> int:
     t0 = time.perf_counter()
+    args.chips = parse_chips(args.chips)  # None: auto
     target = get_target(args.target)
     if not 1 <= args.bits <= target.max_weight_bits:
         raise ValueError(f"--bits {args.bits}: target {target.name} stores 1..{target.max_weight_bits} bits")
@@ -174,9 +179,7 @@ def run(args) -> int:
     graph.metadata["attention_lowering"] = args.attention_lowering
     for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    if args.chips < 1:
-        raise ValueError(f"--chips {args.chips}: give at least 1")
-    # fail early (MappingError is a ValueError) before the accuracy evaluation
+    # a cap the model exceeds fails here (MappingError is a ValueError), before the accuracy evaluation
     mapping = target.map(graph, args.chips)
     ex = ReferenceExecutor(graph, device=args.device, attention_lowering="core")  # same integers, faster
     preds, max_in = [], {}
@@ -204,6 +207,7 @@ def run(args) -> int:
         "max_abs_input": max_in,
         "layers": report, "seconds": time.perf_counter() - t0,
         "latency_steps": mapping.latency_steps if mapping is not None else ex.latency_steps,
+        **({"chips": chips_record(mapping, args.chips)} if mapping is not None else {}),
     }
     with staged_folder(out) as stage:  # the files replace the folder together, never mixed with older ones
         write_graph(stage / "model.nir", graph)
@@ -215,8 +219,7 @@ def run(args) -> int:
     print(f"  accuracy on {xte.shape[0]} samples: float {float_acc:.4f}  quantized {int_acc:.4f} "
           f"(delta {100 * (int_acc - float_acc):+.2f} pp)")
     if mapping is not None:
-        print(f"  mapped onto {mapping.total_cores} cores on {mapping.chips} of {args.chips} chip(s); "
-              f"{out / 'mapping.json'}")
+        print(f"  {chips_line(mapping, args.chips)}; {out / 'mapping.json'}")
     print(f"  {len(graph.nodes)} nodes, latency {summary['latency_steps']} steps, {len(caught)} warnings; "
           f"report {out / 'quantization.json'}")
     return 0

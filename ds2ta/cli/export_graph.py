@@ -10,7 +10,8 @@ and ``ds2ta-report`` work unchanged:
   prediction agreement — with the float graph run by ``ds2ta.sims.reference.float_nir`` (the
   project's float semantics at the source ``dt``). Samples: ``--calib-data DIR`` (``x_int.npy``,
   optional ``labels.npy``), else Poisson integer inputs drawn with ``--seed``; which one is recorded.
-- ``mapping.json``: the target's mapping.
+- ``mapping.json``: the target's mapping, onto ``args.chips`` chips (None: the fewest it fits on;
+  ``ds2ta.cli.export_chips``).
 
 A netx network and an already integer NIR graph have no float source: they are converted exactly
 (``ds2ta.export.netx_import``) and get ``model.nir`` and ``mapping.json``.
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 
 from ds2ta.checkpoint import atomic_write_json
+from ds2ta.cli.export_chips import chips_line, chips_record
 from ds2ta.export.netx_import import netx_to_nir
 from ds2ta.export.nir_io import write_graph
 from ds2ta.export.nir_source import integer_source, is_integer, read_source, source_dt
@@ -142,12 +144,12 @@ def run_graph_source(args, kind: str, target, out: pathlib.Path) -> int:
     for w in warned:  # shown once the conversion is done (type-check failures, conventions, lossy steps)
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     graph.metadata.setdefault("attention_lowering", args.attention_lowering)
-    if args.chips < 1:
-        raise ValueError(f"--chips {args.chips}: give at least 1")
-    mapping = target.map(graph, args.chips)
+    mapping = target.map(graph, args.chips)  # args.chips: a positive cap, or None (auto)
     if summary is not None:
         summary.update(seconds=time.perf_counter() - t0,
                        latency_steps=mapping.latency_steps if mapping is not None else None)
+        if mapping is not None:
+            summary["chips"] = chips_record(mapping, args.chips)
     with staged_folder(out) as stage:  # the files replace the folder together, never mixed with older ones
         write_graph(stage / "model.nir", graph)
         if summary is not None:
@@ -165,8 +167,7 @@ def run_graph_source(args, kind: str, target, out: pathlib.Path) -> int:
               f"{', seed ' + str(inp['seed']) if 'seed' in inp else ''}), T={inp['T']}: prediction agreement "
               f"{a['prediction_agreement']:.4f}, spike-count correlation {corr}")
     if mapping is not None:
-        print(f"  mapped onto {mapping.total_cores} cores on {mapping.chips} of {args.chips} chip(s); "
-              f"{out / 'mapping.json'}")
+        print(f"  {chips_line(mapping, args.chips)}; {out / 'mapping.json'}")
     print(f"  {len(graph.nodes)} nodes, {len(warned)} warnings"
           + (f"; report {out / 'quantization.json'}" if summary is not None else ""))
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ds2ta.checkpoint import atomic_write_json
+from ds2ta.cli.export_chips import parse_chips
 from ds2ta.export import read_graph
 from ds2ta.export.targets import get_target
 from ds2ta.hardware.energy import estimate
@@ -29,7 +30,8 @@ def report_stage(ctx) -> dict:
     """Write ``OUT/mapping.json`` from ``OUT/**/model.nir`` when absent, then the report into OUT.
 
     Args:
-        ctx: ``DemoContext`` (uses ``ctx.out``, and ``ctx.args.chips`` / ``ctx.args.target`` when present).
+        ctx: ``DemoContext`` (uses ``ctx.out``, and ``ctx.args.chips`` / ``ctx.args.target`` when present;
+            without ``chips`` the graph is mapped onto the fewest chips it fits on, as ``--chips auto``).
 
     Returns:
         ``{"report": html path, "mapping": path or None, "cores": int or None, "missing": [...]}``.
@@ -46,7 +48,7 @@ def report_stage(ctx) -> dict:
         if nirs:
             graph = read_graph(nirs[0])
             target = get_target(target_name(graph, ctx.args))
-            m = target.map(graph, chips=int(getattr(ctx.args, "chips", 1) or 1))
+            m = target.map(graph, chips=parse_chips(getattr(ctx.args, "chips", None)))
             if m is not None:
                 mapping = Path(target.write_mapping(m, out / "mapping.json"))
                 cores = m.total_cores

@@ -213,7 +213,8 @@ def test_cli_attention_lowering_is_recorded_and_mapped(ckpt, tmp_path):
 
 def test_cli_refuses_a_model_that_cannot_fit(tmp_path, capsys):
     # embed_dim 640 needs more than one chip's 128 cores (wide layers are split over cores and
-    # chips, hardware/split.py): with the default --chips 1 it is refused before any evaluation.
+    # chips, hardware/split.py): a cap of one chip (--chips 1) is refused before any evaluation; the
+    # default, --chips auto, maps it onto the chips it needs (tests/export/test_export_chips.py).
     from ds2ta.checkpoint import save_checkpoint
     from ds2ta import DS2TA, make_config
     p = tmp_path / "deep" / "model.pt"
@@ -222,7 +223,7 @@ def test_cli_refuses_a_model_that_cannot_fit(tmp_path, capsys):
                     {"test_accuracy": 0.1, "epochs": 0, "seconds": 0.0})
     out = tmp_path / "deep-export"
     assert main([str(p), "--out", str(out), "--max-eval", "8", "--calib-batches", "1", "--no-progress",
-                 "--attention-lowering", "core"]) == 2
+                 "--attention-lowering", "core", "--chips", "1"]) == 2
     err = capsys.readouterr().err
     assert "does not fit" in err and "128 cores" in err and "--chips" in err and not out.exists()
     # the neuron lowering refuses it earlier still: a head of 640 / 4 = 160 channels needs 160 threshold
