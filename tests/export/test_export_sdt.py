@@ -89,7 +89,10 @@ def test_integer_graph_holds_the_comparison_network_not_the_max_pool():
     units = [n for n, v in ig.nodes.items() if type(v).__name__ == "DS2TAGraded"]
     assert len(units) == 10  # sh, 8 comparisons of a 3x3 window, feat
     assert sum(bool(ig.nodes[u].relu) for u in units) == 8
-    # the offset that makes zero padding lose is removed once, at feat's base tap (a -B bias)
-    from ds2ta.export.maxpool_tree import OFFSET
-    assert np.array_equal(np.asarray(ig.nodes["sps.pools.3.taps"].bias), np.full(m.cfg.embed_dim, -OFFSET))
+    # the per-channel offset B_c that makes zero padding lose enters once at sh (pre-shift bias) and is
+    # removed once, at feat's base tap (a -B_c bias); the comparisons take none (tests/export/test_maxpool_tree.py)
+    e = -int(np.asarray(ig.nodes["sps.pools.3.sh.in"].metadata["weight_exp"]))
+    offset = np.asarray(ig.nodes["sps.pools.3.sh.in"].bias) >> e
+    assert np.array_equal(offset << e, np.asarray(ig.nodes["sps.pools.3.sh.in"].bias))
+    assert np.array_equal(np.asarray(ig.nodes["sps.pools.3.taps"].bias), -offset)
     assert not np.any([np.asarray(ig.nodes[f"sps.pools.3.relu{i}.taps"].bias) for i in range(8)])
