@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Tuple
 
 from ds2ta.encoding import ENCODINGS
 
@@ -49,6 +49,8 @@ class DS2TAConfig:
     lif_tau: float = 2.0          # LIF tau for every neuron (leak 1 - 1/tau, input gain 1/tau)
     v_threshold: float = 1.0      # LIF threshold everywhere except the attention output
     surrogate_alpha: float = 4.0  # sigmoid surrogate steepness
+    input_mean: Optional[Tuple[float, ...]] = None  # per-channel mean of the input normalisation, or None
+    input_std: Optional[Tuple[float, ...]] = None   # per-channel std: the model computes (x - mean) / std
     extra: dict = field(default_factory=dict)  # free-form notes carried into checkpoints
 
     def __post_init__(self) -> None:
@@ -80,10 +82,26 @@ class DS2TAConfig:
             raise ValueError(f"STAtten needs T % chunk == 0 (T={self.T}, chunk={self.chunk})")
         if self.tau_init <= 0:
             raise ValueError(f"tau_init={self.tau_init} must be positive")
+        self.check_normalisation()
         if self.attn_scale is None:
             self.attn_scale = statten_scale(self) if self.attention == "statten" else DEFAULT_ATTN_SCALE
         if not self.attn_scale > 0:
             raise ValueError(f"attn_scale={self.attn_scale} must be positive")
+
+    def check_normalisation(self) -> None:
+        """``input_mean`` / ``input_std``: both or neither, one value per input channel, std > 0."""
+        if (self.input_mean is None) != (self.input_std is None):
+            raise ValueError("input normalisation needs both input_mean and input_std (or neither)")
+        if self.input_mean is None:
+            return
+        self.input_mean = tuple(float(v) for v in self.input_mean)
+        self.input_std = tuple(float(v) for v in self.input_std)
+        for name, v in (("input_mean", self.input_mean), ("input_std", self.input_std)):
+            if len(v) != self.in_channels:
+                raise ValueError(f"{name} has {len(v)} values but the model has {self.in_channels} input "
+                                 "channels: give one per channel")
+        if not all(s > 0 for s in self.input_std):
+            raise ValueError(f"input_std={list(self.input_std)}: every value must be positive")
 
     @property
     def head_dim(self) -> int:
@@ -138,6 +156,14 @@ PRESETS: dict[str, dict] = {
     "statten-dvs": dict(img_size=128, in_channels=2, num_classes=10, embed_dim=256, depth=2, heads=8,
                         T=10, chunk=5, pool_stages="1111", encoding="events", attention="statten",
                         backbone="sdt"),
+    # The official cifar10-dvs / ncaltech101 geometry (conf/cifar10-dvs/2_256_200E_t10_TET.yml, ..._t16_TET.yml):
+    # frames resized to 64 x 64, pooling_stat "0011" -> 16 x 16 tokens, scale 1/(16 * 16 * chunk).
+    "statten-dvs64": dict(img_size=64, in_channels=2, num_classes=10, embed_dim=256, depth=2, heads=8,
+                          T=10, chunk=5, pool_stages="0011", encoding="events", attention="statten",
+                          backbone="sdt"),
+    "statten-dvs64-t16": dict(img_size=64, in_channels=2, num_classes=10, embed_dim=256, depth=2, heads=8,
+                              T=16, chunk=4, pool_stages="0011", encoding="events", attention="statten",
+                              backbone="sdt"),
 }
 
 

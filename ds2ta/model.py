@@ -107,7 +107,8 @@ class DS2TA(nn.Module):
         self.head = nn.Linear(cfg.embed_dim, cfg.num_classes)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Network input per time step, (T, B, C, H, W)."""
+        """Network input per time step, (T, B, C, H, W), normalised per channel when the config has
+        ``input_mean`` / ``input_std`` (the model takes what every ds2ta model takes, pixels / 255)."""
         c = self.cfg
         if c.encoding == "direct":
             if x.dim() != 4 or x.shape[1:] != (c.in_channels, c.img_size, c.img_size):
@@ -116,7 +117,12 @@ class DS2TA(nn.Module):
         elif x.dim() != 5 or x.shape[1:] != (c.T, c.in_channels, c.img_size, c.img_size):
             raise ValueError(f"event encoding expects (B, {c.T}, {c.in_channels}, {c.img_size}, "
                              f"{c.img_size}), got {tuple(x.shape)}")
-        return time_major(x, c.T, c.encoding)  # (T, B, C, H, W)
+        x = time_major(x, c.T, c.encoding)  # (T, B, C, H, W)
+        if c.input_mean is not None:  # (x - mean) / std per channel, as torchvision's Normalize
+            mean = x.new_tensor(c.input_mean).view(1, 1, -1, 1, 1)
+            std = x.new_tensor(c.input_std).view(1, 1, -1, 1, 1)
+            x = (x - mean) / std
+        return x
 
     def segment_runner(self) -> Callable[[nn.Module, torch.Tensor], torch.Tensor]:
         """How SPS and blocks are called: checkpointed when switched on and a gradient is recorded."""

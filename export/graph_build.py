@@ -14,7 +14,7 @@ import nir
 import numpy as np
 import torch
 
-from ds2ta.export.bn import fold_bn
+from ds2ta.export.bn import fold_bn, fold_input_normalisation
 from ds2ta.export.nir_nodes import DS2TABlockAttention, DS2TASpikeAttention
 
 
@@ -32,10 +32,16 @@ class _Builder:
 
 
 def float_lif(shape, tau: float, theta: float, bias: np.ndarray | None = None) -> nir.CubaLIF:
-    """Float CubaLIF of the model's LIF (per-neuron arrays; ``bias`` per channel on axis 0)."""
+    """Float CubaLIF of the model's LIF (per-neuron arrays; ``bias`` per channel on axis 0, or one per
+    neuron)."""
     shape = tuple(int(s) for s in shape)
-    b = np.zeros(shape) if bias is None else np.broadcast_to(
-        np.asarray(bias, dtype=np.float64).reshape((-1,) + (1,) * (len(shape) - 1)), shape).copy()
+    if bias is None:
+        b = np.zeros(shape)
+    elif np.shape(bias) == shape:  # one bias per neuron (the first conv of a normalised input)
+        b = np.asarray(bias, dtype=np.float64).copy()
+    else:
+        b = np.broadcast_to(np.asarray(bias, dtype=np.float64).reshape((-1,) + (1,) * (len(shape) - 1)),
+                            shape).copy()
     return nir.CubaLIF(tau_syn=np.ones(shape), tau_mem=np.full(shape, float(tau)), r=np.full(shape, float(tau)),
                        v_leak=b, v_threshold=np.full(shape, float(theta)), v_reset=np.zeros(shape),
                        w_in=np.ones(shape))
@@ -94,6 +100,15 @@ def sdsa_nodes(b: "_Builder", p: str, q: str, k: str, v: str, D: int, g: int, ta
     gs = b.add(f"{p}.gate_s", bcast, [talk])
     gate = b.add(f"{p}.gate_lif", float_lif(plane, 1.0, 1.5), [gq, gs])
     return gate if pool is None else pool(f"{p}.gate_pool", gate)
+
+
+def first_conv(cfg, w: np.ndarray, bias: np.ndarray, hw: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The first (3 x 3, padding 1) conv's folded weights and bias, the model's input normalisation
+    (``cfg.input_mean`` / ``input_std``) folded in exactly (a bias per neuron, see
+    :func:`~ds2ta.export.bn.fold_input_normalisation`); unchanged without one."""
+    if cfg.input_mean is None:
+        return w, bias
+    return fold_input_normalisation(w, bias, cfg.input_mean, cfg.input_std, hw, padding=1)
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -160,6 +175,8 @@ def build_float_graph(model, input_scale: float) -> nir.NIRGraph:
     hw = S
     for i, st in enumerate(model.sps.stages):
         w, bias = fold_bn(_np(st.conv.weight), st.bn)
+        if i == 0:
+            w, bias = first_conv(cfg, w, bias, hw)
         w = w / tau * (input_scale if i == 0 else 1.0)
         conv = b.add(f"sps.{i}.conv", conv_node(w, (hw, hw), 1), src)
         lif = b.add(f"sps.{i}.lif", float_lif((w.shape[0], hw, hw), tau, theta, bias), [conv])

@@ -180,7 +180,7 @@ class GraphQuantizer:
                     S = np.minimum(S, np.floor(cap * th_c) / th_c)
                 else:
                     S = np.minimum(S, float(np.min(cap)))
-            leak_c = np.abs(_per_channel(c["leak"]))
+            leak_c = _per_channel(np.abs(c["leak"]))  # the largest |bias| of each channel
             if theta is not None and np.any(leak_c > 0):  # the bias 64 S leak must fit mant << exp
                 bcap = BIAS_V_MAX / (ACT_GAIN * np.maximum(leak_c, 1e-12))
                 S = np.minimum(S, np.floor(bcap * th_c) / th_c)

@@ -28,8 +28,8 @@ import nir
 import numpy as np
 
 from ds2ta.export.bn import fold_bn
-from ds2ta.export.graph_build import (_Builder, _np, attention_spikes, conv_node, depthwise, float_lif,
-                                      graded_relay)
+from ds2ta.export.graph_build import (_Builder, _np, attention_spikes, conv_node, depthwise, first_conv,
+                                      float_lif, graded_relay)
 from ds2ta.export.nir_graded import DS2TAGradedMaxPool2d
 
 
@@ -112,6 +112,8 @@ def build_sdt_graph(model, input_scale: float) -> nir.NIRGraph:
     sps = model.sps
     for i in range(3):
         w, bias = fold_bn(_np(sps.convs[i].weight), sps.bns[i])
+        if i == 0:
+            w, bias = first_conv(cfg, w, bias, hw)
         w = w / tau * (input_scale if i == 0 else 1.0)
         conv = b.add(f"sps.convs.{i}", conv_node(w, (hw, hw), 1), [src])
         src = b.add(f"sps.lifs.{i}", float_lif((w.shape[0], hw, hw), tau, theta, bias), [conv])

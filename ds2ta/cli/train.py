@@ -25,7 +25,7 @@ import os
 import sys
 from pathlib import Path
 
-from ds2ta.config import ATTENTIONS, BACKBONES, PRESETS
+from ds2ta.config import ATTENTIONS, BACKBONES, PRESETS, SDSA_POOLS
 from ds2ta.data import DATASETS
 
 # Default recipe per dataset (CLI flags override). CIFAR/DVS follow Spikformer (docs/training.md);
@@ -72,6 +72,15 @@ def build_parser(prog: str = "ds2ta-train") -> argparse.ArgumentParser:
     p.add_argument("--T", type=int, default=None, help="time steps (event data: frames per sample)")
     p.add_argument("--attn-scale", type=float, default=None,
                    help="s in Z = LIF(s A V) (default: 1/8; statten: STAtten's 1/H or 1/(H H chunk))")
+    p.add_argument("--input-mean", type=float, nargs="+", default=None, metavar="M",
+                   help="per-channel input normalisation: the model computes (x - M) / S on its input "
+                        "(pixels / 255), e.g. 0.4914 0.4822 0.4465; exact on the chip (docs/model.md)")
+    p.add_argument("--input-std", type=float, nargs="+", default=None, metavar="S",
+                   help="per-channel std of the input normalisation (with --input-mean)")
+    p.add_argument("--sdsa-pool", choices=SDSA_POOLS, default=None,
+                   help="SDSA on event data (sdt backbone): 'official' pools K*V and the output 3x3 over each "
+                        "head's (flat token, channel) plane as STAtten's code does (default); 'grid' over the "
+                        "token grid (docs/model.md)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int, help="global batch over all torchrun processes")
     p.add_argument("--lr", type=float)
@@ -102,7 +111,7 @@ def build_parser(prog: str = "ds2ta-train") -> argparse.ArgumentParser:
 RECIPE_FLAGS = ("epochs", "batch_size", "lr", "weight_decay", "warmup_epochs", "label_smoothing", "mixup", "seed",
                 "loss", "tet_lambda")
 SPEC_KEYS = RECIPE_FLAGS + ("min_lr_ratio",)  # TrainConfig fields that shape the trained weights
-MODEL_FLAGS = ("attention", "backbone", "T", "attn_scale")  # model options of the command line (config fields)
+MODEL_FLAGS = ("attention", "backbone", "T", "attn_scale", "input_mean", "input_std", "sdsa_pool")  # config fields
 
 
 def recipe_from_args(args: argparse.Namespace, base: dict | None = None):
@@ -178,7 +187,12 @@ def check_out(args: argparse.Namespace, cfg: dict, dataset: str, tcfg) -> None:
                          f"({e}); {fix}") from None
     recipe = (prev.get("train_state") or {}).get("recipe") or {}
     mine = tcfg.to_dict()
-    diff = sorted(k for k in set(cfg) | set(prev["config"]) if cfg.get(k) != prev["config"].get(k))
+    from ds2ta.config import DS2TAConfig
+    try:  # the earlier run's config as this version reads it (fields added since take their old values)
+        prev_cfg = DS2TAConfig.from_dict(prev["config"]).to_dict()
+    except (TypeError, ValueError):
+        prev_cfg = prev["config"]
+    diff = sorted(k for k in set(cfg) | set(prev_cfg) if cfg.get(k) != prev_cfg.get(k))
     from ds2ta.train_utils import TrainConfig
     default = TrainConfig().to_dict()  # a run from before a recipe field existed had its default
     diff += [k for k in SPEC_KEYS if recipe.get(k, default.get(k)) != mine[k]]
@@ -228,6 +242,9 @@ def run(args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns 0 on success, 2 on bad input, 130 when interrupted."""
     args = build_parser().parse_args(argv)
+    for k in ("input_mean", "input_std"):  # as the config stores them
+        if getattr(args, k) is not None:
+            setattr(args, k, tuple(getattr(args, k)))
     try:
         metrics = run(args)
     except ValueError as e:

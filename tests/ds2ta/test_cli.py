@@ -70,7 +70,8 @@ def test_train_one_epoch_writes_checkpoint_and_metrics(tmp_path, capsys):
     out = tmp_path / "run"
     rc = main.main(["train", "--preset", "tiny", "--dataset", "digits", "--epochs", "1",
                     "--attention", "spikformer", "--T", "1", "--batch-size", "128", "--out", str(out),
-                    "--no-progress", "--device", "cpu", "--attn-scale", "0.25"])
+                    "--no-progress", "--device", "cpu", "--attn-scale", "0.25", "--input-mean", "0.3",
+                    "--input-std", "0.2"])
     assert rc == 0
     summary = json.loads(capsys.readouterr().out.splitlines()[-2])
     metrics = json.loads((out / "metrics.json").read_text())
@@ -78,6 +79,7 @@ def test_train_one_epoch_writes_checkpoint_and_metrics(tmp_path, capsys):
     model, ckpt = load_checkpoint(out / "model.pt")
     assert model.cfg.attention == "spikformer" and model.cfg.img_size == 8 and model.cfg.T == 1
     assert model.cfg.attn_scale == 0.25  # --attn-scale overrides the default 1/8
+    assert model.cfg.input_mean == (0.3,) and model.cfg.input_std == (0.2,)  # the model normalises itself
     assert ckpt["dataset"]["preset"] == "tiny" and ckpt["metrics"]["epochs"] == 1
 
 
