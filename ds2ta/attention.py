@@ -37,8 +37,13 @@ def spatial_scores(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     return q @ k.transpose(-2, -1)
 
 
-def block_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, chunk: int) -> torch.Tensor:
-    """STAtten: ``Q_b (K_b^T V_b)`` over blocks of ``chunk`` steps; (T, B, H, N, d) -> same shape."""
+def block_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, chunk: int, scale: float = 1.0) -> torch.Tensor:
+    """STAtten: ``Q_b ((K_b^T V_b) * scale)`` over blocks of ``chunk`` steps; (T, B, H, N, d) -> same shape.
+
+    The scale is applied where the official code applies it (module/ms_conv.py), before the product with
+    ``Q``: with a scale that is not a power of two (1/1280 on 64 x 64 event data) the float sums round
+    differently from ``(Q K^T V) * scale``, and a current that lands on the threshold fires in one order
+    and not in the other; this order keeps an imported official model equal spike for spike."""
     T, B, H, N, d = q.shape
     if T % chunk:
         raise ValueError(f"T={T} is not divisible by chunk={chunk}")
@@ -48,7 +53,7 @@ def block_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, chunk: in
             T // chunk, B, H, chunk * N, d)
 
     qb, kb, vb = blocks(q), blocks(k), blocks(v)
-    out = qb @ (kb.transpose(-2, -1) @ vb)  # (T/c, B, H, c*N, d)
+    out = qb @ ((kb.transpose(-2, -1) @ vb) * scale)  # (T/c, B, H, c*N, d)
     return out.reshape(T // chunk, B, H, chunk, N, d).permute(0, 3, 1, 2, 4, 5).reshape(T, B, H, N, d)
 
 
@@ -84,7 +89,7 @@ class SpikingAttention(nn.Module):
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Attention current before the attention LIF, (T, B, H, N, d) each -> (T, B, N, D)."""
         if self.mode == "statten":
-            out = block_attention(q, k, v, self.chunk)
+            return merge_heads(block_attention(q, k, v, self.chunk, self.scale))
         else:
             a = spatial_scores(q, k)  # (T, B, H, N, N), integers 0..d
             if self.nsad is not None:
