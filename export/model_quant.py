@@ -1,7 +1,7 @@
 """Post-training quantization of a DS2TA model: calibration, integer graph, accuracy and diagnostics.
 
-Calibration runs the float model on a few batches and records, per LIF, the largest input current
-per channel (``|BN(W x)| / tau``), and for the read-out the largest per-step and accumulated
+Calibration runs the float model on a few batches and records, per LIF, the largest synaptic input
+current per channel (``|BN(W x) - b| / tau``: the bias goes into ``v``, not into the int16 ``a_in``), and for the read-out the largest per-step and accumulated
 logit; ``quantize_graph`` caps every neuron's scale so that the integer currents stay inside int16
 (Lava's ``a_in``) and the read-out accumulator inside 24 bits (calibrated bound x ``margin``).
 """
@@ -32,20 +32,40 @@ def _lif_modules(model):
 
 def _channel_max(x: torch.Tensor) -> np.ndarray:
     """Per-channel max |x| of a (T, B, C, H, W) or (T, B, N, D) tensor."""
+    x = x.detach()
     if x.dim() == 5:
         return x.abs().amax(dim=(0, 1, 3, 4)).double().cpu().numpy()
     return x.abs().reshape(-1, x.shape[-1]).amax(0).double().cpu().numpy()
 
 
+def _model_layout(bias: np.ndarray, x: torch.Tensor) -> torch.Tensor:
+    """A graph-layout per-neuron array ``(C, H, W)`` / ``(D, g, g)`` / ``(D, 1, 1)`` in the layout of the
+    LIF input ``x``: maps ``(T, B, C, H, W)``, tokens ``(T, B, N, D)`` or the head's ``(T, B, D)``."""
+    b = torch.as_tensor(np.asarray(bias, dtype=np.float64), dtype=x.dtype, device=x.device)
+    if x.dim() == 5:
+        return b.reshape(x.shape[2:])
+    if x.dim() == 4:
+        return b.reshape(x.shape[3], x.shape[2]).T
+    return b.reshape(x.shape[-1])
+
+
 @torch.no_grad()
-def calibrate(model, x_float: torch.Tensor, batch_size: int = 32, margin: float = 1.5) -> Dict[str, np.ndarray]:
-    """``{neuron_node: per-channel max |current|}`` (float units) over ``x_float`` batches, times ``margin``."""
+def calibrate(model, x_float: torch.Tensor, batch_size: int = 32, margin: float = 1.5,
+              bias: Optional[Dict[str, np.ndarray]] = None) -> Dict[str, np.ndarray]:
+    """``{neuron_node: per-channel max |synaptic current|}`` (float units) over ``x_float`` batches, times
+    ``margin``. ``bias``: the ``v_leak`` the graph gives each LIF node (graph layout); on the chip a bias
+    is added to ``v`` (``bias_mant``), not to the int16 synaptic input ``a_in``, so it is taken out of the
+    current measured here (``|BN(W x) - b| / tau``)."""
     model.eval()
     stats: Dict[str, np.ndarray] = {}
     handles = []
+    bias = bias or {}
     for name, m in _lif_modules(model).items():
         def hook(mod, inp, out, name=name):
-            c = _channel_max(inp[0]) / mod.params.tau
+            x = inp[0]
+            if name in bias:
+                x = x - _model_layout(bias[name], x)
+            c = _channel_max(x) / mod.params.tau
             stats[name] = np.maximum(stats.get(name, 0), c)
         handles.append(m.register_forward_hook(hook))
 
@@ -114,7 +134,8 @@ def quantize_model(model, input_scale: float, calib_x_float: Optional[torch.Tens
     model.eval()
     fg = build_float_graph(model, input_scale)
     fg.metadata = dict(meta or {"conventions": {"dt": 1.0}})
-    calib = calibrate(model, calib_x_float) if calib_x_float is not None else None
+    bias = {n: v.v_leak for n, v in fg.nodes.items() if isinstance(v, nir.CubaLIF)}  # the model's LIFs
+    calib = calibrate(model, calib_x_float, bias=bias) if calib_x_float is not None else None
     ig, report = quantize_graph(fg, dt=1.0, bits=bits, calib=calib)
     return ig, report, fg
 
