@@ -98,7 +98,8 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, dataset_info: dict,
-                    metrics: dict | None = None, train_state: dict | None = None) -> Path:
+                    metrics: dict | None = None, train_state: dict | None = None,
+                    recipe: dict | None = None) -> Path:
     """Save a DS2TA model as a checkpoint file, atomically.
 
     Args:
@@ -107,6 +108,8 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, dataset_info: dic
         dataset_info: dataset name, ``input_scale`` (x_float = x_int * input_scale), encoding, ...
         metrics: e.g. ``{"test_accuracy": 0.97, "epochs": 10, "seconds": 120.0}``.
         train_state: optional optimizer/scheduler/RNG state for resuming training.
+        recipe: how weights that were not trained here came to be (an imported checkpoint: its source
+            file and config, ``ds2ta.export.statten_import``); stored as ``"recipe"``.
 
     Returns:
         The written path.
@@ -138,6 +141,8 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, dataset_info: dic
     }
     if train_state is not None:
         ckpt["train_state"] = train_state
+    if recipe is not None:
+        ckpt["recipe"] = plain(recipe)
     buf = io.BytesIO()  # serialized first: torch's zip writer hides a full disk's OSError in a RuntimeError
     torch.save(ckpt, buf)
     return atomic_write_bytes(path, lambda f: f.write(buf.getbuffer()))

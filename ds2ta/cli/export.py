@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ds2ta.checkpoint import atomic_write_json, load_checkpoint
+from ds2ta.checkpoint import atomic_write_json, load_checkpoint, save_checkpoint
 from ds2ta.cli.export_chips import AUTO, chips_line, chips_record, parse_chips
 from ds2ta.cli.export_graph import run_graph_source
 from ds2ta.data import get_dataset
@@ -44,7 +44,7 @@ from ds2ta.outfolder import check_writable, is_temporary, staged_folder
 from ds2ta.sims.reference import ReferenceExecutor
 from ds2ta.train_utils import check_device
 
-OUR_FILES = {"model.nir", "quantization.json", "mapping.json"}
+OUR_FILES = {"model.nir", "quantization.json", "mapping.json", "model.pt"}  # model.pt: an imported checkpoint
 REPORT_FORMAT = "ds2ta-quantization"
 CALIB_BATCH = 64          # samples per --calib-batches batch
 AGREEMENT_SAMPLES = 64    # test samples whose float and integer spikes are compared layer by layer
@@ -82,6 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="NIR/netx source: steps per sample (default: the graph's conventions.T, netx tSample)")
     p.add_argument("--seed", type=int, default=0,
                    help="NIR source without --calib-data: seed of the Poisson inputs of the float-vs-integer check")
+    p.add_argument("--from", dest="from_", choices=("statten",), default=None,
+                   help="MODEL is a checkpoint of another code base: 'statten' (what STAtten's official train.py "
+                        "writes, or its bare state dict); imported as OUT/model.pt, then exported "
+                        "(docs/bring-your-own.md, 'Official STAtten checkpoint')")
+    p.add_argument("--config", default=None,
+                   help="with --from statten: the official yml the model was trained with "
+                        "(conf/cifar10/2_256_200E_t4.yml, ...)")
+    p.add_argument("--attention-mode", default="STAtten", choices=("STAtten", "SDT"),
+                   help="with --from statten: the official model's attention_mode (train.py builds STAtten)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -152,11 +161,28 @@ def run(args) -> int:
     ck = pathlib.Path(args.checkpoint)
     out = pathlib.Path(args.out) if args.out else ck.resolve().parent / "export"
     check_out_dir(out)
-    kind = source_kind(ck)
-    if kind != "checkpoint":  # a NIR graph or a lava-dl netx network (ds2ta/cli/export_graph.py)
+    imported = None
+    kind = "checkpoint" if args.from_ is not None else source_kind(ck)  # --from: the importer reads it
+    if args.from_ is not None or args.config is not None:
+        if args.from_ is None or args.config is None:
+            raise ValueError("--from statten and --config YML go together: give both to import an official "
+                             "STAtten checkpoint")
+        from ds2ta.export.statten_import import import_official
+        imported = import_official(ck, args.config, args.attention_mode)
+        cfg_i = imported[0].cfg
+        if cfg_i.encoding == "events" and not (args.calib_data and pathlib.Path(args.calib_data).is_dir()):
+            raise ValueError(f"--from statten with an event-data config ({cfg_i.img_size} x {cfg_i.img_size} frames, "
+                             f"T {cfg_i.T}) needs --calib-data DIR holding x_int.npy (S, {cfg_i.T}, "
+                             f"{cfg_i.in_channels}, {cfg_i.img_size}, {cfg_i.img_size}) made by the official "
+                             "pipeline (its frames are resized to img_size); ds2ta's DVS loaders make 128 x 128 frames")
+    elif kind != "checkpoint":  # a NIR graph or a lava-dl netx network (ds2ta/cli/export_graph.py)
         return run_graph_source(args, kind, target, out)
     device = check_device(args.device)
-    model, ckpt = load_checkpoint(ck)
+    if imported is not None:  # the official weights as a ds2ta model; written as OUT/model.pt below
+        model, dataset_info, provenance = imported
+        ckpt = {"dataset": dataset_info, "config": model.cfg.to_dict(), "imported": provenance}
+    else:
+        model, ckpt = load_checkpoint(ck)
     cfg = model.cfg
     name = args.calib_data or ckpt.get("dataset", {}).get("name", "digits")
     xtr, ytr, xte, yte, scale = load_data(name, ckpt, args.data_dir,
@@ -210,6 +236,9 @@ def run(args) -> int:
         **({"chips": chips_record(mapping, args.chips)} if mapping is not None else {}),
     }
     with staged_folder(out) as stage:  # the files replace the folder together, never mixed with older ones
+        if imported is not None:
+            save_checkpoint(stage / "model.pt", model, ckpt["dataset"], {"imported": ckpt["imported"]},
+                            recipe=ckpt["imported"])
         write_graph(stage / "model.nir", graph)
         atomic_write_json(stage / "quantization.json", _jsonable(summary))
         if mapping is not None:
