@@ -65,17 +65,30 @@ def dense_encoding(w: np.ndarray) -> Tuple[np.ndarray, int]:
     return w << k, -k
 
 
+# datasets each layer type needs (netx.hdf5 reads them without a default)
+NETX_REQUIRED = {"conv": ("weight", "stride", "padding"), "dense": ("weight",)}
+
+
 def _check_layer(d: dict) -> None:
     i, t = d["index"], d["type"]
     if t not in NETX_TYPES:
         raise ValueError(f"netx layer {i} has type {t!r}: only {NETX_TYPES} layers convert (lava-dl netx "
                          "itself builds no other type except dense_rec/dense_comp, which have no NIR mapping here)")
+    missing = [k for k in NETX_REQUIRED.get(t, ()) if k not in d]
+    if missing:
+        raise ValueError(f"netx layer {i} ({t}) has no {', '.join(repr(k) for k in missing)} dataset: the file is "
+                         "incomplete; export the network again (lava-dl netx.hdf5 / slayer export_hdf5)")
     if t == "flatten" or (t == "input" and "neuron" not in d):
         return
     n = d.get("neuron")
     if n is None:
         raise ValueError(f"netx layer {i} ({t}) has no neuron group: netx would give it a non-leaky "
                          "CUBA integrator with a 2^17 threshold; write the neuron explicitly")
+    gone = [k for k, f in (("vth", "vThMant"), ("dv", "vDecay"), ("du", "iDecay")) if n.get(k) is None]
+    if gone and n["type"] in SPIKING_NEURONS:
+        raise ValueError(f"netx layer {i} ({t}) has a {n['type']} neuron group without "
+                         f"{', '.join(dict(vth='vThMant', dv='vDecay', du='iDecay')[k] for k in gone)}: the file is "
+                         "incomplete; export the network again")
     if n["type"] not in SPIKING_NEURONS:
         raise ValueError(f"netx layer {i} ({t}) has {n['type']} neurons: only LOIHI/CUBA (Lava LIF) convert; "
                          "sigma-delta and resonate-and-fire neurons have no NIR node here")

@@ -65,7 +65,10 @@ def read_net(path: str | os.PathLike) -> list[dict]:
         grp = f["layer"]
         t_sample = int(np.asarray(f["simulation/tSample"][()])) if "simulation/tSample" in f else None
         for i in range(len(grp)):
-            g = grp[str(i)]
+            g = grp[str(i)] if str(i) in grp else None
+            if g is None or "type" not in g or "shape" not in g:
+                what = "is missing" if g is None else "has no 'type' or no 'shape' dataset"
+                raise ValueError(f"{path}: netx layer {i} {what}: the file is incomplete; export the network again")
             shape = tuple(int(s) for s in np.atleast_1d(g["shape"][()])[::-1])  # (C, H, W) -> (W, H, C)
             d = {"index": i, "type": _text(g["type"]), "shape": shape, "file": {"path": str(path), "tSample": t_sample}}
             if "neuron" in g:

@@ -85,6 +85,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if argv[:1] == ["merge"]:
             return merge_main(argv[1:])
         args = build_parser().parse_args(argv)
+        args.model = str(model_file(args.model))
         if args.workers > 1 and args.shard is None:
             return run_workers(args, argv)
         return run(args)
@@ -115,13 +116,34 @@ def check_args(args) -> None:
         from ds2ta.train_utils import check_device
 
         check_device(args.device)
-    out = _out_dir(args)
+    check_out_writable(_out_dir(args))
+
+
+def check_out_writable(out: Path) -> None:
+    """``--out`` can be written: the folder, or the nearest folder above it that exists (it is created
+    only when the run has its result, so a failed run leaves no empty folder)."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; pass a folder")
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-check-"):
+        with tempfile.NamedTemporaryFile(dir=probe, prefix=".write-check-"):
             pass
     except OSError as e:
         raise ValueError(f"--out {out}: cannot write there ({e.strerror or e}); pass a writable folder") from None
+
+
+def model_file(model: str) -> Path:
+    """The NIR file to run: ``model`` itself, or ``model/model.nir`` when ``model`` is a folder (the one
+    ``ds2ta-export --out`` writes)."""
+    p = Path(model)
+    if p.is_dir():
+        if (p / "model.nir").is_file():
+            return p / "model.nir"
+        raise ValueError(f"{p} is a folder without model.nir; give the NIR file, or the folder ds2ta-export "
+                         "--out wrote (it holds model.nir)")
+    return p
 
 
 def pipelined_schedule(args, total: int) -> bool:

@@ -85,7 +85,7 @@ def _netx(args, path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         graph, notes = netx_to_nir(layers)
-    T = args.T or layers[0]["file"]["tSample"]
+    T = args.T if args.T is not None else layers[0]["file"]["tSample"]
     if T is None:
         raise ValueError(f"{path} records no simulation/tSample: pass --T (steps per sample)")
     graph.metadata = {"format": "ds2ta-nir", "format_version": 1, "target": args.target, "integer": 1,
@@ -107,7 +107,7 @@ def _nir(args, path, target):
             return fgraph, None, ["an integer ds2ta graph: written as it is (no float source)"], caught
         dt = source_dt(fgraph, args.dt)
         conv = (fgraph.metadata or {}).get("conventions") if isinstance(fgraph.metadata, dict) else None
-        T = args.T or (conv or {}).get("T")
+        T = args.T if args.T is not None else (conv or {}).get("T")
         if T is None:
             raise ValueError("the NIR graph does not say how many steps a sample takes: pass --T")
         graph, report, lines = integer_source(fgraph, dt, args.bits, int(T), path)
@@ -133,6 +133,20 @@ def _nir(args, path, target):
     return graph, summary, lines, caught
 
 
+def check_source_options(args, kind: str) -> None:
+    """``--T`` and ``--dt`` of a graph source, checked before any work: a step count of at least 1 (0 used
+    to mean "not given", a negative one ended in numpy's "negative dimensions"), a positive ``dt``, and
+    no ``--dt`` for a netx network (it is integer: one step per time step; the value used to be ignored)."""
+    if args.T is not None and args.T < 1:
+        raise ValueError(f"--T {args.T}: give the steps per sample, at least 1")
+    if args.dt is not None and not args.dt > 0:
+        raise ValueError(f"--dt {args.dt}: give the time step of the graph's float dynamics, a positive number "
+                         "(snntorch 1e-4, sinabs 1)")
+    if kind == "netx" and args.dt is not None:
+        raise ValueError(f"--dt {args.dt}: a lava-dl netx network is integer and runs one step per time step; "
+                         "drop --dt (--T sets the steps per sample)")
+
+
 def run_graph_source(args, kind: str, target, out: pathlib.Path) -> int:
     """Convert, map and write the folder for a ``"nir"`` or ``"netx"`` source; print what was assumed."""
     t0 = time.perf_counter()
@@ -140,6 +154,7 @@ def run_graph_source(args, kind: str, target, out: pathlib.Path) -> int:
         raise ValueError(f"--qat-epochs {args.qat_epochs}: fine-tuning needs a ds2ta checkpoint; a {kind} "
                          "source is converted as it is")
     path = pathlib.Path(args.checkpoint)
+    check_source_options(args, kind)
     graph, summary, lines, warned = _netx(args, path) if kind == "netx" else _nir(args, path, target)
     for w in warned:  # shown once the conversion is done (type-check failures, conventions, lossy steps)
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

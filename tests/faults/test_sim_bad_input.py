@@ -95,3 +95,81 @@ def test_more_bad_input_named_before_any_work(exported, tmp_path, capsys):
     np.save(labels / "labels.npy", np.arange(3))
     assert main([model, "--backend", "reference", "--dataset", str(labels), "--out", str(tmp_path / "o")]) == 2
     assert "3 labels for 7 samples" in capsys.readouterr().err
+
+
+def test_export_folder_runs_and_failed_runs_leave_no_out_folder(exported, tmp_path, capsys):
+    """Issue 22: ``ds2ta-sim DIR`` runs DIR/model.nir (the folder ds2ta-export wrote) and names a folder
+    without one; a run that fails creates no ``--out`` folder (it used to leave an empty one)."""
+    args = ["--backend", "reference", "--dataset", str(exported), "--samples", "2", "--no-progress"]
+    by_folder = _run([str(exported), *args, "--out", str(tmp_path / "a")])
+    by_file = _run([str(exported / "model.nir"), *args, "--out", str(tmp_path / "b")])
+    assert by_folder["graph"] == str(exported / "model.nir")
+    assert by_folder["layers"] == by_file["layers"] and by_folder["samples"] == 2
+    capsys.readouterr()
+    empty = tmp_path / "no_model"
+    empty.mkdir()
+    out = tmp_path / "deep" / "out"
+    assert main([str(empty), *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "folder without model.nir" in err[0] and str(empty) in err[0]
+    assert main([str(tmp_path / "nope.nir"), *args, "--out", str(out)]) == 2
+    assert main([str(exported / "model.nir"), "--dataset", str(empty), "--out", str(out)]) == 2
+    assert not (tmp_path / "deep").exists()  # no folder left by the three failed runs
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main([str(exported / "model.nir"), *args, "--out", str(blocker)]) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+def _float_nir(path):
+    """A small float NIR graph: Input(4) -> Affine -> LIF -> Output."""
+    import nir
+    rng = np.random.default_rng(0)
+    g = nir.NIRGraph(nodes={"input": nir.Input(np.array([4])),
+                            "fc": nir.Affine(weight=rng.normal(0, 1, (3, 4)), bias=np.zeros(3)),
+                            "lif": nir.LIF(tau=np.full(3, 2.0), r=np.full(3, 2.0), v_leak=np.zeros(3),
+                                           v_threshold=np.ones(3)),
+                            "output": nir.Output(np.array([3]))},
+                     edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")])
+    nir.write(path, g)
+    return path
+
+
+@pytest.mark.parametrize("flags,match", [(["--T", "0"], "--T 0: give the steps per sample"),
+                                         (["--T", "-5"], "--T -5: give the steps per sample"),
+                                         (["--dt", "-1"], "--dt -1.0: give the time step"),
+                                         (["--dt", "0"], "--dt 0.0: give the time step")])
+def test_export_of_a_nir_file_names_bad_T_and_dt(tmp_path, capsys, flags, match):
+    """Issue 22: ``--T 0`` on a NIR file meant "no T", ``--T -5`` ended in numpy's "negative dimensions"."""
+    from ds2ta.cli.export import main as export_main
+    src = _float_nir(tmp_path / "g.nir")
+    assert export_main([str(src), "--dt", "1", *flags, "--out", str(tmp_path / "X"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and match in err[0], err
+    assert not (tmp_path / "X").exists()
+
+
+def test_export_of_a_netx_file_names_bad_T_dt_and_missing_datasets(tmp_path, capsys):
+    """Issue 22: a netx ``--T 0`` silently became the file's tSample, ``--dt`` was ignored, and a layer
+    without ``weight`` (or a neuron without ``vThMant``) ended in a KeyError traceback."""
+    sys.path.insert(0, str(ROOT / "tests" / "export"))
+    from test_bring_your_own_netx import NEURON, _net_file
+
+    from ds2ta.cli.export import main as export_main
+    ok = [{"type": "input", "shape": [4, 1, 1], "neuron": NEURON},
+          {"type": "dense", "shape": [3, 1, 1], "weight": np.ones((3, 4)), "neuron": NEURON}]
+    no_weight = [ok[0], {k: v for k, v in ok[1].items() if k != "weight"}]
+    no_vth = [ok[0], dict(ok[1], neuron={k: v for k, v in NEURON.items() if k != "vThMant"})]
+    cases = [(ok, ["--T", "0"], "--T 0: give the steps per sample"),
+             (ok, ["--T", "4", "--dt", "-1"], "--dt -1.0: give the time step"),
+             (ok, ["--T", "4", "--dt", "0.5"], "a lava-dl netx network is integer"),
+             (no_weight, ["--T", "4"], "netx layer 1 (dense) has no 'weight' dataset"),
+             (no_vth, ["--T", "4"], "without vThMant")]
+    for i, (layers, flags, match) in enumerate(cases):
+        path = _net_file(tmp_path / f"n{i}.net", layers)
+        assert export_main([str(path), *flags, "--out", str(tmp_path / "X"), "--no-progress"]) == 2, match
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and match in err[0] and "Traceback" not in err[0], (match, err)
+        assert not (tmp_path / "X").exists()
+    assert export_main([str(_net_file(tmp_path / "ok.net", ok)), "--T", "4", "--out", str(tmp_path / "X"),
+                        "--no-progress"]) == 0
