@@ -129,13 +129,18 @@ def graph_metadata(model, ckpt: dict, source: str, target: str, input_scale: flo
 
 
 def quantize_model(model, input_scale: float, calib_x_float: Optional[torch.Tensor], bits: int = 8,
-                   meta: Optional[dict] = None) -> Tuple[nir.NIRGraph, Dict[str, dict], nir.NIRGraph]:
-    """``(integer graph, per-node report, float graph)`` of a DS2TA model (PTQ)."""
+                   meta: Optional[dict] = None, boost: Optional[Dict[str, float]] = None
+                   ) -> Tuple[nir.NIRGraph, Dict[str, dict], nir.NIRGraph]:
+    """``(integer graph, per-node report, float graph)`` of a DS2TA model (PTQ). ``boost``: factors on
+    the calibrated currents of named neurons (the integer model's own inputs measured larger than the float
+    model's: ``ds2ta.cli.export`` measures them and quantizes again)."""
     model.eval()
     fg = build_float_graph(model, input_scale)
     fg.metadata = dict(meta or {"conventions": {"dt": 1.0}})
     bias = {n: v.v_leak for n, v in fg.nodes.items() if isinstance(v, nir.CubaLIF)}  # the model's LIFs
     calib = calibrate(model, calib_x_float, bias=bias) if calib_x_float is not None else None
+    if calib is not None and boost:
+        calib = {n: v * float(boost.get(n, 1.0)) for n, v in calib.items()}
     ig, report = quantize_graph(fg, dt=1.0, bits=bits, calib=calib)
     return ig, report, fg
 

@@ -25,7 +25,8 @@ class Target:
         name: ``--target`` value.
         description: one line for ``--help`` and errors.
         max_weight_bits: largest ``--bits`` the target stores.
-        quantize: ``(model, input_scale, calib_x_float, bits, meta) -> (graph, report, float_graph)``.
+        quantize: ``(model, input_scale, calib_x_float, bits, meta, boost=None) -> (graph, report, float_graph)``;
+            ``boost``: factors on named neurons' calibrated currents (a second pass after the integer check).
         spec: the core description mapping, energy and latency use; ``None`` when the target has no
             resource model.
         place: ``(graph, chips, spec) -> mapping`` that raises ``MappingError`` (a ``ValueError``)
@@ -69,8 +70,8 @@ def get_target(name: str) -> Target:
     return TARGETS[name]
 
 
-def _loihi2_quantize(model, input_scale, calib_x_float, bits, meta):
-    return quantize_model(model, input_scale, calib_x_float, bits=bits, meta=meta)
+def _loihi2_quantize(model, input_scale, calib_x_float, bits, meta, boost=None):
+    return quantize_model(model, input_scale, calib_x_float, bits=bits, meta=meta, boost=boost)
 
 
 def _place(graph, chips, spec):

@@ -49,6 +49,7 @@ REPORT_FORMAT = "ds2ta-quantization"
 CALIB_BATCH = 64          # samples per --calib-batches batch
 AGREEMENT_SAMPLES = 64    # test samples whose float and integer spikes are compared layer by layer
 A_IN_MAX = 2 ** 15 - 1    # Lava LIF's a_in is int16: larger synaptic input wraps on the chip
+INT16_CHECK_SAMPLES = 64  # calibration samples the integer graph runs to find a_in that still wraps
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,9 +200,9 @@ def run(args) -> int:
         float_acc_qat = batched_accuracy(model, xte.float() * scale, yte, args.batch_size)
     model.cpu()  # quantization and the float-vs-integer spike agreement work on CPU tensors
     meta = graph_metadata(model, ckpt, ck, target.name, scale)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        graph, report, _ = target.quantize(model, scale, calib_x, args.bits, meta)
+    graph, report, caught, refit = quantize_within_int16(target, model, scale, calib_x, args.bits, meta,
+                                                         xtr[: min(calib_x.shape[0], INT16_CHECK_SAMPLES)],
+                                                         args.device)
     graph.metadata["attention_lowering"] = args.attention_lowering
     for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -230,7 +231,7 @@ def run(args) -> int:
                      **({"float_after_qat": float_acc_qat} if args.qat_epochs > 0 else {})},
         "spike_agreement_float_vs_int": agree,
         "warnings": [str(w.message) for w in caught] + ([f"a_in beyond int16: {over}"] if over else []),
-        "max_abs_input": max_in,
+        "max_abs_input": max_in, "int16_refit": refit,
         "layers": report, "seconds": time.perf_counter() - t0,
         "latency_steps": mapping.latency_steps if mapping is not None else ex.latency_steps,
         **({"chips": chips_record(mapping, args.chips)} if mapping is not None else {}),
@@ -252,6 +253,31 @@ def run(args) -> int:
     print(f"  {len(graph.nodes)} nodes, latency {summary['latency_steps']} steps, {len(caught)} warnings; "
           f"report {out / 'quantization.json'}")
     return 0
+
+
+def quantize_within_int16(target, model, scale, calib_x, bits, meta, x_check, device, rounds: int = 2):
+    """Quantize, then run the integer graph on ``x_check`` (the first calibration samples, integers): a
+    neuron whose int16 synaptic input ``a_in`` wraps there (the integer model's currents can pass the float
+    model's, quantization error building up upstream) has its calibrated current raised by the ratio to
+    ``A_IN_MAX / CALIBRATION_MARGIN`` and the model is quantized again (at most ``rounds`` times).
+
+    Returns ``(graph, report, warnings of the last pass, {neuron: factor}``)."""
+    boost: dict = {}
+    for attempt in range(rounds + 1):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            graph, report, _ = target.quantize(model, scale, calib_x, bits, meta,
+                                               **({"boost": boost} if boost else {}))
+        if attempt == rounds or x_check.shape[0] == 0:
+            break
+        ex = ReferenceExecutor(graph, device=device, attention_lowering="core")
+        seen = ex.run(encode_int(model.cfg, x_check)).max_abs_input
+        over = {n: v for n, v in seen.items() if v > A_IN_MAX and report.get(n, {}).get("kind") == "w"}
+        if not over:
+            break
+        for n, v in over.items():
+            boost[n] = boost.get(n, 1.0) * v / (A_IN_MAX / CALIBRATION_MARGIN)
+    return graph, report, caught, {n: float(f) for n, f in boost.items()}
 
 
 def _jsonable(o):

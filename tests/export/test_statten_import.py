@@ -126,6 +126,10 @@ def test_exported_import_matches_in_lava_on_every_layer(tmp_path):
     q = json.loads((out / "quantization.json").read_text())
     pool_units = {k: v for k, v in q["max_abs_input"].items() if k.startswith("sps.pools.3")}
     assert pool_units and max(pool_units.values()) <= 32767  # the membrane max-pool's network: sized, never wraps
+    # every LIF's int16 a_in fits on the data: where the integer model's input passed the float calibration
+    # (rpe_lif: quantization error upstream), the export quantized again with that neuron's current raised
+    assert max(q["max_abs_input"].values()) <= 32767 and not [w for w in q["warnings"] if "int16" in w]
+    assert set(q["int16_refit"]) <= set(q["max_abs_input"]) and all(f > 1 for f in q["int16_refit"].values())
     assert q["chips"]["used"] == 4 and q["chips"]["requested"] == "auto"
     mapping = json.loads((out / "mapping.json").read_text())
     assert mapping["chips"] == 4  # statten-cifar10 does not fit one chip: --chips auto chose 4 (427 cores)
