@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     p.add_argument("--lowerings", default="neurons,core", help="attention lowerings to compare (neurons, core)")
     p.add_argument("--record", action="store_true", help=f"also write {RECORD}")
     args = p.parse_args(argv)
-    from ds2ta.checkpoint import atomic_write_json
+    from ds2ta.fileio import atomic_write_json
 
     rows = [one(a, Path(args.out) / a, args, lo) for a in args.attentions.split(",")
             for lo in args.lowerings.split(",")]

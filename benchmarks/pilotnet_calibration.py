@@ -8,10 +8,8 @@ dynamic power, time per step) and the per-layer core table against Intel's compi
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import tempfile
 
 
 def markdown(cal: dict) -> str:
@@ -52,11 +50,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _write(path: str, obj: dict) -> None:
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
+    from ds2ta.fileio import atomic_write_json
+    atomic_write_json(path, obj, indent=1, sort_keys=False)
 
 
 if __name__ == "__main__":

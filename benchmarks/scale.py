@@ -300,7 +300,7 @@ def result(rows: dict, args) -> dict:
 
 
 def json_write(path: Path, obj) -> None:
-    from ds2ta.checkpoint import atomic_write_json
+    from ds2ta.fileio import atomic_write_json
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, obj)
 

@@ -240,7 +240,7 @@ def main(args, check_equal, machine_info, default_work_arg: str) -> int:
 
     import torch
 
-    from ds2ta.checkpoint import atomic_write_json
+    from ds2ta.fileio import atomic_write_json
 
     seq, pipe = samples_for(args.preset)
     work = Path(args.work) if args.work != default_work_arg else default_work(args.preset)

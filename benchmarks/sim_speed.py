@@ -350,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import torch
 
-    from ds2ta.checkpoint import atomic_write_json
+    from ds2ta.fileio import atomic_write_json
     from ds2ta.export import read_graph
 
     torch.set_num_threads(args.threads)

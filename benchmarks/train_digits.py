@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from ds2ta.checkpoint import atomic_write_json
+    from ds2ta.fileio import atomic_write_json
     from ds2ta.cli.train import build_parser, run
 
     torch.set_num_threads(args.threads)

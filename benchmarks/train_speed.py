@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                                       max(args.mem_steps, 1), args.threads, backend, args.device)))
         return 0
 
-    from ds2ta.checkpoint import atomic_write_json
+    from ds2ta.fileio import atomic_write_json
 
     # Memory first, while this process holds no model: its own RSS then stays small beside the
     # children's peaks on a machine with little memory.

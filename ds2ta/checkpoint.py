@@ -11,80 +11,35 @@ Format (shared by training, export and the simulators; see docs/architecture.md)
 Training may add a ``"train_state"`` entry (optimizer, scheduler, RNG, epoch) used by ``--resume``;
 readers other than training ignore it.
 
-Files are written atomically (temporary file in the same folder, then ``os.replace``), so an
-interrupted save leaves the previous checkpoint intact.
+Files are written atomically by ``ds2ta.fileio`` (temporary file in the same folder, fsync, then
+``os.replace``), so an interrupted save leaves the previous checkpoint intact.
 """
 
 from __future__ import annotations
 
-import errno
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from ds2ta.fileio import DISK_ERRORS, atomic_write_bytes, atomic_write_json, json_default, write_error  # noqa: F401
+
 FORMAT = "ds2ta-checkpoint"
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("format", "format_version", "config", "state_dict", "dataset", "metrics")
 
 
-def atomic_write_bytes(path: str | os.PathLike, write_fn) -> Path:
-    """Write a file atomically: ``write_fn(fileobj)`` fills a temp file that then replaces ``path``.
-
-    Args:
-        path: destination file; its parent folder is created when missing.
-        write_fn: callable taking a binary file object.
-
-    Returns:
-        The destination path.
-    """
-    path = Path(path)
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            write_fn(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(e, OSError) and e.errno in DISK_ERRORS:
-            raise ValueError(write_error(path, e)) from None
-        raise
-    return path
-
-
-DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR)
-
-
-def write_error(path, e: OSError) -> str:
-    """The named error for an output that cannot be written (full disk, quota, read-only, permissions)."""
-    return (f"cannot write {path}: {e.strerror or e} (errno {errno.errorcode.get(e.errno, e.errno)}); free space "
-            "there or choose another output folder; the previous file, if any, is unchanged")
-
-
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON atomically."""
-    data = (json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n").encode()
-    return atomic_write_bytes(path, lambda f: f.write(data))
-
-
 def _json_default(obj):
     """numpy / torch scalars and arrays, paths -> plain Python (for JSON and weights-only loading)."""
-    if hasattr(obj, "tolist"):  # numpy arrays and scalars, torch tensors
-        return obj.tolist()
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    raise TypeError(f"cannot store {type(obj).__name__} in a checkpoint's dataset/metrics: use "
-                    "numbers, strings, lists and dicts")
+    try:
+        return json_default(obj)
+    except TypeError:
+        raise TypeError(f"cannot store {type(obj).__name__} in a checkpoint's dataset/metrics: use "
+                        "numbers, strings, lists and dicts") from None
 
 
 def plain(obj: Any) -> Any:

@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Iterator, List
 
-from ds2ta.checkpoint import DISK_ERRORS, write_error
+from ds2ta.fileio import DISK_ERRORS, write_error
 
 STAGE_PREFIX = ".tmp-"
 _AT_FDCWD = -100

@@ -26,7 +26,8 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
-from ds2ta.checkpoint import atomic_write_json, check_state_dict, read_checkpoint, save_checkpoint
+from ds2ta.checkpoint import check_state_dict, read_checkpoint, save_checkpoint
+from ds2ta.fileio import atomic_write_json
 from ds2ta.config import DS2TAConfig
 from ds2ta.train_utils import (TrainConfig, all_reduce_sum, barrier, init_distributed,
                                make_scheduler, mixup_batch, param_groups, resolve_device, tet_loss)

@@ -10,7 +10,7 @@ from typing import Dict, List, Tuple, Union
 import h5py
 import nir
 
-from ds2ta.checkpoint import atomic_write_bytes
+from ds2ta.fileio import atomic_write_bytes
 from ds2ta.export.nir_nodes import EXTENSION_NODES, register
 
 PathLike = Union[str, os.PathLike]

@@ -20,11 +20,9 @@ model needs ``ceil(cores / cores_per_chip)`` chips; ``chips=None`` maps onto exa
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
 import os
-import tempfile
 from dataclasses import dataclass, field
 
 from .attention_map import latency_steps, mapping_lowering
@@ -304,12 +302,7 @@ def check_fits(graph_or_layers, chips: int | None = 1, spec: CoreSpec = LOIHI2, 
 
 
 def write_mapping_json(mapping: Mapping, path: str | os.PathLike) -> str:
-    """Write ``mapping.json`` atomically (temp file, then rename). Returns the path."""
-    path = os.fspath(path)
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(mapping.to_dict(), f, indent=1)
-    os.replace(tmp, path)
-    return path
+    """Write ``mapping.json`` atomically (``ds2ta.fileio``: temp file, fsync, rename; a full disk is a named
+    ``ValueError``). Returns the path."""
+    from ds2ta.fileio import atomic_write_json
+    return os.fspath(atomic_write_json(path, mapping.to_dict(), indent=1, sort_keys=False))

@@ -182,7 +182,7 @@ def _read(model: str):
 
 def run(args) -> int:
     """One process: select samples (and a shard of them), run the backend(s), write simulation.json."""
-    from ds2ta.checkpoint import atomic_write_json
+    from ds2ta.fileio import atomic_write_json
     from ds2ta.sims.data import count_samples, graph_T, load_samples, shard_range
 
     check_args(args)
@@ -267,11 +267,10 @@ def _progress_writer(path: Optional[str]):
     if path is None:
         return lambda n: None
 
+    from ds2ta.fileio import atomic_write_text
+
     def write(n: int) -> None:
-        tmp = f"{path}.tmp"
-        with open(tmp, "w") as f:
-            f.write(str(int(n)))
-        os.replace(tmp, path)
+        atomic_write_text(path, str(int(n)))
     return write
 
 
@@ -292,7 +291,7 @@ def _summary(res: dict, path: Path) -> None:
 
 def run_workers(args, argv: List[str]) -> int:
     """``--workers N``: N shard processes of this same command, then ``merge``."""
-    from ds2ta.checkpoint import atomic_write_json
+    from ds2ta.fileio import atomic_write_json
     from ds2ta.sims.data import count_samples, graph_T
     from ds2ta.sims.results import merge
     from ds2ta.sims.workers import read_int, stop_interrupted, strip_args
@@ -353,7 +352,7 @@ def run_workers(args, argv: List[str]) -> int:
 
 def merge_main(argv: List[str]) -> int:
     """``ds2ta-sim merge --out DIR FILE...``: one simulation.json from shard results."""
-    from ds2ta.checkpoint import atomic_write_json
+    from ds2ta.fileio import atomic_write_json
     from ds2ta.sims.results import merge
 
     p = argparse.ArgumentParser(prog="ds2ta-sim merge", description="merge shard simulation.json files")

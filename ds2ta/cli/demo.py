@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the stages in order; writes ``OUT/demo.json`` with every stage's summary."""
-    from ds2ta.checkpoint import atomic_write_json
+    from ds2ta.fileio import atomic_write_json
 
     args = build_parser().parse_args(argv)
     names = [s.name for s in STAGES]

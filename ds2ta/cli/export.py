@@ -29,7 +29,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ds2ta.checkpoint import atomic_write_json, load_checkpoint, save_checkpoint
+from ds2ta.checkpoint import load_checkpoint, save_checkpoint
+from ds2ta.fileio import atomic_write_json
 from ds2ta.cli.export_chips import AUTO, chips_line, chips_record, parse_chips
 from ds2ta.cli.export_graph import run_graph_source
 from ds2ta.data import get_dataset

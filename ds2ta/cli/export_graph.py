@@ -26,7 +26,7 @@ import warnings
 import numpy as np
 import torch
 
-from ds2ta.checkpoint import atomic_write_json
+from ds2ta.fileio import atomic_write_json
 from ds2ta.cli.export_chips import chips_line, chips_record
 from ds2ta.export.netx_import import netx_to_nir
 from ds2ta.export.nir_io import write_graph

@@ -22,10 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         rep = collect(args.dir, calibration=not args.no_calibration)
+        paths = render(rep, args.out or args.dir)  # a full disk: ds2ta.fileio's named ValueError
     except ValueError as e:
         print(f"ds2ta-report: {e}", file=sys.stderr)
         return 2
-    paths = render(rep, args.out or args.dir)
     print(f"report: {paths['html']} (missing inputs: {', '.join(rep['missing']) or 'none'})")
     return 0
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-
 import jinja2
+
+from ds2ta.fileio import atomic_write_text
 
 from .plots import all_plots
 from .templates import HTML, MARKDOWN
@@ -43,14 +43,6 @@ def _env() -> jinja2.Environment:
     return env
 
 
-def _atomic_write(path: str, text: str) -> None:
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def render(rep: dict, out_dir: str) -> dict[str, str]:
     """Write report.json, report.html, report.md into ``out_dir``; return their paths."""
     os.makedirs(out_dir, exist_ok=True)
@@ -61,7 +53,7 @@ def render(rep: dict, out_dir: str) -> dict[str, str]:
     md.filters.update(num=_num, uj=_uj, short=_short)
     text = md.from_string(MARKDOWN).render(r=rep)
     paths = {k: os.path.join(out_dir, f"report.{k}") for k in ("json", "html", "md")}
-    _atomic_write(paths["json"], json.dumps(rep, indent=1, default=str))
-    _atomic_write(paths["html"], html)
-    _atomic_write(paths["md"], text)
+    atomic_write_text(paths["json"], json.dumps(rep, indent=1, default=str))
+    atomic_write_text(paths["html"], html)
+    atomic_write_text(paths["md"], text)
     return paths

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ds2ta.checkpoint import atomic_write_json
+from ds2ta.fileio import atomic_write_json
 from ds2ta.cli.export_chips import parse_chips
 from ds2ta.export import read_graph
 from ds2ta.export.targets import get_target

@@ -99,3 +99,14 @@ def test_report_input_that_is_not_an_object_is_named(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "simulation.json holds a JSON list" in err and "write it again" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["simulation.json"]  # no report written
+
+
+def test_full_disk_while_writing_the_report_is_named_and_leaves_no_temporary(exported):
+    """Issue 22, item 5: the report's files go through the one atomic writer (ds2ta.fileio) too, so a full
+    disk is the named one-line error (exit 2) and no temporary stays beside the report."""
+    ck, out = exported
+    run = out.parent
+    r = run_limited([sys.executable, "-m", "ds2ta.report.cli", str(run), "--no-calibration"], 2_000)
+    assert r.returncode == 2 and "cannot write" in r.stderr and "free space" in r.stderr, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+    assert not [p.name for p in run.iterdir() if p.name.endswith(".tmp")]
