@@ -65,7 +65,7 @@ class LinearBN(nn.Module):
 
 def conv1x1_bn(x: torch.Tensor, linear: nn.Linear, bn: nn.BatchNorm1d) -> torch.Tensor:
     """``BN(W x + b)`` on tokens (T, B, N, D_in) -> (T, B, N, D_out), computed as the official code does:
-    a 1 x 1 ``conv2d`` on channel-major ``(T*B, D, N)`` maps, then the BN over channels. A ``Linear``
+    a 1 x 1 ``conv2d`` on contiguous channel-major ``(T*B, D, g, g)`` maps, then the BN over channels. A ``Linear``
     gives the same values summed in another order; float32 then rounds a few membranes that sit on a
     threshold the other way (325 of 16.8 M spikes in a cifar10 model, 64 images), and an imported
     official checkpoint would not fire spike for spike as the official model does."""

@@ -1,7 +1,8 @@
 """Post-training quantization of a DS2TA model: calibration, integer graph, accuracy and diagnostics.
 
 Calibration runs the float model on a few batches and records, per LIF, the largest synaptic input
-current per channel (``|BN(W x) - b| / tau``: the bias goes into ``v``, not into the int16 ``a_in``), and for the read-out the largest per-step and accumulated
+current per channel (``|BN(W x) - b| / tau``: the bias goes into ``v``, not into the int16 ``a_in``),
+and for the read-out the largest per-step and accumulated
 logit; ``quantize_graph`` caps every neuron's scale so that the integer currents stay inside int16
 (Lava's ``a_in``) and the read-out accumulator inside 24 bits (calibrated bound x ``margin``).
 """

@@ -157,8 +157,7 @@ def read_official_checkpoint(path: str | Path) -> Tuple[Dict[str, torch.Tensor],
     if any(k.startswith("blocks.") or k.startswith("sps.") for k in sd):
         raise StattenImportError(f"{p} looks like a ds2ta state dict, not an official STAtten one: export the "
                            "ds2ta-train checkpoint (model.pt) without --from")
-    return {k: v for k, v in sd.items()}, {k: (v if isinstance(v, (int, float, str)) else str(v))
-                                           for k, v in info.items()}
+    return sd, {k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in info.items()}
 
 
 def rename(key: str) -> str | None:
