@@ -84,6 +84,7 @@ def official_model(yml: Path, attention_mode: str = "STAtten", seed: int = 0):
     mode, with random weights and BatchNorm statistics that are not the identity."""
     import yaml
 
+    code_dir()  # skip, naming the folder, before reading a yml from it
     a = {"pooling_stat": "1111", "spike_mode": "lif", "layer": 4, "in_channels": 3, "num_classes": 1000,
          "time_steps": 4, "chunk_size": 2, "num_heads": 8, "mlp_ratio": 4, "img_size": None, "patch_size": None,
          "TET": False, **yaml.safe_load(Path(yml).read_text())}
