@@ -31,7 +31,7 @@ RECORD = Path(__file__).resolve().parents[1] / "docs" / "results" / "lava_match.
 def one(attn: str, out: Path, args, lowering: str) -> dict:
     from ds2ta.cli.train import build_parser as train_parser, run as train_run
     from ds2ta.cli.export import main as export_main
-    from ds2ta.sims.cli import main as sim_main
+    from ds2ta.cli.sim import main as sim_main
 
     ckpt = out / "train" / "model.pt"
     if not ckpt.exists():

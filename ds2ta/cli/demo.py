@@ -84,7 +84,7 @@ def sim_stage(ctx: DemoContext) -> dict:
 
     Lava runs them pipelined (``ds2ta-sim``'s default for more than one sample: a new sample every T
     steps, as the chip runs), so the report prices the chip's throughput (``steps_per_inference = T``)."""
-    from ds2ta.sims.cli import main as sim_main
+    from ds2ta.cli.sim import main as sim_main
 
     graph = ctx.results.get("export", {}).get("graph", str(ctx.out / "export" / "model.nir"))
     out = ctx.out / "sim"

@@ -13,8 +13,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("ds2ta.cli.train", "train a preset on a dataset (same as ds2ta-train)"),
     "demo": ("ds2ta.cli.demo", "the main job end to end: train tiny on digits, then later stages"),
     "export": ("ds2ta.cli.export", "quantize a checkpoint (or convert a NIR or netx file) for Loihi, write NIR"),
-    "sim": ("ds2ta.sims.cli", "run an exported graph on the reference or Lava simulator"),
-    "report": ("ds2ta.report.cli", "write the hardware / accuracy report"),
+    "sim": ("ds2ta.cli.sim", "run an exported graph on the reference or Lava simulator"),
+    "report": ("ds2ta.cli.report", "write the hardware / accuracy report"),
 }
 
 

@@ -76,8 +76,8 @@ def test_export_then_sim_compare_match_and_report_equals_calibration(tmp_path, c
     calibration (numpy netx model, ``hardware.pilotnet``), the active updates (nonzero synaptic
     input) and their energy term included."""
     from ds2ta.hardware.energy import estimate
-    from ds2ta.report.cli import main as report_main
-    from ds2ta.sims.cli import main as sim_main
+    from ds2ta.cli.report import main as report_main
+    from ds2ta.cli.sim import main as sim_main
 
     net = P.data_dir() / "network.net"
     assert source_kind(net) == "netx"

@@ -56,8 +56,8 @@ def _data(tmp_path, shape, n=3, seed=1, labels=None):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_export_sim_compare_report_from_the_command_line(name, tmp_path, capsys):
-    from ds2ta.report.cli import main as report_main
-    from ds2ta.sims.cli import main as sim_main
+    from ds2ta.cli.report import main as report_main
+    from ds2ta.cli.sim import main as sim_main
 
     path, g, dt, shape = _write(tmp_path, name)
     assert source_kind(path) == "nir"

@@ -120,7 +120,7 @@ def test_cifar10_checkpoint_imports_with_logits_equal_to_the_official_model(tmp_
 
 def test_exported_import_matches_in_lava_on_every_layer(tmp_path):
     """The imported checkpoint's export with default flags (chips chosen), then ``ds2ta-sim --compare``."""
-    from ds2ta.sims.cli import main as sim_main
+    from ds2ta.cli.sim import main as sim_main
     off, args, model, ckpt = imported(tmp_path, CIFAR)
     out = tmp_path / "out"
     q = json.loads((out / "quantization.json").read_text())

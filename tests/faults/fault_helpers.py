@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parents[2]
-SIM = [sys.executable, "-m", "ds2ta.sims.cli"]
+SIM = [sys.executable, "-m", "ds2ta.cli.sim"]
 
 
 def long_run(data: Path, copies: int = 5) -> None:

@@ -93,7 +93,7 @@ def test_bad_output_folders_and_devices_are_named_before_any_work(exported, tmp_
 
 
 def test_report_input_that_is_not_an_object_is_named(tmp_path, capsys):
-    from ds2ta.report.cli import main
+    from ds2ta.cli.report import main
     (tmp_path / "simulation.json").write_text(json.dumps([1, 2, 3]))
     assert main([str(tmp_path), "--no-calibration"]) == 2
     err = capsys.readouterr().err
@@ -106,7 +106,7 @@ def test_full_disk_while_writing_the_report_is_named_and_leaves_no_temporary(exp
     disk is the named one-line error (exit 2) and no temporary stays beside the report."""
     ck, out = exported
     run = out.parent
-    r = run_limited([sys.executable, "-m", "ds2ta.report.cli", str(run), "--no-calibration"], 2_000)
+    r = run_limited([sys.executable, "-m", "ds2ta.cli.report", str(run), "--no-calibration"], 2_000)
     assert r.returncode == 2 and "cannot write" in r.stderr and "free space" in r.stderr, r.stderr[-2000:]
     assert "Traceback" not in r.stderr
     assert not [p.name for p in run.iterdir() if p.name.endswith(".tmp")]

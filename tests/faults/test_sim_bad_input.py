@@ -16,7 +16,7 @@ from fault_helpers import ROOT
 sys.path.insert(0, str(ROOT / "tests" / "sims"))
 from test_sim_cli import _run, exported  # noqa: E402,F401  (the tiny exported graph, module-scoped)
 
-from ds2ta.sims.cli import main  # noqa: E402
+from ds2ta.cli.sim import main  # noqa: E402
 from ds2ta.sims.results import merge  # noqa: E402
 
 

@@ -58,7 +58,7 @@ def test_tiny_graph_maps_with_expected_layers(exported):
 def test_report_on_exported_run(exported):
     from ds2ta.export import read_graph
     from ds2ta.hardware import check_fits, write_mapping_json
-    from ds2ta.report.cli import main
+    from ds2ta.cli.report import main
 
     g = read_graph(exported / "export" / "model.nir")
     write_mapping_json(check_fits(g), exported / "mapping.json")

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from ds2ta.hardware import LayerSpec, dense, map_layers, write_mapping_json
-from ds2ta.report.cli import main
+from ds2ta.cli.report import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RAW = os.path.join(ROOT, "docs", "results", "gpu_checks_h100.json")

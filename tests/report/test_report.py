@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ds2ta.hardware import LayerSpec, dense, map_layers, write_mapping_json
-from ds2ta.report.cli import main
+from ds2ta.cli.report import main
 
 
 def _run_dir(tmp_path, compare=False):

@@ -9,7 +9,7 @@ import pytest
 from ds2ta.hardware import attention_lowering as AL
 from ds2ta.hardware import attention_activity as ACT
 from ds2ta.hardware import check_fits, write_mapping_json
-from ds2ta.report.cli import main
+from ds2ta.cli.report import main
 
 E = pytest.importorskip("ds2ta.export")
 pytestmark = pytest.mark.filterwarnings("ignore:no activity for layers")

@@ -16,7 +16,7 @@ from ds2ta.config import make_config
 from ds2ta.export.model_quant import quantize_model
 from ds2ta.export.nir_io import write_graph
 from ds2ta.model import DS2TA
-from ds2ta.sims.cli import main
+from ds2ta.cli.sim import main
 from ds2ta.sims.results import merge
 
 

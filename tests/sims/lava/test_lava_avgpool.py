@@ -66,7 +66,7 @@ def test_integer_avgpool_refused_by_lava_with_the_reference_message():
 
 def test_compare_cli_latency_of_a_pool_chain(tmp_path, capsys):
     from ds2ta.export.nir_io import write_graph
-    from ds2ta.sims.cli import main
+    from ds2ta.cli.sim import main
     g, dt, shape = pool_chain_net()
     write_graph(tmp_path / "model.nir", _integer(g, dt))
     np.save(tmp_path / "x_int.npy", np.random.default_rng(0).integers(0, 3, (3, *shape)))

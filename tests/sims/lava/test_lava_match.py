@@ -87,7 +87,7 @@ def compared_in_lava(path, data, out, *args: str) -> dict:
     is deeper than T steps in the network; returns the reference's result."""
     import json
 
-    from ds2ta.sims.cli import main
+    from ds2ta.cli.sim import main
 
     rc = main([str(path), "--compare", "--dataset", str(data), "--out", str(out), "--no-progress", *args])
     res = json.loads((out / "simulation.json").read_text())
@@ -149,7 +149,7 @@ def test_cli_compare_matches_on_every_layer(attention, nsad, lowering, form, lat
 
 def test_compare_reports_the_first_divergence(tmp_path, monkeypatch):
     """A Lava record altered after the run must be caught at its layer, step, sample and neuron."""
-    from ds2ta.sims import cli
+    from ds2ta.cli import sim as cli
     from ds2ta.sims.lava import simulate as lava_sim
 
     path, data = _exported("ds2ta", tmp_path)
@@ -197,7 +197,7 @@ def test_default_network_computes_attention_with_library_processes_only(attentio
 
 def test_compare_catches_a_wrong_lowered_population(tmp_path, monkeypatch):
     """A lowered population is compared like any layer: one altered score is reported where it is."""
-    from ds2ta.sims import cli
+    from ds2ta.cli import sim as cli
     from ds2ta.sims.lava import simulate as lava_sim
 
     path, data = _exported("ds2ta", tmp_path, samples=2, nsad=True)

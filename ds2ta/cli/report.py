@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .collect import collect
-from .render import render
+from ds2ta.report.collect import collect
+from ds2ta.report.render import render
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -320,7 +320,7 @@ def run_workers(args, argv: List[str]) -> int:
             pf.write_text("0")
             log = open(d / "log.txt", "w")
             logs.append(log)
-            cmd = [sys.executable, "-m", "ds2ta.sims.cli", *base, "--shard", f"{i}/{n}", "--out", str(d),
+            cmd = [sys.executable, "-m", "ds2ta.cli.sim", *base, "--shard", f"{i}/{n}", "--out", str(d),
                    "--no-progress", "--progress-file", str(pf), "--watch-parent"]
             procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
             files.append(d / "simulation.json")
