@@ -22,16 +22,22 @@ from ds2ta.export import maxpool_tree
 from ds2ta.export.lava_constants import _per_channel, neuron_constants  # noqa: F401 (re-exported)
 from ds2ta.export.nir_io import flatten_graph
 from ds2ta.export.quantize import relative_error, round_weights, warn_lossy, weight_levels
-from ds2ta.hardware import chip
+from ds2ta.hardware import chip, kinds
+from ds2ta.hardware.graph import GraphView, conventions, graph_dt, metadata
 
-WEIGHT_TYPES = ("Conv2d", "Affine", "Linear")
-PASS_TYPES = ("Delay", "Flatten")
-ATTENTION = ("DS2TASpikeAttention", "DS2TABlockAttention")
+WEIGHT_TYPES = kinds.names(kinds.SYNAPSE)     # weighted linear kinds: their LinearOp.weight_attr is quantized
+PASS_TYPES = kinds.names(kinds.ROUTING)
+ATTENTION = kinds.names(kinds.ATTENTION)
 A_MAX = 2 ** 15 - 1     # Lava LIF a_in is int16: keep every synaptic current inside it
 ACT_GAIN = float(1 << chip.ACT_SHIFT)     # 64: synaptic input and bias are MSB-aligned by 6 bits
 VTH_MAX = 2 ** 17 - 1   # 17-bit threshold mantissa
 BIAS_V_MAX = chip.BIAS_MANT_MAX << chip.BIAS_EXP_MAX   # largest |bias| (v units) a Lava LIF holds
 GRADED_EXP_MAX = 16     # weight exponents of graded links (as the read-out's)
+
+
+# roles the quantizer refuses in a float graph, and why
+REFUSED_ROLES = {kinds.GRADED_UNIT: "a float graph cannot hold a graded unit: the quantizer writes them itself "
+                                    "(a graded max-pool's comparison network, export/maxpool_tree.py)"}
 
 
 class GraphQuantizer:
@@ -42,8 +48,8 @@ class GraphQuantizer:
         self.per_channel, self.tie_break = per_channel, tie_break
         self.nodes, self.edges = flatten_graph(graph)
         self.nodes = {k: copy.deepcopy(v) for k, v in self.nodes.items()}
-        self.preds = {n: [a for a, b in self.edges if b == n] for n in self.nodes}
-        self.succs = {n: [b for a, b in self.edges if a == n] for n in self.nodes}
+        self.view = GraphView(self.nodes, self.edges)
+        self.preds, self.succs = self.view.preds, self.view.succs
         self.dt, self.bits, self.calib = dt, bits, calib or {}
         self.report: Dict[str, dict] = {}
         self.fixed_scale: Dict[str, float] = {}  # attention node -> S of the neuron it feeds
@@ -54,13 +60,20 @@ class GraphQuantizer:
     def type(self, n):
         return type(self.nodes[n]).__name__
 
+    def weight(self, n) -> np.ndarray:
+        """The weights of weight node ``n`` (its kind's ``LinearOp.weight_attr``), float64."""
+        return np.asarray(getattr(self.nodes[n], kinds.linear_op(n, self.nodes[n]).weight_attr), dtype=np.float64)
+
+    def set_weight(self, n, w) -> None:
+        setattr(self.nodes[n], kinds.linear_op(n, self.nodes[n]).weight_attr, w)
+
     def producers(self, n):
         """Nearest non-pass-through nodes feeding ``n``."""
         out, stack = [], list(self.preds[n])
         while stack:
             p = stack.pop()
-            if self.type(p) in PASS_TYPES or (self.type(p) in ("Input", "Output") and self.preds[p]):
-                stack.extend(self.preds[p])  # a subgraph's own Input/Output nodes are identities
+            if self.view.passes_through(p):  # routing, a subgraph's own Input/Output (identities)
+                stack.extend(self.preds[p])
             elif p not in out:
                 out.append(p)
         return out
@@ -70,7 +83,7 @@ class GraphQuantizer:
         out, stack = [], list(self.succs[n])
         while stack:
             c = stack.pop()
-            if self.type(c) in PASS_TYPES or (self.type(c) in ("Input", "Output") and self.succs[c]):
+            if self.view.passes_through(c):
                 stack.extend(self.succs[c])
             elif c not in out:
                 out.append(c)
@@ -88,12 +101,21 @@ class GraphQuantizer:
         self.nodes[n], self.pool_area[n] = pool, area
         for c in self.consumers(n):
             if self.type(c) in WEIGHT_TYPES and self.producers(c) == [n]:
-                self.nodes[c].weight = np.asarray(self.nodes[c].weight, dtype=np.float64) / area
+                self.set_weight(c, self.weight(c) / area)
             elif self.type(c) not in chip.NEURONS:
                 raise ValueError(avgpool_refusal(n, f"it feeds {c!r} ({self.type(c)}), which can take its 1/{area} "
                                                     "neither in weights it alone feeds nor in a neuron threshold"))
 
     def run(self) -> nir.NIRGraph:
+        unknown = self.view.unknown_nodes()
+        if unknown:
+            raise ValueError(f"node(s) {', '.join(unknown)}: no quantization rule for that type (supported: "
+                             f"{sorted(kinds.KINDS)}; docs/architecture.md, 'Adding a node type')")
+        if self.view.memoryless_cycle():
+            raise ValueError(self.view.cycle_refusal())
+        for n in self.nodes:
+            if self.view.role(n) in REFUSED_ROLES:
+                raise ValueError(f"{self.type(n)} {n!r}: {REFUSED_ROLES[self.view.role(n)]}")
         for n in list(self.nodes):
             if self.type(n) == "AvgPool2d":
                 self.fold_avgpool(n)
@@ -165,8 +187,8 @@ class GraphQuantizer:
             wmax = np.zeros_like(gain_c)
             for p in prods:  # a spiking neuron's graded inputs arrive at their own scale (integer units)
                 src = self.source_scale(p) if theta is not None else 1.0
-                w = np.abs(np.asarray(self.nodes[p].weight, dtype=np.float64)) / src
-                wmax = np.maximum(wmax, w.reshape(w.shape[0], -1).max(1) * np.abs(gain_c))
+                w = np.abs(self.weight(p)) / src
+                wmax = np.maximum(wmax, _rows(w, gain_c.size).max(1) * np.abs(gain_c))
             wmax = np.where(wmax > 0, wmax, 1.0)
             if theta is not None:
                 th_c = _per_channel(theta)
@@ -288,7 +310,7 @@ class GraphQuantizer:
         if not all(self.type(p) in ("Affine", "Linear") for p in prods):
             return 0
         hi = weight_levels(self.bits)[2]
-        top = max(float(np.abs(np.asarray(self.nodes[p].weight, dtype=np.float64)
+        top = max(float(np.abs(_rows(self.weight(p), np.size(scale_c))
                                * np.asarray(scale_c).reshape(-1, 1)).max(initial=0.0)) / self.source_scale(p)
                   for p in prods)
         if top <= 0 or top >= hi / 2:
@@ -299,8 +321,8 @@ class GraphQuantizer:
         """Weight exponent ``e <= 0`` of a weight node reading graded values: their scale (e.g. ``64 S`` of a
         relay) leaves the ideal weights far below the 8-bit range; ``W_int = round(ideal 2^-e)``."""
         hi = weight_levels(self.bits)[2]
-        w = np.asarray(self.nodes[p].weight, dtype=np.float64)
-        top = float(np.abs(w * np.asarray(scale_c).reshape((-1,) + (1,) * (w.ndim - 1))).max(initial=0.0)) \
+        w = _rows(self.weight(p), np.size(scale_c))
+        top = float(np.abs(w * np.asarray(scale_c).reshape(-1, 1)).max(initial=0.0)) \
             / self.source_scale(p)
         if top <= 0 or top >= hi / 2:
             return 0
@@ -310,15 +332,18 @@ class GraphQuantizer:
         """Weights of node ``p`` for consumer scale ``scale_c``: ``W_int = round(W S / src 2^exp)``;
         a bias is stored pre-shift as a multiple of ``2^-exp`` so ``(W x + b) >> -exp`` adds it exactly."""
         node = self.nodes[p]
-        w = np.asarray(node.weight, dtype=np.float64)
+        w = self.weight(p)
         if "weight_scale" in node.metadata:
             raise ValueError(f"weight node {p!r} feeds more than one neuron node; give each its own weights")
-        sc = np.asarray(scale_c, dtype=np.float64).reshape((-1,) + (1,) * (w.ndim - 1)) / self.source_scale(p)
+        sc = np.asarray(scale_c, dtype=np.float64).reshape(-1)
+        if w.shape[0] != sc.size and sc.size and w.shape[0] % sc.size == 0:  # rows per channel (C-order): a
+            sc = np.repeat(sc, w.shape[0] // sc.size)                       # Scale's element-wise weights
+        sc = sc.reshape((-1,) + (1,) * (w.ndim - 1)) / self.source_scale(p)
         ideal = w * sc * 2.0 ** -exp
         w_int, clipped = round_weights(ideal, self.bits)
         err = relative_error(ideal, w_int)
         warn_lossy(p, f"{self.bits}-bit weights", err)
-        node.weight = w_int.astype(np.int16)
+        self.set_weight(p, w_int.astype(np.int16))
         bias = getattr(node, "bias", None)
         if bias is not None:
             b = np.broadcast_to(np.asarray(bias, dtype=np.float64), (w.shape[0],)) * sc.reshape(-1) \
@@ -332,20 +357,27 @@ class GraphQuantizer:
                           "scale_min": float(sc.min()), "scale_max": float(sc.max())}
 
     def weights_only(self, n, prods):
-        wmax = max(float(np.abs(np.asarray(self.nodes[p].weight)).max(initial=0)) for p in prods) or 1.0
+        wmax = max(float(np.abs(self.weight(p)).max(initial=0)) for p in prods) or 1.0
         S = weight_levels(self.bits)[2] / wmax
         for p in prods:
-            self.quantize_weights(p, np.full(np.asarray(self.nodes[p].weight).shape[0], S))
+            self.quantize_weights(p, np.full(self.weight(p).shape[0], S))
         if self.type(n) == "Threshold":
             node = self.nodes[n]
             node.threshold = np.floor(np.asarray(node.threshold, dtype=np.float64) * S)
 
 
+def _rows(w: np.ndarray, channels: int) -> np.ndarray:
+    """Weights as ``(channels, -1)`` rows of their consumer's channels: one row per output channel, or a
+    channel's several C-order rows together (a Scale's element-wise weights)."""
+    w = np.asarray(w)
+    if w.shape[0] != channels and channels and w.shape[0] % channels == 0:
+        return w.reshape(channels, -1)
+    return w.reshape(w.shape[0], -1)
+
+
 def avgpool_refusal(name: str, why: str) -> str:
     """The one error both backends and the quantizer give for an ``AvgPool2d`` they cannot run exactly."""
-    return (f"AvgPool2d {name!r}: {why}; the chip sums spikes (SumPool2d) and cannot divide them: integerize "
-            "the float graph (ds2ta.export.graph_quant.integerize_graph folds 1/k^2 into the next layer's "
-            "weights or threshold) or write SumPool2d and scale the next layer yourself")
+    return f"AvgPool2d {name!r}: {why}; {kinds.AVGPOOL_REFUSAL}"
 
 
 def quantize_graph(graph: nir.NIRGraph, dt: Optional[float] = None, bits: int = 8,
@@ -366,15 +398,15 @@ def quantize_graph(graph: nir.NIRGraph, dt: Optional[float] = None, bits: int = 
     Raises:
         ValueError: no ``dt``, or a structure the integer semantics cannot express (named).
     """
-    meta = graph.metadata or {}
+    meta = metadata(graph)
     if dt is None:
-        dt = (meta.get("conventions") or {}).get("dt") if isinstance(meta.get("conventions"), dict) else None
+        dt = graph_dt(graph)
     if dt is None:
         raise ValueError("quantize_graph: the graph does not record its time step; pass dt= (e.g. dt=1e-4 "
                          "for snntorch exports, dt=1 for sinabs)")
     q = GraphQuantizer(graph, float(dt), bits, calib, per_channel, tie_break)
     g = q.run()
-    conv = dict(meta.get("conventions") or {})
+    conv = dict(conventions(graph))
     conv.update(dt=1.0, source_dt=float(dt))
     g.metadata = {**meta, "conventions": conv, "integer": 1}
     return g, q.report

@@ -31,6 +31,7 @@ import numpy as np
 from ds2ta.export.graph_quant import quantize_graph
 from ds2ta.export.nir_io import flatten_graph, read_graph
 from ds2ta.hardware import chip
+from ds2ta.hardware.graph import conventions, graph_dt
 
 CONVENTIONS = {
     "reset": "zero (Lava LIF); v_reset != 0 is refused",
@@ -154,9 +155,8 @@ def source_dt(graph: nir.NIRGraph, dt: Optional[float]) -> float:
         if not dt > 0:
             raise ValueError(f"--dt {dt}: give the source's positive time step in seconds (or steps)")
         return float(dt)
-    conv = (graph.metadata or {}).get("conventions") if isinstance(graph.metadata, dict) else None
-    if isinstance(conv, dict) and conv.get("dt") is not None:
-        return float(np.asarray(conv["dt"]))
+    if graph_dt(graph) is not None:
+        return graph_dt(graph)
     raise ValueError("the NIR graph does not record its time step: pass --dt (snntorch exports: 1e-4, "
                      "sinabs: 1, norse: the dt you ran it with, rockpool: its dt, e.g. 1e-3)")
 
@@ -172,7 +172,7 @@ def integer_source(graph: nir.NIRGraph, dt: float, bits: int, T: int,
     graph, folded = fold_pool_into_conv(graph)
     notes += folded
     g, report = quantize_graph(graph, dt=dt, bits=bits)
-    conv = dict(g.metadata.get("conventions") or {})
+    conv = dict(conventions(g))
     conv.update(CONVENTIONS, dt=1.0, source_dt=float(dt), T=int(T))
     g.metadata = {**g.metadata, "format": "ds2ta-nir", "format_version": 1, "target": "loihi2",
                   "source": {"kind": "nir", "file": str(source)}, "conventions": conv, "integer": 1}

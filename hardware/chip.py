@@ -264,17 +264,18 @@ def lif_step(a, u, v, p: LIFParams, fresh: bool = False):
 from ds2ta.hardware.intconv import EXACT_FLOAT, conv2d, conv2d_torch  # noqa: E402,F401  (the chip's conv)
 
 
-# -- neuron node types ----------------------------------------------------------------------------
-SPIKING_NEURONS = ("LIF", "CubaLIF", "IF")    # a Lava LIF with a threshold: binary spikes
-GRADED_NEURONS = ("LI", "CubaLI", "I")        # a Lava LIF without threshold: emits v (read-out, relay)
-NEURONS = SPIKING_NEURONS + GRADED_NEURONS    # NIR nodes carrying metadata["lava"] (du, dv, vth, bias)
-THRESHOLD = "Threshold"                       # stateless z = x > theta (max-pool of spikes), see
-#                                               threshold_params; not quantized, not a mapped layer
-GRADED_UNITS = ("DS2TAGraded",)               # memoryless graded unit (export/nir_graded.py): out = in, or
-#                                               max(in, 0); lava GradedVec / GradedReluVec (vth = 0); no
-#                                               metadata["lava"], not quantized, a mapped layer (graded output)
-SPIKE_SOURCES = SPIKING_NEURONS + (THRESHOLD,)  # nodes whose output is binary spikes
-POPULATIONS = NEURONS + (THRESHOLD,) + GRADED_UNITS  # nodes that become a neuron population on the chip
+# -- neuron node types (the one table: ``ds2ta.hardware.kinds.KINDS``, by role) -------------------
+from ds2ta.hardware import kinds as _kinds  # noqa: E402  (numpy only; imports nothing of chip)
+
+SPIKING_NEURONS = _kinds.names(_kinds.NEURON)           # a Lava LIF with a threshold: binary spikes
+GRADED_NEURONS = _kinds.names(_kinds.GRADED_NEURON)     # a Lava LIF without threshold: emits v (read-out, relay)
+NEURONS = SPIKING_NEURONS + GRADED_NEURONS              # NIR nodes carrying metadata["lava"] (du, dv, vth, bias)
+THRESHOLD = _kinds.names(_kinds.THRESHOLD_ROLE)[0]      # stateless z = x > theta (max-pool of spikes), see
+#                                                         threshold_params
+GRADED_UNITS = _kinds.names(_kinds.GRADED_UNIT)         # memoryless graded unit (export/nir_graded.py): out = in,
+#                                                         or max(in, 0); lava GradedVec / GradedReluVec (vth = 0)
+SPIKE_SOURCES = _kinds.names(*_kinds.SPIKING_ROLES)     # nodes whose output is binary spikes
+POPULATIONS = _kinds.names(*_kinds.POPULATION_ROLES)    # nodes that become a neuron population on the chip
 
 
 def graded_unit(x, relu: bool):

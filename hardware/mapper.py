@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from .attention_map import latency_steps, mapping_lowering
 from .core import LOIHI2, CoreSpec
 from .layers import LOWERED, LayerSpec
-from .nir_adapter import graph_layers
+from .nir_adapter import graph_latency, graph_layers
 from .rules import (MODEL, MappingError, chips_needed, rule_chips, rule_fan_in, rule_fan_out,
                     rule_neurons_per_core, rule_synaptic_memory, rule_weight_bits)
 from .routing import route, route_lowered
@@ -207,7 +207,7 @@ def _partition(ls: LayerSpec, spec: CoreSpec, split_fan_in: bool = True) -> tupl
 
 
 def map_layers(layers: list[LayerSpec], spec: CoreSpec = LOIHI2, chips: int | None = 1,
-               split_fan_in: bool = True, lowerings: dict | None = None) -> Mapping:
+               split_fan_in: bool = True, lowerings: dict | None = None, latency: int | None = None) -> Mapping:
     """Partition every layer onto cores and the cores onto ``chips`` chips.
 
     Args:
@@ -219,6 +219,8 @@ def map_layers(layers: list[LayerSpec], spec: CoreSpec = LOIHI2, chips: int | No
         lowerings: ``{attention node: Lowering}`` of lowered layers (``nir_adapter.graph_layers``):
             their links give exact messages, hops and input axons per core (``routing.route_lowered``);
             without it a lowered layer is routed like a dense one (every core of the consumer).
+        latency: the graph's latency (``nir_adapter.graph_latency``, the simulators' rule); None: from the
+            layers (``attention_map.latency_steps``, for layers given without a graph).
 
     Returns:
         The ``Mapping``; every core has passed every rule.
@@ -265,7 +267,7 @@ def map_layers(layers: list[LayerSpec], spec: CoreSpec = LOIHI2, chips: int | No
                 if why[ls.name] == "fan-in split"}
     m.merge_latency_steps = merge_latency_steps(layers, m.splits)
     m.edges = route(m)
-    m.latency_steps = latency_steps(m.layers)
+    m.latency_steps = latency_steps(m.layers) if latency is None else int(latency)
     m.attention_lowering = mapping_lowering(m.layers)
     if lowerings:
         m.edges.update(route_lowered(m, lowerings))
@@ -293,12 +295,14 @@ def check_fits(graph_or_layers, chips: int | None = 1, spec: CoreSpec = LOIHI2, 
     Raises:
         MappingError: Naming the layer, resource, limit and amount.
     """
-    lowerings = None
+    lowerings = latency = None
     if isinstance(graph_or_layers, (list, tuple)):
         layers = list(graph_or_layers)
     else:
         layers, lowerings = graph_layers(graph_or_layers, lowering)
-    return map_layers(layers, spec=spec, chips=chips, split_fan_in=split_fan_in, lowerings=lowerings)
+        latency = graph_latency(graph_or_layers, lowerings)
+    return map_layers(layers, spec=spec, chips=chips, split_fan_in=split_fan_in, lowerings=lowerings,
+                      latency=latency)
 
 
 def write_mapping_json(mapping: Mapping, path: str | os.PathLike) -> str:

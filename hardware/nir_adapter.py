@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kinds as K
 from .attention_lowering import DEFAULT_LOWERING, LOWERINGS, OPERANDS, Lowering, plan
 from .attention_map import attn_input_layer, core_fan_in, core_hop_steps, lowered_layers
-from .chip import GRADED_NEURONS, GRADED_UNITS, NEURONS  # graded: emit v / a value as a graded message
-from .layers import LayerSpec
-ROUTING = {"Delay", "Flatten"}
-IGNORED = {"Output"}
-POPULATIONS = set(NEURONS) | set(GRADED_UNITS)  # a layer each: neurons and memoryless graded units
-GRADED_SOURCES = set(GRADED_NEURONS) | set(GRADED_UNITS) | {"Input"}  # their output is a graded payload
+from .chip import hop_latency
 from .chip import host_drive as _drive
+from .graph import GraphView, attention_lowering
+from .layers import LayerSpec
+
+ROUTING = set(K.names(K.ROUTING))
+POPULATIONS = set(K.names(*K.POPULATION_ROLES))  # a layer each: neurons, threshold units, graded units
+GRADED_SOURCES = set(K.names(K.GRADED_NEURON, K.GRADED_UNIT, K.INPUT))  # their output is a graded payload
 
 
 def _whc(shape) -> tuple[int, int, int]:
@@ -45,41 +47,14 @@ def _pair(x) -> tuple[int, int]:
     return (int(a[0]), int(a[-1]))
 
 
-def _conv(node) -> dict:
-    w = np.asarray(node.weight)                               # (C_out, C_in, kH, kW)
-    sh, sw = _pair(node.stride)
-    pad = node.padding if not isinstance(node.padding, str) else 0
-    ph, pw = _pair(pad)
-    return {"kind": "conv", "fan_in": int(w.shape[1] * w.shape[2] * w.shape[3]), "shared": True,
-            "kernel": (int(w.shape[3]), int(w.shape[2])), "stride": (sw, sh), "padding": (pw, ph),
-            "bits": _bits(w)}
+def _geometry(node) -> dict:
+    """The mapper's view of one synapse node: its kind's ``LinearOp.geometry``, or the opaque attention
+    core's approximation, grade D (docs/hardware.md; ``attention_map.core_fan_in``)."""
+    k = K.kind_of(node)
+    return core_fan_in(node) if k.role == K.ATTENTION else k.op.geometry(node)
 
 
-def _affine(node) -> dict:
-    w = np.asarray(node.weight)                               # (out, in)
-    return {"kind": "dense", "fan_in": int(np.prod(w.shape[1:])), "shared": False, "bits": _bits(w)}
-
-
-def _pool(node) -> dict:
-    kh, kw = _pair(node.kernel_size)
-    sh, sw = _pair(node.stride)
-    ph, pw = _pair(node.padding)
-    return {"kind": "pool", "fan_in": kh * kw, "shared": True, "kernel": (kw, kh), "stride": (sw, sh),
-            "padding": (pw, ph), "bits": 1}
-
-
-def _attention(node) -> dict:
-    # Approximation of the opaque core, grade D (docs/hardware.md; attention_map.core_fan_in).
-    return core_fan_in(node)
-
-
-def _bits(w: np.ndarray) -> int:
-    m = int(np.abs(w).max()) if w.size else 0
-    return max(1, m.bit_length() + 1) if np.issubdtype(w.dtype, np.integer) or np.all(w == np.round(w)) else 8
-
-
-SYNAPSES = {"Conv2d": _conv, "Affine": _affine, "Linear": _affine, "SumPool2d": _pool,
-            "DS2TASpikeAttention": _attention, "DS2TABlockAttention": _attention}
+SYNAPSE_ROLES = K.LINEAR_ROLES + (K.ATTENTION,)
 
 
 def _neuron_shape(node) -> tuple[int, int, int]:
@@ -96,10 +71,19 @@ def graph_lowering(graph, lowering: str | None = None) -> str:
     Raises:
         ValueError: an unknown lowering name.
     """
-    low = lowering or (getattr(graph, "metadata", None) or {}).get("attention_lowering") or DEFAULT_LOWERING
+    low = attention_lowering(graph, lowering, DEFAULT_LOWERING)
     if low not in LOWERINGS:
         raise ValueError(f"attention lowering {low!r}: choose one of {LOWERINGS}")
     return low
+
+
+def graph_latency(graph, lowerings: dict[str, Lowering]) -> int:
+    """The graph's latency by the one rule (``GraphView.latency``, as both simulators count it): an
+    attention node holds a step for its lowering's ``out_latency`` (``lowerings``), else its core's."""
+    def buffering(n):
+        low = lowerings.get(n)
+        return low.out_latency if low is not None else core_hop_steps(graph.nodes[n])
+    return GraphView.of(graph).latency(lambda n: hop_latency("attention", buffering(n)))
 
 
 def layers_from_nir(graph, lowering: str | None = None) -> list[LayerSpec]:
@@ -123,39 +107,83 @@ def graph_layers(graph, lowering: str | None = None) -> tuple[list[LayerSpec], d
     """
     lowering = graph_lowering(graph, lowering)
     nodes = graph.nodes
-    preds: dict[str, list[str]] = {k: [] for k in nodes}
-    for a, b in graph.edges:
-        preds[b].append(a)
+    view = GraphView.of(graph)
+    preds = view.preds
     kinds = {k: type(v).__name__ for k, v in nodes.items()}
-    known = POPULATIONS | ROUTING | IGNORED | set(SYNAPSES) | {"Input"}
-    bad = sorted({t for t in kinds.values() if t not in known})
+    for n in nodes:
+        if view.role(n) == K.FLOAT_ONLY:
+            raise K.refuse(n, nodes[n])
+    bad = view.unknown_nodes()
     if bad:
-        raise ValueError(f"NIR node types {bad} have no hardware mapping; supported: {sorted(known)}")
+        raise ValueError(f"node(s) {', '.join(bad)} have no hardware mapping; supported: {sorted(K.KINDS)} "
+                         "(docs/architecture.md, 'Adding a node type')")
+    if view.memoryless_cycle():
+        raise ValueError(view.cycle_refusal())
 
     def sources(name: str, delayed=False) -> list[tuple[str, bool]]:
-        """Neuron/Input populations reaching ``name`` through routing nodes (and whether delayed)."""
+        """Populations reaching ``name`` through routing and linear nodes (and whether through a Delay)."""
         out = []
         for p in preds[name]:
-            t = kinds[p]
-            if t in POPULATIONS or t == "Input":
+            r = view.role(p)
+            if t_is_population(p):
                 out.append((p, delayed))
-            elif t in ROUTING:
-                out += sources(p, delayed or t == "Delay")
+            elif r == K.ROUTING or r in K.LINEAR_ROLES or view.passes_through(p):
+                out += sources(p, delayed or kinds[p] == "Delay")
             else:
-                raise ValueError(f"edge {p!r} -> {name!r}: a {t} must feed a neuron node, not a synapse")
+                raise ValueError(f"edge {p!r} -> {name!r}: a {kinds[p]} cannot feed a synapse")
         return out
+
+    def _size(p: str) -> int:
+        shape = _neuron_shape(nodes[p]) if kinds[p] in POPULATIONS else _whc(nodes[p].input_type["input"])
+        return int(np.prod(shape))
+
+    def t_is_population(p: str) -> bool:
+        return kinds[p] in POPULATIONS or view.is_boundary_input(p) or view.role(p) == K.ATTENTION
+
+    def chain(name: str) -> list[str]:
+        """The linear nodes between ``name`` and the populations feeding it (composed with it into one
+        synapse layer, as Lava composes such a chain into one ``Dense``)."""
+        out, stack = [], list(preds[name])
+        while stack:
+            p = stack.pop()
+            if t_is_population(p) or p in out:
+                continue
+            if view.role(p) in K.LINEAR_ROLES:
+                out.append(p)
+            stack += preds[p]
+        return out
+
+    def feeding(name: str) -> list[str]:
+        """The synapse nodes (linear or attention) feeding population ``name``, directly or through routing."""
+        out, stack = [], list(preds[name])
+        while stack:
+            p = stack.pop()
+            if view.role(p) in SYNAPSE_ROLES:
+                out.append(p) if p not in out else None
+            elif not t_is_population(p) and (view.role(p) == K.ROUTING or view.passes_through(p)):
+                stack += preds[p]
+        return out[::-1]
+
+    def geometry(p: str) -> dict:
+        """A synapse node's geometry; a chain of linear nodes ending at it is one dense matrix over its
+        source populations (what Lava builds for it)."""
+        up = chain(p) if view.role(p) in K.LINEAR_ROLES else []
+        if not up:
+            return _geometry(nodes[p])
+        n_in = max(_size(s) for s, _ in sources(p))
+        return {"kind": "dense", "fan_in": n_in, "shared": False, "bits": 8}
 
     specs: dict[str, LayerSpec] = {}
     before: dict[str, list[LayerSpec]] = {}  # lowered populations, emitted before the layer they feed
     lowerings: dict[str, Lowering] = {}
-    order = _topo(nodes, [e for e in graph.edges if e not in _back_edges(nodes, graph.edges)])
+    order = view.order
     for name in order:
         t = kinds[name]
-        if t == "Input" and not all(_drive(nodes[b]) for a, b in graph.edges if a == name):
+        if view.is_boundary_input(name) and not all(_drive(nodes[b]) for b in view.succs[name]):
             specs[name] = LayerSpec(name, "input", _whc(nodes[name].input_type["input"]))
         if t not in POPULATIONS:
             continue
-        syn = [p for p in preds[name] if kinds[p] in SYNAPSES]
+        syn = feeding(name)
         if not syn:
             continue  # a neuron fed by nothing (not expected in exported graphs)
         if all(_drive(nodes[p]) for p in syn):  # the host writes its input into the biases: no synapses
@@ -164,16 +192,16 @@ def graph_layers(graph, lowering: str | None = None) -> tuple[list[LayerSpec], d
         # a recurrent synapse (fed by this neuron itself, e.g. snntorch's RSynaptic w_rec) adds its fan-in
         rec = [p for p in syn if any(s == name for s, _ in sources(p))]
         syn_ff = [p for p in syn if p not in rec] or syn
-        infos = [(SYNAPSES[kinds[p]](nodes[p]), sources(p)) for p in syn]
+        infos = [(geometry(p), sources(p)) for p in syn]
         info, srcs = infos[syn.index(syn_ff[0])]
         all_src = sorted({s for _, ss in infos for s, _ in ss})
         undelayed = max(1, len({s for s, d in srcs if not d}) or len(srcs))
         fan_in = info["fan_in"] * (1 if info["kind"] == "attention" else undelayed)
-        fan_in += sum(SYNAPSES[kinds[p]](nodes[p])["fan_in"] for p in rec if p not in syn_ff)
+        fan_in += sum(geometry(p)["fan_in"] for p in rec if p not in syn_ff)
         syn_n = len(syn_ff)
-        unit = t in GRADED_UNITS
+        unit = view.role(name) == K.GRADED_UNIT
         if unit:  # a graded unit sums several projections (the max-pool tree): every one is fan-in
-            fan_in = sum(SYNAPSES[kinds[p]](nodes[p])["fan_in"] * max(1, len({s for s, _ in sources(p)}))
+            fan_in = sum(geometry(p)["fan_in"] * max(1, len({s for s, _ in sources(p)}))
                          for p in syn)
             syn_n = 1
         first_src = specs.get(srcs[0][0]) if srcs else None
@@ -198,7 +226,7 @@ def graph_layers(graph, lowering: str | None = None) -> tuple[list[LayerSpec], d
             replicas=syn_n if info["kind"] in ("conv", "dense") else 1,
             rewritten_entries_per_neuron=info.get("rewritten", 0), weight_bits=min(8, info["bits"]),
             graded_input=any(kinds[s] in GRADED_SOURCES for s in all_src),
-            meta={"synapse_nodes": syn, **({"hop_steps": info["hop_steps"]} if "hop_steps" in info else {}),
+            meta={"synapse_nodes": syn + [c for p in syn for c in chain(p)], **({"hop_steps": info["hop_steps"]} if "hop_steps" in info else {}),
                   **({"graded_unit": "relu" if nodes[name].relu else "identity"} if unit else {})})
     layers = [ls for n in order if n in specs for ls in (*before.get(n, []), specs[n])]
     return layers, lowerings
@@ -206,58 +234,10 @@ def graph_layers(graph, lowering: str | None = None) -> tuple[list[LayerSpec], d
 
 def _population(name: str, kinds: dict, sources) -> str:
     """The neuron population behind an attention operand (through routing nodes such as Flatten)."""
-    if kinds.get(name) in NEURONS:
+    if kinds.get(name) in K.names(K.NEURON, K.GRADED_NEURON):
         return name
     found = sources(name) if kinds.get(name) in ROUTING else []
     if len(found) != 1:
         raise ValueError(f"attention operand {name!r} must be one neuron node (or reach one through "
                          "Flatten/Delay); re-export the graph with ds2ta-export")
     return found[0][0]
-
-
-def _back_edges(nodes, edges) -> set:
-    """Edges that close a cycle (a recurrent synapse back into its neuron), found by depth-first search
-    from the graph's sources; the mapper places the layer once and counts the edge as fan-in."""
-    succ: dict[str, list[str]] = {k: [] for k in nodes}
-    for a, b in edges:
-        succ[a].append(b)
-    state: dict[str, int] = {}
-    back = set()
-    starts = [k for k in nodes if not any(b == k for _, b in edges)] + list(nodes)
-    for root in starts:
-        if root in state:
-            continue
-        stack = [(root, iter(succ[root]))]
-        state[root] = 1
-        while stack:
-            n, it = stack[-1]
-            nxt = next(it, None)
-            if nxt is None:
-                state[n] = 2
-                stack.pop()
-            elif state.get(nxt) == 1:
-                back.add((n, nxt))
-            elif nxt not in state:
-                state[nxt] = 1
-                stack.append((nxt, iter(succ[nxt])))
-    return back
-
-
-def _topo(nodes, edges) -> list[str]:
-    indeg = {k: 0 for k in nodes}
-    succ: dict[str, list[str]] = {k: [] for k in nodes}
-    for a, b in edges:
-        succ[a].append(b)
-        indeg[b] += 1
-    ready = [k for k in nodes if indeg[k] == 0]
-    out = []
-    while ready:
-        k = ready.pop(0)
-        out.append(k)
-        for s in succ[k]:
-            indeg[s] -= 1
-            if indeg[s] == 0:
-                ready.append(s)
-    if len(out) != len(nodes):
-        raise ValueError("the NIR graph has a cycle; the mapper needs a feed-forward graph")
-    return out

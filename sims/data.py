@@ -13,6 +13,7 @@ import nir
 import numpy as np
 
 from ds2ta.encoding import time_major
+from ds2ta.hardware import graph as meta
 
 
 def graph_T(graph: nir.NIRGraph, T: Optional[int]) -> int:
@@ -21,11 +22,11 @@ def graph_T(graph: nir.NIRGraph, T: Optional[int]) -> int:
         if int(T) < 1:
             raise ValueError(f"--T {T}: give a positive number of steps")
         return int(T)
-    conv = (graph.metadata or {}).get("conventions", {}) if isinstance(graph.metadata, dict) else {}
-    if "T" not in conv:
+    T = meta.graph_T(graph)
+    if T is None:
         raise ValueError("the graph does not say how many steps a sample takes (no metadata "
                          "conventions.T, e.g. a third-party graph): pass --T")
-    return int(np.asarray(conv["T"]))
+    return T
 
 
 def graph_input_shape(graph: nir.NIRGraph) -> Tuple[int, ...]:
@@ -149,7 +150,7 @@ def count_samples(dataset: Optional[str], graph: nir.NIRGraph, data_dir: Optiona
         return int(np.load(Path(dataset) / "x_int.npy", mmap_mode="r").shape[0])
     from ds2ta.data import get_dataset
 
-    name = dataset or ((graph.metadata or {}).get("dataset") or {}).get("name")
+    name = dataset or meta.dataset_name(graph)
     if name is None:
         raise ValueError("the graph does not name its dataset: pass --dataset")
     return len(get_dataset(name, data_dir=data_dir, T=T, augment=False)[1])

@@ -4,7 +4,8 @@
 source, a read-out, a graded unit, an attention core). ``SYNAPSE_BUILDERS``: type of a projection's single
 linear node -> builder of its synapse Process (lava-nc ``Dense`` / ``Conv``; ``Sparse`` for a conv with a
 weight exponent); a chain of several linear nodes is composed into one ``Dense``. Unknown types raise
-``ValueError`` naming them.
+``ValueError`` naming them. Any other linear kind (``ds2ta.hardware.kinds``) is composed by its
+``LinearOp`` into a ``Dense``.
 """
 
 from __future__ import annotations
@@ -255,7 +256,7 @@ def shared_fan_in_key(proj: Projection, src: Population):
     if len(proj.ops) != 1 or proj.recurrent or not is_spiking(src):
         return None
     name, node = proj.ops[0]
-    if not isinstance(node, (nir.Conv2d, nir.SumPool2d, nir.Affine, nir.Linear)):
+    if type(node) not in SYNAPSE_BUILDERS:
         return None
     return (proj.dst, proj.port, name)
 

@@ -14,18 +14,14 @@ counting read the outputs only; they do not change what the network computes.
 
 from __future__ import annotations
 
-import copy
-
 import nir
 import numpy as np
 
-from ds2ta.hardware import chip
+from ds2ta.hardware import chip, kinds
 from ds2ta.hardware.attention_activity import unit_counts as chip_counts
 from ds2ta.sims.lava.graph import Schedule
 from ds2ta.sims.lava.ops import apply_linear
 
-SYNAPSE_TYPES = (nir.Affine, nir.Linear, nir.Conv2d, nir.SumPool2d)
-PASS_SPIKES = ("Delay", "Flatten", "Output", "Input")  # spike-ness survives these (with a predecessor)
 
 
 class _Evaluator:
@@ -66,7 +62,7 @@ class _Evaluator:
             y = np.zeros_like(x)
             if k < self.T:
                 y[k:] = x[:self.T - k]
-        elif isinstance(node, (nir.Affine, nir.Linear, nir.Conv2d, nir.SumPool2d, nir.Scale)):
+        elif kinds.role_of(node) in kinds.LINEAR_ROLES:
             flat = apply_linear(name, node, x.reshape(self.T * self.S, -1))
             y = chip.apply_weight_exp(flat, chip.weight_exp(node)).reshape(self.T, self.S, -1)
         else:  # Flatten, subgraph Input/Output: C-order flat vectors are unchanged
@@ -79,20 +75,8 @@ class _Evaluator:
         return self.typed.get(name, self.sch.nodes[name])
 
     def from_spikes(self, name: str) -> bool:
-        """Every path into ``name`` starts at a spiking population (through Delay/Flatten/identity)."""
-        stack, seen = list(self.preds[name]), set()
-        while stack:
-            p = stack.pop()
-            if p in seen:
-                continue
-            seen.add(p)
-            if self.spiking.get(p, False):
-                continue
-            if type(self.sch.nodes[p]).__name__ in PASS_SPIKES and self.preds[p] and p not in self.sch.populations:
-                stack.extend(self.preds[p])
-                continue
-            return False
-        return True
+        """Every path into ``name`` starts at a spiking population (``GraphView.spike_fed``)."""
+        return self.sch.view.spike_fed(name, lambda p: self.spiking.get(p, False))
 
 
 def active_updates(ev: _Evaluator, name: str) -> int:
@@ -108,11 +92,7 @@ def fanout_events(name: str, node, weight: np.ndarray) -> int:
     the node applied with every weight set to 1 and no bias, summed over its outputs. The map is linear,
     so it is applied once, to the weights summed over steps and samples."""
     T, S, n = weight.shape
-    unit = copy.copy(node)
-    if getattr(node, "weight", None) is not None:
-        unit.weight = np.ones(np.asarray(node.weight).shape, dtype=np.int64)
-    if getattr(node, "bias", None) is not None:
-        unit.bias = np.zeros(np.asarray(node.bias).shape, dtype=np.int64)
+    unit = kinds.linear_op(name, node).unit(node)
     return int(apply_linear(name, unit, weight.reshape(T * S, n).sum(0, keepdims=True)).sum())
 
 
@@ -163,7 +143,7 @@ def count_layers(schedule: Schedule, records: dict, extra: dict, T: int,
             per_sample[name] = records[name].reshape(S, -1).astype(np.int64).sum(1)
         if pop is not None and pop.kind == "extension" and name in extra:
             c["attention_ops"] = int(np.asarray(extra[name], dtype=np.int64).sum())
-        if isinstance(node, SYNAPSE_TYPES) and pop is None:
+        if kinds.role_of(node) in kinds.LINEAR_ROLES and pop is None:
             c.update(chip.synapse_counts(ev.node_input(name), ev.from_spikes(name),
                                          lambda w: fanout_events(name, ev.node(name), w)))
         totals[name] = c

@@ -9,7 +9,7 @@ is distributed over two projections: ``W (a + b) = W a + W b``.
 
 Timing (Loihi / Lava, see ``docs/simulation.md``): every synapse layer delays by one step. With the
 graph ``Input`` emitting sample step ``t`` at Lava step ``t`` (depth 0), a population's *depth* is
-the Lava step at which it emits its own step 0 (``chip.longest_path``, as the reference's latency)::
+the Lava step at which it emits its own step 0 (``GraphView.depths``, the one latency rule)::
 
     depth(dst) = max over feed-forward projections p into dst of
                  depth(src_p) + out_latency(src_p) + synapse_steps(p)
@@ -28,13 +28,10 @@ from dataclasses import dataclass, field
 import nir
 import numpy as np
 
-from ds2ta.export.graph_quant import avgpool_refusal
 from ds2ta.export.nir_io import flatten_graph
-from ds2ta.hardware import chip
+from ds2ta.hardware import chip, kinds
+from ds2ta.hardware.graph import GraphView
 from ds2ta.sims.lava.ops import apply_linear, typed_linear
-
-LINEAR_TYPES = (nir.Affine, nir.Linear, nir.Conv2d, nir.SumPool2d, nir.Scale)
-IDENTITY_TYPES = (nir.Flatten, nir.Input, nir.Output)
 
 
 @dataclass
@@ -126,32 +123,34 @@ class Schedule:
         ext = extension_ports or {}
         lat = extension_latency or {}
         self.nodes, self.edges = flatten_graph(graph)
+        # an edge into an extension node's port ("node.port") is an edge into the node
+        self.view = GraphView(self.nodes, [(a, b if b in self.nodes else b.rpartition(".")[0]) for a, b in self.edges])
         self.populations: dict[str, Population] = {}
         self.outputs: list[str] = []  # populations feeding the top-level Output nodes
-        fed = {b for _, b in self.edges}  # an Input with an incoming edge is a subgraph's entry (identity)
-        top_inputs = [n for n, x in self.nodes.items() if isinstance(x, nir.Input) and n not in fed]
         unknown = []
         for name, node in self.nodes.items():
-            tname = type(node).__name__
-            if name in top_inputs:
+            tname, role = type(node).__name__, self.view.role(name)
+            if self.view.is_boundary_input(name):
                 self.populations[name] = Population(name, node, "input", node_size(node))
-            elif tname in chip.POPULATIONS:
+            elif role in kinds.POPULATION_ROLES:
                 self.populations[name] = Population(name, node, "neuron", node_size(node))
             elif tname in ext:
                 buffering = int(lat[tname](node)) if tname in lat else None
                 self.populations[name] = Population(name, node, "extension", node_size(node),
                                                     ports=list(ext[tname]),
                                                     out_latency=chip.hop_latency("attention", buffering))
-            elif isinstance(node, nir.AvgPool2d):  # the same refusal as the reference's
-                raise ValueError(avgpool_refusal(name, "an integer graph holds it"))
-            elif not isinstance(node, LINEAR_TYPES + IDENTITY_TYPES + (nir.Delay,)):
+            elif role == kinds.FLOAT_ONLY:  # the same refusal as the reference's
+                raise kinds.refuse(name, node)
+            elif role not in kinds.LINEAR_ROLES + (kinds.ROUTING, kinds.INPUT, kinds.OUTPUT):
                 unknown.append(f"{name} ({tname})")
         if unknown:
-            raise ValueError(f"no Lava mapping for node type(s): {', '.join(unknown)}. Supported: "
-                             f"{sorted(list(chip.POPULATIONS) + [t.__name__ for t in LINEAR_TYPES + IDENTITY_TYPES])}"
-                             f", Delay and extension types {sorted(ext)}")
+            raise ValueError(f"no Lava mapping for node(s): {', '.join(unknown)}. Supported: "
+                             f"{sorted(set(kinds.KINDS) - set(kinds.names(kinds.FLOAT_ONLY, kinds.ATTENTION)))}"
+                             f" and extension types {sorted(ext)} (docs/architecture.md, 'Adding a node type')")
         if not any(p.kind == "input" for p in self.populations.values()):
             raise ValueError("the graph has no top-level Input node")
+        if self.view.memoryless_cycle():
+            raise ValueError(self.view.cycle_refusal())
         self.projections = self._trace()
         self._schedule()
         self._biases()
@@ -173,9 +172,9 @@ class Schedule:
         projections = []
         for src in self.populations:
             src_shape = tuple(int(v) for v in np.asarray(next(iter(self.nodes[src].output_type.values()))).reshape(-1))
-            stack = [(t, [], 0, src_shape, []) for t in self._targets(src)]
+            stack = [(t, [], 0, src_shape, [], (src, t) in self.view.delayed) for t in self._targets(src)]
             while stack:
-                name, ops, delay, shape, op_delays = stack.pop()
+                name, ops, delay, shape, op_delays, back = stack.pop()
                 hit = self._resolve(name)
                 if hit is not None:
                     port = hit[1]
@@ -185,29 +184,28 @@ class Schedule:
                             raise ValueError(f"edge {src!r} -> {hit[0]!r}: {src!r} is not one of the "
                                              f"node's operands {list(operands)}")
                         port = self.populations[hit[0]].ports[list(operands).index(src)]
-                    projections.append(Projection(src, hit[0], port, ops, delay, src_shape=src_shape,
-                                                  op_delays=op_delays))
+                    projections.append(Projection(src, hit[0], port, ops, delay, recurrent=back,
+                                                  src_shape=src_shape, op_delays=op_delays))
                     continue
                 node = self.nodes[name]
                 if isinstance(node, nir.Output) and not self._targets(name):
                     if not ops and delay == 0:
                         self.outputs.append(src)
                     continue
+                role = self.view.role(name)
                 if isinstance(node, nir.Delay):
                     d = np.unique(np.asarray(node.delay))
                     if d.size != 1 or d[0] < 0 or d[0] != int(d[0]):
                         raise ValueError(f"Delay node {name!r}: one non-negative integer delay (in steps) "
                                          f"per node is supported, got {node.delay}")
                     delay += int(d[0])
-                elif isinstance(node, LINEAR_TYPES):
+                elif role in kinds.LINEAR_ROLES:
                     typed, shape = typed_linear(name, node, shape)  # fills in types some writers omit
                     ops, op_delays = ops + [(name, typed)], op_delays + [delay]
                 elif isinstance(node, nir.Flatten):
                     shape = flatten_shape(node, shape)
-                if len(ops) > 16:
-                    raise ValueError(f"a cycle of memoryless nodes runs through {name!r}: every cycle "
-                                     "needs a neuron")
-                stack += [(t, ops, delay, shape, op_delays) for t in self._targets(name)]
+                stack += [(t, ops, delay, shape, op_delays, back or (name, t) in self.view.delayed)
+                          for t in self._targets(name)]
         for p in projections:
             if p.port not in self.populations[p.dst].ports:
                 raise ValueError(f"edge into {p.dst!r} port {p.port!r}: that node has ports "
@@ -215,26 +213,10 @@ class Schedule:
         return projections
 
     def _schedule(self) -> None:
-        """Depth-first ordering; back edges are recurrent; longest-path depths; alignment delays."""
-        post, state = [], {}
-        outgoing = {n: [p for p in self.projections if p.src == n] for n in self.populations}
+        """Recurrent projections (those holding an edge ``GraphView`` delays), depths by the one latency
+        rule (``GraphView.depths``), alignment delays."""
         incoming = {n: [p for p in self.projections if p.dst == n] for n in self.populations}
-
-        def visit(n):  # forward DFS from the inputs: an edge back onto the stack closes a cycle
-            state[n] = 1
-            for p in outgoing[n]:
-                if state.get(p.dst) == 1:
-                    p.recurrent = True
-                elif p.dst not in state:
-                    visit(p.dst)
-            state[n] = 2
-            post.append(n)
-
-        starts = [n for n, p in self.populations.items() if p.kind == "input"]
-        for n in starts + [n for n in self.populations if n not in starts]:
-            if n not in state:
-                visit(n)
-        order = post[::-1]  # topological order of the feed-forward graph
+        order = [n for n in self.view.order if n in self.populations]
         for p in self.projections:
             if p.recurrent and p.src != p.dst:
                 raise ValueError(f"cycle through {p.src!r} -> {p.dst!r} spans more than one neuron layer: the "
@@ -244,8 +226,7 @@ class Schedule:
         for n in order:
             if self.populations[n].kind != "input" and not ff[n]:
                 raise ValueError(f"population {n!r} is reached only through recurrent edges")
-        depth = chip.longest_path(order, lambda n: [(p.src, self.populations[p.src].out_latency
-                                                      + self.synapse_steps(p)) for p in ff[n]])
+        depth = self.view.depths(lambda n: self.populations[n].out_latency)
         for n in order:
             self.populations[n].depth = depth[n]
         for n in order:

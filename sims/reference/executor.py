@@ -19,33 +19,9 @@ from ds2ta.export.nir_io import flatten_graph
 from ds2ta.hardware import chip
 from ds2ta.hardware.attention_lowering import DEFAULT_LOWERING
 from ds2ta.hardware.chip import COUNT_KEYS
+from ds2ta.hardware.graph import GraphView
 from ds2ta.sims.reference.attention import attention_kernels
 from ds2ta.sims.reference.kernels import abs_max, build_kernel
-from ds2ta.sims.reference.latency import graph_latency
-
-
-def order_nodes(nodes: Dict[str, object], edges: List[Tuple[str, str]]) -> Tuple[List[str], Set[Tuple[str, str]]]:
-    """Topological order (Kahn, insertion order breaks ties) and the set of delayed (cycle) edges."""
-    preds: Dict[str, List[str]] = {n: [] for n in nodes}
-    for a, b in edges:
-        if a not in nodes or b not in nodes:
-            raise ValueError(f"edge ({a!r} -> {b!r}) names a node that is not in the graph")
-        preds[b].append(a)
-    done: List[str] = []
-    placed: Set[str] = set()
-    delayed: Set[Tuple[str, str]] = set()
-    pending = list(nodes)
-    while pending:
-        ready = [n for n in pending if all(p in placed or (p, n) in delayed for p in preds[n])]
-        if not ready:  # a cycle: delay the unresolved inputs of the first node that has a placed input
-            cand = next((n for n in pending if any(p in placed for p in preds[n])), pending[0])
-            delayed.update((p, cand) for p in preds[cand] if p not in placed)
-            continue
-        for n in ready:
-            done.append(n)
-            placed.add(n)
-        pending = [n for n in pending if n not in placed]
-    return done, delayed
 
 
 @dataclass
@@ -86,16 +62,14 @@ class ReferenceExecutor:
         self.graph = graph
         self.device = torch.device(device)
         self.nodes, self.edges = flatten_graph(graph)
-        self.order, self.delayed = order_nodes(self.nodes, self.edges)
-        self.preds = {n: [a for a, b in self.edges if b == n] for n in self.nodes}
-        self.consumers = {n: sum(1 for a, _ in self.edges if a == n) for n in self.nodes}
+        self.view = GraphView(self.nodes, self.edges)
+        self.order, self.delayed, self.preds = self.view.order, self.view.delayed, self.view.preds
+        self.consumers = {n: len(self.view.succs[n]) for n in self.nodes}
         self.attention_lowering = attention_lowering
         table = attention_kernels(attention_lowering)
         self.kernels = {n: build_kernel(n, self.nodes[n], table).to(self.device) for n in self.order}
         # the graph's own Input/Output: a nested subgraph's Input/Output nodes have edges on both sides
-        self.inputs = [n for n in self.order if isinstance(self.nodes[n], nir.Input) and not self.preds[n]]
-        self.outputs = [n for n in self.order if isinstance(self.nodes[n], nir.Output)
-                        and not any(a == n for a, _ in self.edges)]
+        self.inputs, self.outputs = self.view.inputs(), self.view.outputs()
         if len(self.inputs) != 1:
             raise ValueError(f"the reference executor needs exactly one Input node, found {self.inputs}")
         self.latency_steps = self._latency()
@@ -104,11 +78,8 @@ class ReferenceExecutor:
     def _latency(self) -> int:
         """Chip steps from input to the deepest population: one synapse step per projection (a chain
         of linear nodes is one synapse layer) and attention-core buffering, as Lava schedules them
-        (``sims/reference/latency.py``; recurrent edges left out)."""
-        return graph_latency(
-            self.order, self.nodes, self.preds, self.delayed,
-            lambda n: chip.hop_latency("attention", getattr(self.kernels[n], "latency", None)),
-            lambda n: self.kernels[n].kind == "attention")
+        (``GraphView.latency``, the one rule; recurrent edges left out)."""
+        return self.view.latency(lambda n: chip.hop_latency("attention", getattr(self.kernels[n], "latency", None)))
 
     def run(self, x: torch.Tensor, record: Union[bool, Set[str]] = False) -> RunResult:
         """Run the graph on integer input ``x`` (T, B, *input_shape); see ``RunResult``.
@@ -255,22 +226,8 @@ class ReferenceExecutor:
         return RunResult(final, pred.cpu(), tally.counts, tally.per_sample, rec, tally.max_in)
 
     def _spike_sources(self, n) -> bool:
-        """True when every path into ``n`` starts at spiking nodes (through Delay/Flatten and a
-        subgraph's Input/Output identity nodes)."""
-        spike_src = {m: self.kernels[m].spiking for m in self.order}
-        stack, seen = list(self.preds[n]), set()
-        while stack:
-            p = stack.pop()
-            if p in seen:
-                continue
-            seen.add(p)
-            if spike_src[p]:
-                continue
-            if type(self.nodes[p]).__name__ in ("Delay", "Flatten", "Output", "Input") and self.preds[p]:
-                stack.extend(self.preds[p])
-                continue
-            return False
-        return True
+        """True when every path into ``n`` starts at spiking nodes (``GraphView.spike_fed``)."""
+        return self.view.spike_fed(n, lambda m: self.kernels[m].spiking)
 
     def _is_spiking_output(self) -> bool:
         if not self.outputs:

@@ -28,8 +28,8 @@ import torch.nn.functional as F
 
 from ds2ta.export.lava_constants import neuron_constants
 from ds2ta.export.nir_io import flatten_graph
-from ds2ta.hardware import chip
-from ds2ta.sims.reference.executor import order_nodes
+from ds2ta.hardware import chip, kinds
+from ds2ta.hardware.graph import GraphView
 
 
 def _t(a) -> torch.Tensor:
@@ -76,10 +76,6 @@ def _identity(node, x, state):
     return x, state
 
 
-def _scale(node, x, state):
-    return x * _t(node.scale), state
-
-
 def _graded_unit(node, x, state):  # DS2TAGraded: the summed input, or its relu (no state)
     return (x.clamp(min=0.0) if node.relu else x), state
 
@@ -89,12 +85,39 @@ def _graded_maxpool(node, x, state):  # DS2TAGradedMaxPool2d: padded positions n
     return F.max_pool2d(x, node.kernel_size, node.stride, node.padding), state
 
 
-# graded extension nodes (export/nir_graded.py), by type name: memoryless, as the linear nodes
-GRADED: Dict[str, Callable] = {"DS2TAGraded": _graded_unit, "DS2TAGradedMaxPool2d": _graded_maxpool}
+def _avgpool(node, x, state):  # AvgPool2d (float graphs only): window means, zero padding counted
+    return F.avg_pool2d(x, _pair(node.kernel_size), _pair(node.stride), _pair(node.padding),
+                        count_include_pad=True), state
 
-LINEAR: Dict[type, Callable] = {nir.Affine: _affine, nir.Linear: _affine, nir.Conv2d: _conv,
-                                nir.SumPool2d: _sumpool, nir.Flatten: _flatten, nir.Delay: _delay,
-                                nir.Scale: _scale, nir.Input: _identity, nir.Output: _identity}
+
+def _threshold(node, x, state):  # Threshold: z = x > theta (the chip's strict test, no state)
+    return (x > _t(node.threshold).reshape(x.shape[1:])).to(x.dtype), state
+
+
+def _generic_linear(name, node):
+    """A linear kind without a torch function here: its ``LinearOp.float_apply`` (numpy float64) on the
+    node typed for the shape wired into it."""
+    op = kinds.linear_op(name, node)
+
+    def run(x, state):
+        typed, out = op.typed(name, node, tuple(x.shape[1:]))
+        y = op.float_apply(typed, x.reshape(x.shape[0], -1).numpy())
+        return torch.from_numpy(y).reshape(x.shape[0], *out), state
+    return run
+
+
+# by kind name (ds2ta.hardware.kinds); any other linear kind runs its LinearOp (``_generic_linear``)
+UPDATES: Dict[str, Callable] = {"Affine": _affine, "Linear": _affine, "Conv2d": _conv, "SumPool2d": _sumpool,
+                                "Flatten": _flatten, "Delay": _delay, "Input": _identity, "Output": _identity,
+                                "Threshold": _threshold, "DS2TAGraded": _graded_unit,
+                                "DS2TAGradedMaxPool2d": _graded_maxpool, "AvgPool2d": _avgpool}
+
+
+# roles this executor refuses by name, and why
+REFUSED_ROLES: Dict[str, str] = {
+    kinds.ATTENTION: "the float executor has no attention update: a graph with attention nodes comes from "
+                     "ds2ta-export, whose float reference is the PyTorch model itself (the export's float-vs-integer "
+                     "check, quantization.json)"}
 
 
 class FloatNeuron:
@@ -135,25 +158,26 @@ class FloatExecutor:
 
     def __init__(self, graph: nir.NIRGraph, dt: float):
         self.nodes, self.edges = flatten_graph(graph)
-        self.order, self.delayed = order_nodes(self.nodes, self.edges)
-        self.preds = {n: [a for a, b in self.edges if b == n] for n in self.nodes}
+        self.view = GraphView(self.nodes, self.edges)
+        self.order, self.delayed, self.preds = self.view.order, self.view.delayed, self.view.preds
         self.kernels, bad = {}, []
         for n, node in self.nodes.items():
-            if type(node).__name__ in chip.NEURONS:
+            role = self.view.role(n)
+            if role in REFUSED_ROLES:
+                raise ValueError(f"{type(node).__name__} {n!r}: {REFUSED_ROLES[role]}")
+            if role in (kinds.NEURON, kinds.GRADED_NEURON):
                 self.kernels[n] = FloatNeuron(node, dt).step
-            elif type(node) in LINEAR:
-                self.kernels[n] = lambda x, s, node=node: LINEAR[type(node)](node, x, s)
-            elif type(node).__name__ in GRADED:
-                self.kernels[n] = lambda x, s, node=node: GRADED[type(node).__name__](node, x, s)
+            elif type(node).__name__ in UPDATES:
+                self.kernels[n] = lambda x, s, node=node: UPDATES[type(node).__name__](node, x, s)
+            elif role in kinds.LINEAR_ROLES:
+                self.kernels[n] = _generic_linear(n, node)
             else:
                 bad.append(f"{n} ({type(node).__name__})")
         if bad:
-            raise ValueError(f"no float update for node(s) {bad}; supported: neurons {chip.NEURONS} and "
-                             f"{sorted([t.__name__ for t in LINEAR] + list(GRADED))}")
-        self.spiking = {n for n, node in self.nodes.items() if type(node).__name__ in chip.SPIKING_NEURONS}
-        self.inputs = [n for n in self.order if isinstance(self.nodes[n], nir.Input) and not self.preds[n]]
-        self.outputs = [n for n in self.order if isinstance(self.nodes[n], nir.Output)
-                        and not any(a == n for a, _ in self.edges)]
+            raise ValueError(f"no float update for node(s) {bad}; supported: neurons {chip.NEURONS}, the linear "
+                             f"kinds {kinds.names(*kinds.LINEAR_ROLES)} and {sorted(UPDATES)}")
+        self.spiking = {n for n in self.nodes if self.view.role(n) in kinds.SPIKING_ROLES}
+        self.inputs, self.outputs = self.view.inputs(), self.view.outputs()
         if len(self.inputs) != 1:
             raise ValueError(f"the float executor needs exactly one Input node, found {self.inputs}")
 

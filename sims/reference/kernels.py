@@ -18,8 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ds2ta.export.graph_quant import avgpool_refusal
-from ds2ta.hardware import chip
+from ds2ta.hardware import chip, kinds
 from ds2ta.hardware.blas import exact_dtype
 from ds2ta.sims.reference.neurons import LavaLIFParams, lif_sequence, lif_step
 
@@ -279,15 +278,6 @@ class DelayK(Kernel):
         return y[-1], state
 
 
-class ScaleK(Kernel):
-    def __init__(self, name, node):
-        super().__init__(name, node)
-        self.scale = torch.from_numpy(np.asarray(node.scale, dtype=np.float64))
-
-    def forward(self, x, env):  # integer semantics: floor(scale * x)
-        return torch.floor(x.double() * self.scale.to(x.device)).long()
-
-
 class ThresholdK(Kernel):
     """NIR ``Threshold`` (``z = x > theta``) as the chip runs it: a stateless LIF
     (``chip.threshold_params``), so every step of the whole sequence is one ``lif_step``."""
@@ -373,22 +363,60 @@ class GradedUnitK(Kernel):
         return chip.graded_unit(x, self.relu)
 
 
-def _refuse_avgpool(name, node):
-    raise ValueError(avgpool_refusal(name, "an integer graph holds it"))
+class LinearK(Kernel):
+    """Any linear kind without a faster kernel here: its ``LinearOp`` (``ds2ta.hardware.kinds``), exact in
+    int64 numpy on the flat C-order input, then the weight exponent's shift. Synaptic operations: the
+    node with unit weights applied to the counts (``LinearOp.unit``)."""
+
+    kind = "synapse"
+
+    def __init__(self, name, node):
+        super().__init__(name, node)
+        self.op = kinds.linear_op(name, node)
+        self.exp = chip.weight_exp(node)
+        self._typed = {}
+
+    def _node(self, shape):
+        if shape not in self._typed:
+            self._typed[shape] = self.op.typed(self.name, self.node, shape)
+        return self._typed[shape]
+
+    def forward(self, x, env):
+        T, B = x.shape[:2]
+        node, out = self._node(tuple(x.shape[2:]))
+        y = self.op.apply(self.name, node, x.reshape(T * B, -1).cpu().numpy())
+        y = chip.apply_weight_exp(torch.from_numpy(y).to(x.device), self.exp)
+        return y.reshape(T, B, *out)
+
+    def fanout(self, cnt):
+        node, _ = self._node(tuple(cnt.shape[2:]))
+        c = cnt.reshape(-1, int(np.prod(cnt.shape[2:]))).sum(0, keepdims=True).cpu().numpy()
+        return torch.tensor(int(self.op.apply(self.name, self.op.unit(node), c).sum()))
+
+
+# kinds with a kernel of their own (faster or exact on CUDA); every other linear kind runs ``LinearK``
+LINEAR_KERNELS: Dict[str, Callable] = {"Conv2d": Conv2dK, "Affine": AffineK, "Linear": AffineK,
+                                       "SumPool2d": SumPoolK}
+ROUTING_KERNELS: Dict[str, Callable] = {"Flatten": FlattenK, "Delay": DelayK}
+ROLE_KERNELS: Dict[str, Callable] = {kinds.INPUT: Identity, kinds.OUTPUT: Identity,
+                                     kinds.NEURON: LavaLIFK, kinds.GRADED_NEURON: LavaLIFK,
+                                     kinds.THRESHOLD_ROLE: ThresholdK, kinds.GRADED_UNIT: GradedUnitK}
 
 
 def build_kernel(name: str, node, attention_kernels: Dict[str, Callable]) -> Kernel:
-    """Kernel for one (integer) NIR node; unknown types raise ``ValueError`` naming the node."""
-    t = type(node).__name__
-    table: Dict[str, Callable] = {
-        "Input": Identity, "Output": Identity, "Conv2d": Conv2dK, "Affine": AffineK, "Linear": AffineK,
-        "SumPool2d": SumPoolK, "AvgPool2d": _refuse_avgpool,
-        "Flatten": FlattenK, "Delay": DelayK, "Scale": ScaleK, "Threshold": ThresholdK,
-        **{k: LavaLIFK for k in chip.NEURONS}, **{k: GradedUnitK for k in chip.GRADED_UNITS},
-        **attention_kernels,
-    }
-    if t not in table:
-        raise ValueError(f"node {name!r} has type {t!r}, which the reference executor does not "
-                         f"support (supported: {sorted(table)})")
-    return table[t](name, node)
-
+    """Kernel for one (integer) NIR node, by its role (``ds2ta.hardware.kinds``); a type the table does
+    not hold, or a float-only one, raises ``ValueError`` naming the node and its type."""
+    k = kinds.kind_of(node)
+    if k is None:
+        raise kinds.unknown(name, node, "the reference executor")
+    if k.role == kinds.FLOAT_ONLY:
+        raise kinds.refuse(name, node)
+    if k.role in kinds.LINEAR_ROLES:
+        return LINEAR_KERNELS.get(k.name, LinearK)(name, node)
+    if k.role == kinds.ROUTING:
+        return ROUTING_KERNELS[k.name](name, node)
+    if k.role == kinds.ATTENTION:
+        if k.name not in attention_kernels:
+            raise kinds.unknown(name, node, "the reference executor's attention table")
+        return attention_kernels[k.name](name, node)
+    return ROLE_KERNELS[k.role](name, node)

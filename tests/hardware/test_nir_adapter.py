@@ -86,9 +86,12 @@ def test_attention_extension_node():
 
 
 def test_unknown_node_type_named():
+    class FancyOp(nir.Scale):  # a type the kind table does not hold
+        pass
+
     g = _cnn()
-    g.nodes["weird"] = nir.Threshold(threshold=np.ones(3))
-    with pytest.raises(ValueError, match="Threshold"):
+    g.nodes["weird"] = FancyOp(scale=np.ones(3))
+    with pytest.raises(ValueError, match=r"weird \(FancyOp\).*no hardware mapping"):
         layers_from_nir(g)
 
 
