@@ -279,6 +279,36 @@ class Conv2dOp(_ConvBase):
         return w, int(node.groups)
 
 
+class Conv1dOp(_ConvBase):
+    """``Conv1d``: weight ``(O, C/g, k)``, input ``(C, L)``; computed as a ``Conv2d`` over ``(C, 1, L)``. The
+    mapper sees its ``(C, L)`` populations as ``(W, H, C) = (1, L, C)``, so its window runs along H."""
+
+    dims = 1
+
+    def plane(self, hw) -> Tuple[int, int]:
+        return (1, int(np.asarray(hw).reshape(-1)[0]))
+
+    def to_chw(self, s: tuple) -> Tuple[int, int, int]:
+        return (s[0], 1, s[1])
+
+    def window(self, node):
+        w = np.asarray(node.weight)
+        if isinstance(node.padding, str):
+            raise ValueError(f"Conv1d: string padding {node.padding!r} is not supported; write integers")
+        one = lambda v: int(np.asarray(v).reshape(-1)[0])
+        return (int(w.shape[0]), (1, int(w.shape[2])), (1, one(node.stride)), (0, one(node.padding)),
+                (1, one(node.dilation)))
+
+    def _kernel(self, name, node, C, integer=True):
+        w = integer_values(node.weight, f"{name}.weight") if integer else np.asarray(node.weight, np.float64)
+        return w[:, :, None, :], int(node.groups)
+
+    def geometry(self, node):
+        g = super().geometry(node)
+        swap = lambda p: (p[1], p[0])
+        return {**g, "kernel": swap(g["kernel"]), "stride": swap(g["stride"]), "padding": swap(g["padding"])}
+
+
 class SumPool2dOp(_ConvBase):
     """``SumPool2d``: window sums, a depthwise kernel of ones (unit weights, no bias)."""
 
@@ -356,7 +386,7 @@ AVGPOOL_REFUSAL = ("the chip sums spikes (SumPool2d) and cannot divide them: int
 KINDS: Dict[str, Kind] = {k.name: k for k in (
     Kind("Input", INPUT), Kind("Output", OUTPUT),
     Kind("Affine", SYNAPSE, AffineOp()), Kind("Linear", SYNAPSE, AffineOp(has_bias=False)),
-    Kind("Conv2d", SYNAPSE, Conv2dOp()), Kind("Scale", SYNAPSE, ScaleOp()),
+    Kind("Conv2d", SYNAPSE, Conv2dOp()), Kind("Conv1d", SYNAPSE, Conv1dOp()), Kind("Scale", SYNAPSE, ScaleOp()),
     Kind("SumPool2d", POOL, SumPool2dOp()),
     Kind("Flatten", ROUTING), Kind("Delay", ROUTING),
     Kind("LIF", NEURON), Kind("CubaLIF", NEURON), Kind("IF", NEURON),

@@ -54,9 +54,14 @@ def conv(c_in, c_out, k=3, pad=1, hw=(H, W)):
                       bias=np.zeros(c_out))
 
 
-def chain(*steps):
+def conv1d(c_in, c_out, k=3, stride=1, pad=1, dil=1, L=H * W):
+    return nir.Conv1d(input_shape=L, weight=_w(c_out, c_in, k), stride=stride, padding=pad, dilation=dil, groups=1,
+                      bias=_w(c_out))
+
+
+def chain(*steps, in_shape=(C, H, W)):
     """A graph from ``(name, node)`` steps wired in a line, from ``input`` to ``output``."""
-    nodes = {"input": nir.Input(np.array([C, H, W]))}
+    nodes = {"input": nir.Input(np.array(in_shape))}
     edges, prev = [], "input"
     for name, node in steps:
         nodes[name] = node
@@ -125,6 +130,10 @@ EXAMPLES = {
                                 ("head", nir.Affine(weight=_w(5, 3 * H * W), bias=np.zeros(5))),
                                 ("out", nir.Threshold(np.full(5, 0.5)))), "out"),
     "DS2TAGraded": lambda: (graded(), "unit"),
+    "Conv1d": lambda: (chain(("c1", conv1d(C, 3)), ("lif1", neuron("LIF", (3, H * W))),
+                             ("flat", nir.Flatten(input_type={"input": np.array([3, H * W])})),
+                             ("head", nir.Affine(weight=_w(5, 3 * H * W), bias=np.zeros(5))),
+                             ("out", neuron("LIF", (5,))), in_shape=(C, H * W)), "c1"),
     "DS2TASpikeAttention": lambda: (attention(block=False), "att"),
     "DS2TABlockAttention": lambda: (attention(block=True), "att"),
     "AvgPool2d": lambda: (base(mid=[("pool", nir.AvgPool2d(np.array([2, 2]), np.array([2, 2]), np.array([0, 0])),
@@ -143,8 +152,7 @@ EXAMPLES = {
 # kinds whose integer graph is not a quantized float graph (the quantizer writes graded units itself)
 INTEGER_EXAMPLES = {"DS2TAGraded": lambda: (graded_graphs.maxpool_graph()[0], "sh")}
 # a NIR type the table does not hold must be listed here with the reason (none today)
-NOT_IN_TABLE = {"Conv1d": "not yet a kind",
-                "NIRGraph": "a subgraph: every consumer flattens it (export/nir_io.py, flatten_graph)",
+NOT_IN_TABLE = {"NIRGraph": "a subgraph: every consumer flattens it (export/nir_io.py, flatten_graph)",
                 "NIRNode": "the base class"}
 
 
@@ -179,10 +187,15 @@ def _lava_counts(g):
 
 
 X_INT = torch.from_numpy(RNG.integers(0, 3, (T, B, C, H, W)))
+
+
+def _x(g):
+    """``X_INT`` in the shape of the graph's input."""
+    return X_INT.reshape(T, B, *np.asarray(g.nodes["input"].input_type["input"]).astype(int))
 CONSUMERS = {
     "quantizer": lambda g: _quiet(integerize_graph, g, dt=1.0),
-    "float executor": lambda g: FloatExecutor(g, dt=1.0).run(X_INT.double()),
-    "reference": lambda g: ReferenceExecutor(g).run(X_INT),
+    "float executor": lambda g: FloatExecutor(g, dt=1.0).run(_x(g).double()),
+    "reference": lambda g: ReferenceExecutor(g).run(_x(g)),
     "lava": _lava_counts,
     "mapper": lambda g: check_fits(g, chips=None),
 }
@@ -240,3 +253,23 @@ def test_kind_table_refuses_a_malformed_kind():
         kinds.Kind("Foo", "magic")
     with pytest.raises(ValueError, match="must say why"):
         kinds.Kind("Foo", kinds.FLOAT_ONLY)
+
+
+@pytest.mark.parametrize("stride,pad,dil,groups", [(1, 1, 1, 1), (2, 0, 1, 1), (1, 2, 2, 2)])
+def test_conv1d_arithmetic_equals_torch(stride, pad, dil, groups):
+    """Conv1d's LinearOp (integer and float) against ``torch.nn.functional.conv1d``, and its shape rule."""
+    w = RNG.integers(-8, 8, (4, 4 // groups, 3))
+    node = nir.Conv1d(input_shape=9, weight=w, stride=stride, padding=pad, dilation=dil, groups=groups,
+                      bias=RNG.integers(-5, 5, 4))
+    x = RNG.integers(0, 4, (5, 4, 9))
+    want = torch.nn.functional.conv1d(torch.from_numpy(x).double(), torch.from_numpy(w).double(),
+                                      torch.from_numpy(node.bias).double(), stride, pad, dil, groups).numpy()
+    op = kinds.KINDS["Conv1d"].op
+    typed, out = op.typed("c", node, (4, 9))
+    assert out == want.shape[1:]
+    np.testing.assert_array_equal(op.apply("c", typed, x.reshape(5, -1)), want.reshape(5, -1))
+    np.testing.assert_allclose(op.float_apply(typed, x.reshape(5, -1).astype(float)), want.reshape(5, -1))
+    geo = op.geometry(node)  # the mapper sees (C, L) as (W, H, C) = (1, L, C): the window runs along H
+    assert geo["kind"] == "conv" and geo["kernel"] == (1, 3) and geo["stride"] == (1, stride)
+    assert geo["fan_in"] == (4 // groups) * 3
+
