@@ -92,6 +92,9 @@ def test_export_then_sim_compare_match_and_report_equals_calibration(tmp_path, c
     assert res["match"] is True and res["T"] == P.STEPS
     cal = P.calibration()
     mapping = json.loads((out / "mapping.json").read_text())
+    # one latency rule (GraphView): the mapping said 9 steps where both simulators said 10 (issue 22)
+    assert mapping["latency_steps"] == res["backends"]["lava"]["latency_steps"] \
+        == res["backends"]["reference"]["latency_steps"] == 10
     assert mapping["total_cores"] == next(r["predicted"] for r in cal["rows"] if r["quantity"] == "neuro cores")
     for row in cal["per_layer"]:
         assert mapping["layers"][row["layer"]]["n_cores"] == row["predicted_cores"], row["layer"]

@@ -2,7 +2,8 @@
 command line (the CLI ``main`` functions), plus the conversions' named errors and warnings.
 
 The graphs are written by the libraries themselves (tests/sims/thirdparty_graphs.py): a sinabs CNN,
-a snntorch recurrent CubaLIF (RSynaptic) and a norse LIF MLP. ``ds2ta-sim --compare`` runs their 3
+a snntorch recurrent CubaLIF (RSynaptic), a norse LIF MLP, the NIR paper's CNN (sinabs; its
+``SumPool2d -> Flatten -> Affine`` is one synapse layer) and a hand-written Conv1d network. ``ds2ta-sim --compare`` runs their 3
 samples pipelined (its default for several samples).
 """
 
@@ -24,10 +25,12 @@ from ds2ta.export.sources import source_kind
 from ds2ta.sims.reference.float_nir import FloatExecutor
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sims"))
-from thirdparty_graphs import GRAPHS, norse_lif_mlp  # noqa: E402
+from thirdparty_graphs import GRAPHS, conv1d_net, nir_paper_cnn, norse_lif_mlp  # noqa: E402
 
 BUILDERS = {"sinabs_cnn": GRAPHS["sinabs_cnn"], "snntorch_recurrent_cuba": GRAPHS["snntorch_recurrent_cuba"],
-            "norse_lif_mlp": norse_lif_mlp}
+            "norse_lif_mlp": norse_lif_mlp,
+            "nir_paper_cnn": nir_paper_cnn,  # SumPool2d -> Flatten -> Affine: one synapse layer (issue 22)
+            "conv1d_net": conv1d_net}
 T = 10
 
 
@@ -92,6 +95,9 @@ def test_export_sim_compare_report_from_the_command_line(name, tmp_path, capsys)
     rep = json.loads((tmp_path / "run" / "report.json").read_text())
     assert rep["match"]["match"] is True
     assert rep["energy"]["loihi"]["sanafe"]["dynamic_J"] > 0
+    mapping = json.loads((out / "mapping.json").read_text())  # one latency rule: mapping == both simulators
+    assert mapping["latency_steps"] == res["backends"]["lava"]["latency_steps"] \
+        == res["backends"]["reference"]["latency_steps"]
 
 
 def test_float_executor_against_an_independent_numpy_lif():

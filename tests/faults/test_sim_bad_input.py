@@ -173,3 +173,24 @@ def test_export_of_a_netx_file_names_bad_T_dt_and_missing_datasets(tmp_path, cap
         assert not (tmp_path / "X").exists()
     assert export_main([str(_net_file(tmp_path / "ok.net", ok)), "--T", "4", "--out", str(tmp_path / "X"),
                         "--no-progress"]) == 0
+
+
+def test_export_names_a_cycle_through_no_neuron(tmp_path, capsys):
+    """Issue 22: a cycle of memoryless nodes was refused at export as "'a' feeds no neuron" (the simulator
+    named the cycle); every consumer now names it (``GraphView.memoryless_cycle``)."""
+    import nir
+    from ds2ta.cli.export import main as export_main
+    rng = np.random.default_rng(0)
+    aff = lambda: nir.Affine(weight=rng.normal(0, 1, (4, 4)), bias=np.zeros(4))
+    g = nir.NIRGraph(nodes={"input": nir.Input(np.array([4])), "a": aff(), "b": aff(),
+                            "lif": nir.LIF(tau=np.full(4, 2.0), r=np.full(4, 2.0), v_leak=np.zeros(4),
+                                           v_threshold=np.ones(4), v_reset=np.zeros(4)),
+                            "output": nir.Output(np.array([4]))},
+                     edges=[("input", "a"), ("a", "b"), ("b", "a"), ("b", "lif"), ("lif", "output")],
+                     type_check=False)
+    nir.write(tmp_path / "g.nir", g)
+    assert export_main([str(tmp_path / "g.nir"), "--dt", "1", "--T", "4", "--out", str(tmp_path / "X"),
+                        "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the cycle a -> b -> a runs through no neuron" in err[0], err
+    assert not (tmp_path / "X").exists()

@@ -139,6 +139,56 @@ def pool_chain_net(seed: int = 0):
     return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), dt, shape
 
 
+def nir_paper_cnn(seed: int = 0):
+    """The NIR paper's CNN (Pedersen et al. 2024, its N-MNIST ``paper/02_cnn``), written by sinabs with
+    random weights: ``Conv2d(2->16, 5, s2, p1) -> IF -> Conv2d(16->16, 3, p1) -> IF -> SumPool2d(2) ->
+    Conv2d(16->8, 3, p1) -> IF -> SumPool2d(2) -> Flatten -> Affine(128->256) -> IF -> Affine(256->10) -> IF``
+    on (2, 34, 34) event frames, no biases; node names as in the paper's file. The types sinabs leaves
+    None are filled in, as a user must before ``nir.write``."""
+    import sinabs.layers as sl
+    from sinabs.nir import to_nir
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(2, 16, 5, stride=2, padding=1, bias=False), sl.IAFSqueeze(batch_size=1),
+        torch.nn.Conv2d(16, 16, 3, padding=1, bias=False), sl.IAFSqueeze(batch_size=1), sl.SumPool2d(2),
+        torch.nn.Conv2d(16, 8, 3, padding=1, bias=False), sl.IAFSqueeze(batch_size=1), sl.SumPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(128, 256, bias=False), sl.IAFSqueeze(batch_size=1),
+        torch.nn.Linear(256, 10, bias=False), sl.IAFSqueeze(batch_size=1))
+    with torch.no_grad():
+        for m in net:
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+                m.weight.mul_(4.0)  # wider than torch's default init, so every IF layer fires (not every step)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = to_nir(net, torch.zeros(1, 2, 34, 34))
+    for name, hw in (("0", (34, 34)), ("2", (16, 16)), ("5", (8, 8))):
+        g.nodes[name].input_shape = np.array(hw)
+    g.nodes["8"].input_type = {"input": np.array([8, 4, 4])}
+    return g, 1.0, (2, 34, 34)
+
+
+def conv1d_net(seed: int = 0):
+    """A hand-written float ``Conv1d -> LIF -> Conv1d (stride 2) -> LIF -> Flatten -> Affine -> LIF`` on
+    (2, 16) inputs (no framework in the test environment writes Conv1d)."""
+    rng = np.random.default_rng(seed)
+    f = lambda *shape: np.full(shape, 2.0)
+    lif = lambda *shape: nir.LIF(tau=f(*shape), r=f(*shape), v_leak=np.zeros(shape), v_threshold=np.ones(shape),
+                                 v_reset=np.zeros(shape))
+    nodes = {"input": nir.Input(np.array([2, 16])),
+             "c1": nir.Conv1d(input_shape=16, weight=rng.normal(0.1, 0.4, (4, 2, 3)), stride=1, padding=1,
+                              dilation=1, groups=1, bias=np.zeros(4)),
+             "l1": lif(4, 16),
+             "c2": nir.Conv1d(input_shape=16, weight=rng.normal(0.1, 0.4, (4, 4, 3)), stride=2, padding=1,
+                              dilation=1, groups=1, bias=rng.normal(0, 0.05, 4)),
+             "l2": lif(4, 8),
+             "flat": nir.Flatten(input_type={"input": np.array([4, 8])}, start_dim=0, end_dim=-1),
+             "fc": nir.Affine(weight=rng.normal(0.1, 0.3, (3, 32)), bias=np.zeros(3)),
+             "l3": lif(3), "output": nir.Output(np.array([3]))}
+    edges = [("input", "c1"), ("c1", "l1"), ("l1", "c2"), ("c2", "l2"), ("l2", "flat"), ("flat", "fc"),
+             ("fc", "l3"), ("l3", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), 1.0, (2, 16)
+
+
 GRAPHS = {
     "snntorch_lif_mlp": snntorch_lif_mlp,
     "snntorch_lif_mlp_per_neuron_beta": lambda seed=0: snntorch_lif_mlp(seed, per_neuron_beta=True),
