@@ -19,7 +19,6 @@ import nir
 import numpy as np
 
 from ds2ta.export import maxpool_tree
-from ds2ta.export.lava_constants import _per_channel, neuron_constants  # noqa: F401 (re-exported)
 from ds2ta.export.nir_io import flatten_graph
 from ds2ta.export.quantize import relative_error, round_weights, warn_lossy, weight_levels
 from ds2ta.hardware import chip, kinds
@@ -171,15 +170,15 @@ class GraphQuantizer:
             raise ValueError(f"neuron {n!r} ({t}) resets to v_reset={np.unique(np.asarray(v_reset))[:4]} but "
                              "Loihi's LIF resets to 0: shift v_threshold and v_leak by -v_reset (v' = v - v_reset) "
                              "and export again")
-        c = neuron_constants(node, self.dt)
+        c = kinds.neuron_constants(node, self.dt)
         shape = c["gain"].shape
         prods = self.producers(n)
-        kinds = {("w" if self.type(p) in WEIGHT_TYPES else "att" if self.type(p) in ATTENTION else "unit")
-                 for p in prods}
-        if len(kinds) != 1:
+        inputs = {("w" if self.type(p) in WEIGHT_TYPES else "att" if self.type(p) in ATTENTION else "unit")
+                  for p in prods}
+        if len(inputs) != 1:
             raise ValueError(f"neuron {n!r} mixes weighted, attention and unit-weight inputs "
                              f"({[self.type(p) for p in prods]}); not supported")
-        kind = kinds.pop()
+        kind = inputs.pop()
         theta = c["theta"]
         gain_c = _per_channel(c["gain"])
         if kind == "w":
@@ -266,18 +265,8 @@ class GraphQuantizer:
         leak = np.where(np.isfinite(tau_m), bias * np.where(np.isfinite(tau_m), tau_m, 0) / ACT_GAIN, 0.0)
         meta = {**(node.metadata or {}), "lava": lava, "scale": np.asarray(S, dtype=np.float64)}
         vth = lava.get("vth", np.zeros(sh)).astype(np.float64)
-        if t == "CubaLIF":
-            return nir.CubaLIF(tau_syn=tau_s, tau_mem=tau_m, r=tau_m.copy(), v_leak=leak, v_threshold=vth,
-                               v_reset=np.zeros(sh), w_in=np.ones(sh), metadata=meta)
-        if t == "CubaLI":
-            return nir.CubaLI(tau_syn=tau_s, tau_mem=tau_m, r=tau_m.copy(), v_leak=leak, w_in=np.ones(sh), metadata=meta)
-        if t == "LIF":
-            return nir.LIF(tau=tau_m, r=tau_m.copy(), v_leak=leak, v_threshold=vth, v_reset=np.zeros(sh), metadata=meta)
-        if t == "LI":
-            return nir.LI(tau=tau_m, r=tau_m.copy(), v_leak=leak, metadata=meta)
-        if t == "IF":
-            return nir.IF(r=np.ones(sh), v_threshold=vth, v_reset=np.zeros(sh), metadata=meta)
-        return nir.I(r=np.ones(sh), metadata=meta)
+        fields = dict(tau_m=tau_m, tau_s=tau_s, leak=leak, vth=vth, zeros=np.zeros(sh), ones=np.ones(sh), metadata=meta)
+        return kinds.neuron_op(t, node).rebuild(node, fields)
 
     def source_scale(self, p) -> float:
         """Integer units per float unit of what weight node ``p`` receives: 1 for spikes and the graph
@@ -364,6 +353,12 @@ class GraphQuantizer:
         if self.type(n) == "Threshold":
             node = self.nodes[n]
             node.threshold = np.floor(np.asarray(node.threshold, dtype=np.float64) * S)
+
+
+def _per_channel(a: np.ndarray) -> np.ndarray:
+    """Axis-0 channel values of a per-neuron array (max over the other axes)."""
+    a = np.asarray(a, dtype=np.float64)
+    return a.reshape(a.shape[0], -1).max(1) if a.ndim > 1 else a.reshape(-1)
 
 
 def _rows(w: np.ndarray, channels: int) -> np.ndarray:

@@ -347,6 +347,134 @@ class ScaleOp(LinearOp):
         return {"kind": "dense", "fan_in": 1, "shared": False, "bits": _bits(s)}
 
 
+# -- neuron kinds: float dynamics and the Lava integers ------------------------------------------
+DV_MAX = (1 << 12) - 1          # 12-bit dv register (4096 = chip.DECAY_UNITY only on a graded relay)
+
+
+def _arr(node, key, default=None):
+    v = getattr(node, key, default)
+    return None if v is None else np.asarray(v, dtype=np.float64)
+
+
+class NeuronOp:
+    """A neuron kind's float dynamics for a time step ``dt`` and the node rebuilt from its Lava integers.
+
+    Float semantics (every consumer's, docs/quantization.md)::
+
+        u = keep_u u + I;   v = keep_v v + gain u + leak;   spike if v >= theta (spiking kinds), v = 0
+
+    ``constants(node, dt)`` gives ``gain``, ``du``, ``dv``, ``leak``, ``theta`` (None for graded kinds) per
+    neuron, ``decays(node, dt)`` the exact float ``(keep_u, keep_v)``, ``rebuild(node, fields)`` the
+    integer-unit node of the same type from the fields ``integer_fields`` derives from the Lava integers.
+    """
+
+    spiking = True
+
+    def raw(self, node, dt: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(gain, du, dv, leak, tau)`` before broadcasting (``tau``: the membrane time constant)."""
+        raise NotImplementedError
+
+    def keep_u(self, node, dt: float):
+        return 0.0
+
+    def constants(self, node, dt: float) -> dict:
+        gain, du, dv, leak, _ = self.raw(node, dt)
+        theta = _arr(node, "v_threshold") if self.spiking else None
+        shape = np.broadcast_shapes(*(np.shape(a) for a in (gain, du, dv, leak)))
+        b = lambda a: np.broadcast_to(a, shape).astype(np.float64)
+        return dict(gain=b(gain), du=b(du), dv=b(dv), leak=b(leak), theta=None if theta is None else b(theta))
+
+    def decays(self, node, dt: float, shape) -> Tuple[np.ndarray, np.ndarray]:
+        tau = self.raw(node, dt)[4]
+        keep_v = 1.0 - np.clip(dt / np.asarray(tau, dtype=np.float64), 0.0, 1.0)
+        return (np.broadcast_to(self.keep_u(node, dt), shape).astype(np.float64),
+                np.broadcast_to(keep_v, shape).astype(np.float64))
+
+    def rebuild(self, node, f: dict):
+        """The node of the same type with integer-unit fields ``f`` (``tau_m``, ``tau_s``, ``leak``, ``vth``,
+        ``zeros``, ``ones``) and ``f["metadata"]``."""
+        raise NotImplementedError
+
+
+class CubaOp(NeuronOp):
+    """``CubaLIF`` / ``CubaLI``: a current with its own decay (``tau_syn``), input gain ``w_in``."""
+
+    def __init__(self, spiking: bool):
+        self.spiking = spiking
+
+    def raw(self, node, dt):
+        from .chip import DECAY_UNITY, DU_OFFSET, NO_CURRENT_MEMORY
+        tau_m, tau_s = _arr(node, "tau_mem"), _arr(node, "tau_syn")
+        gain = _arr(node, "w_in", 1.0) * (dt / tau_s).clip(max=1.0) * _arr(node, "r") * dt / tau_m
+        du = np.clip(np.round(DECAY_UNITY * dt / tau_s) - DU_OFFSET, 0, NO_CURRENT_MEMORY)
+        dv = np.clip(np.round(DECAY_UNITY * dt / tau_m), 0, DV_MAX)
+        return gain, du, dv, dt / tau_m * _arr(node, "v_leak"), tau_m
+
+    def keep_u(self, node, dt):
+        return 1.0 - np.clip(dt / _arr(node, "tau_syn"), 0.0, 1.0)
+
+    def rebuild(self, node, f):
+        common = dict(tau_syn=f["tau_s"], tau_mem=f["tau_m"], r=f["tau_m"].copy(), v_leak=f["leak"], w_in=f["ones"],
+                      metadata=f["metadata"])
+        if self.spiking:
+            common.update(v_threshold=f["vth"], v_reset=f["zeros"])
+        return type(node)(**common)
+
+
+class LeakyOp(NeuronOp):
+    """``LIF`` / ``LI``: no current memory (Lava ``du = 4095``); an ``LI`` with ``tau = dt`` is a graded relay
+    (``dv = 4096``: ``v`` = this step's input)."""
+
+    def __init__(self, spiking: bool):
+        self.spiking = spiking
+
+    def raw(self, node, dt):
+        from .chip import DECAY_UNITY, NO_CURRENT_MEMORY
+        tau = _arr(node, "tau")
+        gain, du = _arr(node, "r") * dt / tau, np.full(tau.shape, float(NO_CURRENT_MEMORY))
+        dv_max = np.where((tau == dt) & (not self.spiking), DECAY_UNITY, DV_MAX)
+        dv = np.clip(np.round(DECAY_UNITY * dt / tau), 0, dv_max)
+        return gain, du, dv, dt / tau * _arr(node, "v_leak"), tau
+
+    def rebuild(self, node, f):
+        common = dict(tau=f["tau_m"], r=f["tau_m"].copy(), v_leak=f["leak"], metadata=f["metadata"])
+        if self.spiking:
+            common.update(v_threshold=f["vth"], v_reset=f["zeros"])
+        return type(node)(**common)
+
+
+class IntegratorOp(NeuronOp):
+    """``IF`` / ``I``: no leak, no current memory (``dv = 0``, ``du = 4095``)."""
+
+    def __init__(self, spiking: bool):
+        self.spiking = spiking
+
+    def raw(self, node, dt):
+        from .chip import NO_CURRENT_MEMORY
+        r = _arr(node, "r")
+        return r * dt, np.full(r.shape, float(NO_CURRENT_MEMORY)), np.zeros(r.shape), np.zeros(r.shape), \
+            np.full(r.shape, np.inf)
+
+    def rebuild(self, node, f):
+        common = dict(r=f["ones"], metadata=f["metadata"])
+        if self.spiking:
+            common.update(v_threshold=f["vth"], v_reset=f["zeros"])
+        return type(node)(**common)
+
+
+def neuron_op(name: str, node) -> NeuronOp:
+    """The ``NeuronOp`` of a neuron node; any other node is refused by name and type."""
+    k = kind_of(node)
+    if k is None or k.neuron is None:
+        raise ValueError(f"node {name!r} ({type(node).__name__}) is not a neuron node")
+    return k.neuron
+
+
+def neuron_constants(node, dt: float) -> dict:
+    """Lava constants and the input gain of a float NIR neuron node for time step ``dt`` (its ``NeuronOp``)."""
+    return neuron_op(type(node).__name__, node).constants(node, dt)
+
+
 def compose(ops, n_in: int) -> Tuple[np.ndarray, np.ndarray]:
     """A chain ``[(name, node), ...]`` of linear nodes as one ``(W (n_out, n_in), b (n_out,))`` pair, exact
     in int64 (each node typed for the shape wired into it)."""
@@ -362,12 +490,14 @@ def compose(ops, n_in: int) -> Tuple[np.ndarray, np.ndarray]:
 @dataclass(frozen=True)
 class Kind:
     """One NIR node type: ``name`` (its class name), ``role`` (``ROLES``), ``op`` (linear roles only),
-    ``refusal`` (float_only: why integer consumers refuse it, completed by ``refuse``)."""
+    ``refusal`` (float_only: why integer consumers refuse it, completed by ``refuse``), ``neuron`` (neuron roles:
+    its float dynamics and Lava integers)."""
 
     name: str
     role: str
     op: Optional[LinearOp] = None
     refusal: str = ""
+    neuron: Optional[NeuronOp] = None
 
     def __post_init__(self):
         if self.role not in ROLES:
@@ -375,6 +505,9 @@ class Kind:
         if (self.role in LINEAR_ROLES) != (self.op is not None):
             raise ValueError(f"kind {self.name}: a {self.role} kind {'needs' if self.op is None else 'takes no'} "
                              "LinearOp")
+        if (self.role in (NEURON, GRADED_NEURON)) != (self.neuron is not None):
+            raise ValueError(f"kind {self.name}: a {self.role} kind {'needs' if self.neuron is None else 'takes no'} "
+                             "NeuronOp")
         if self.role == FLOAT_ONLY and not self.refusal:
             raise ValueError(f"kind {self.name}: a float_only kind must say why integer consumers refuse it")
 
@@ -389,8 +522,10 @@ KINDS: Dict[str, Kind] = {k.name: k for k in (
     Kind("Conv2d", SYNAPSE, Conv2dOp()), Kind("Conv1d", SYNAPSE, Conv1dOp()), Kind("Scale", SYNAPSE, ScaleOp()),
     Kind("SumPool2d", POOL, SumPool2dOp()),
     Kind("Flatten", ROUTING), Kind("Delay", ROUTING),
-    Kind("LIF", NEURON), Kind("CubaLIF", NEURON), Kind("IF", NEURON),
-    Kind("LI", GRADED_NEURON), Kind("CubaLI", GRADED_NEURON), Kind("I", GRADED_NEURON),
+    Kind("LIF", NEURON, neuron=LeakyOp(True)), Kind("CubaLIF", NEURON, neuron=CubaOp(True)),
+    Kind("IF", NEURON, neuron=IntegratorOp(True)),
+    Kind("LI", GRADED_NEURON, neuron=LeakyOp(False)), Kind("CubaLI", GRADED_NEURON, neuron=CubaOp(False)),
+    Kind("I", GRADED_NEURON, neuron=IntegratorOp(False)),
     Kind("Threshold", THRESHOLD_ROLE),
     Kind("DS2TAGraded", GRADED_UNIT),
     Kind("DS2TASpikeAttention", ATTENTION), Kind("DS2TABlockAttention", ATTENTION),

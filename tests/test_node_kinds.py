@@ -273,3 +273,24 @@ def test_conv1d_arithmetic_equals_torch(stride, pad, dil, groups):
     assert geo["kind"] == "conv" and geo["kernel"] == (1, 3) and geo["stride"] == (1, stride)
     assert geo["fan_in"] == (4 // groups) * 3
 
+
+
+def test_neuron_constants_hand_worked():
+    """Each neuron kind's NeuronOp against hand-worked numbers (dt = 1, docs/quantization.md)."""
+    one = lambda v: np.full(2, float(v))
+    lif = kinds.neuron_constants(nir.LIF(tau=one(2), r=one(2), v_leak=one(0.5), v_threshold=one(3), v_reset=one(0)), 1.0)
+    assert (lif["gain"], lif["du"], lif["dv"], lif["leak"], lif["theta"]) == \
+        pytest.approx((1.0, 4095, 2048, 0.25, 3.0))  # gain r dt / tau, no current memory, 4096 dt / tau
+    cuba = kinds.neuron_constants(nir.CubaLIF(tau_syn=one(4), tau_mem=one(2), r=one(2), v_leak=one(0),
+                                              v_threshold=one(1), v_reset=one(0), w_in=one(1)), 1.0)
+    assert (cuba["gain"], cuba["du"], cuba["dv"]) == pytest.approx((0.25, 1023, 2048))  # w_in dt/tau_s r dt/tau_m
+    relay = kinds.neuron_constants(nir.LI(tau=one(1), r=one(1), v_leak=one(0)), 1.0)
+    assert relay["dv"] == pytest.approx(4096) and relay["theta"] is None  # tau = dt: v = this step's input
+    iff = kinds.neuron_constants(nir.IF(r=one(1), v_threshold=one(1), v_reset=one(0)), 1.0)
+    assert (iff["gain"], iff["dv"], iff["leak"]) == pytest.approx((1.0, 0.0, 0.0))
+    keep_u, keep_v = kinds.KINDS["CubaLIF"].neuron.decays(
+        nir.CubaLIF(tau_syn=one(4), tau_mem=one(2), r=one(2), v_leak=one(0), v_threshold=one(1), v_reset=one(0),
+                    w_in=one(1)), 1.0, (2,))
+    assert (keep_u, keep_v) == (pytest.approx(0.75), pytest.approx(0.5))
+    with pytest.raises(ValueError, match="needs NeuronOp"):
+        kinds.Kind("Foo", kinds.NEURON)

@@ -3,7 +3,7 @@
 
 Per step ``t`` with the source time step ``dt``, nodes in topological order (zero delay; an edge that
 closes a cycle carries the previous step, as in the integer reference). With ``I`` the summed weighted
-input and ``gain``, ``leak``, ``theta`` from ``graph_quant.neuron_constants``::
+input and ``gain``, ``leak``, ``theta`` from the kind's ``NeuronOp`` (``ds2ta.hardware.kinds``)::
 
     DS2TAGraded:      out = I, or max(I, 0) with relu    # memoryless graded unit (export/nir_graded.py)
     DS2TAGradedMaxPool2d: out = max_pool2d(I)            # padding ignored, as torch's max_pool2d
@@ -26,7 +26,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ds2ta.export.lava_constants import neuron_constants
 from ds2ta.export.nir_io import flatten_graph
 from ds2ta.hardware import chip, kinds
 from ds2ta.hardware.graph import GraphView
@@ -124,18 +123,12 @@ class FloatNeuron:
     """One neuron node's float update (see the module docstring)."""
 
     def __init__(self, node, dt: float):
-        t = type(node).__name__
-        c = neuron_constants(node, dt)
+        op = kinds.neuron_op(type(node).__name__, node)
+        c = op.constants(node, dt)
         self.gain, self.leak = _t(c["gain"]), _t(c["leak"])
         self.theta = None if c["theta"] is None else _t(c["theta"])
-        if t in ("CubaLIF", "CubaLI"):
-            keep_u = 1.0 - np.clip(dt / np.asarray(node.tau_syn, dtype=np.float64), 0.0, 1.0)
-            tau = np.asarray(node.tau_mem, dtype=np.float64)
-        else:
-            keep_u = np.zeros(c["gain"].shape)
-            tau = np.asarray(getattr(node, "tau", np.full(c["gain"].shape, np.inf)), dtype=np.float64)
-        self.keep_u = _t(np.broadcast_to(keep_u, c["gain"].shape))
-        self.keep_v = _t(np.broadcast_to(1.0 - np.clip(dt / tau, 0.0, 1.0), c["gain"].shape))
+        keep_u, keep_v = op.decays(node, dt, c["gain"].shape)
+        self.keep_u, self.keep_v = _t(keep_u), _t(keep_v)
         self.shape = c["gain"].shape
 
     def step(self, x, state):
