@@ -29,31 +29,23 @@ RECORD = Path(__file__).resolve().parents[1] / "docs" / "results" / "lava_match.
 
 
 def one(attn: str, out: Path, args, lowering: str) -> dict:
-    from ds2ta.cli.train import build_parser as train_parser, run as train_run
-    from ds2ta.cli.export import main as export_main
-    from ds2ta.cli.sim import main as sim_main
+    from ds2ta.cli.export import ExportOptions, run_export
+    from ds2ta.cli.sim import SimOptions, run_sim
+    from ds2ta.cli.train import TrainOptions, train
 
     ckpt = out / "train" / "model.pt"
     if not ckpt.exists():
-        train_run(train_parser().parse_args(["--preset", "tiny", "--dataset", "digits", "--attention", attn,
-                                             "--epochs", str(args.epochs), "--out", str(ckpt.parent),
-                                             "--seed", str(args.seed), "--no-progress"]))
+        train(TrainOptions(out=str(ckpt.parent), preset="tiny", dataset="digits", attention=attn,
+                           epochs=args.epochs, seed=args.seed, no_progress=True))
     graph = out / "export" / "model.nir"
     if not graph.exists():
-        if export_main([str(ckpt), "--target", "loihi2", "--out", str(graph.parent), "--no-progress"]) != 0:
-            raise SystemExit(f"{attn}: export failed")
+        run_export(ExportOptions(str(ckpt), target="loihi2", out=str(graph.parent), no_progress=True))
     sim_dir = out / f"sim-{lowering}"
-    sim_args = [str(graph), "--compare", "--samples", str(args.samples), "--out", str(sim_dir),
-                "--attention-lowering", lowering, "--no-progress"]
-    if args.workers > 1:
-        sim_args += ["--workers", str(args.workers)]
     t0 = time.perf_counter()
-    rc = sim_main(sim_args)
+    res = run_sim(SimOptions(str(graph), compare=True, samples=args.samples, out=str(sim_dir),
+                             attention_lowering=lowering, workers=args.workers, no_progress=True))
     wall = time.perf_counter() - t0
-    if rc not in (0, 1):
-        raise SystemExit(f"{attn}: ds2ta-sim failed with {rc}")
-    return summarize(attn, lowering, json.loads((sim_dir / "simulation.json").read_text()),
-                     json.loads((graph.parent / "quantization.json").read_text()), wall)
+    return summarize(attn, lowering, res, json.loads((graph.parent / "quantization.json").read_text()), wall)
 
 
 def summarize(attn: str, lowering: str, res: dict, quant: dict, wall: float) -> dict:

@@ -36,23 +36,16 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from ds2ta.fileio import atomic_write_json
-    from ds2ta.cli.train import build_parser, run
+    from ds2ta.cli.train import TrainOptions, train
 
     torch.set_num_threads(args.threads)
     if args.out is None:
         args.out = os.path.join("runs", "bench_digits", f"{args.attention or 'ds2ta'}-{args.backbone or 'spikformer'}")
-    argv_train = ["--preset", "tiny", "--dataset", "digits", "--out", args.out, "--device", "cpu",
-                  "--seed", str(args.seed), "--no-progress"]
-    if args.epochs is not None:
-        argv_train += ["--epochs", str(args.epochs)]
-    if args.attention is not None:
-        argv_train += ["--attention", args.attention]
-    if args.backbone is not None:
-        argv_train += ["--backbone", args.backbone]
-    if args.force:
-        argv_train += ["--force"]
+    opts = TrainOptions(out=args.out, preset="tiny", dataset="digits", device="cpu", seed=args.seed,
+                        no_progress=True, epochs=args.epochs, attention=args.attention, backbone=args.backbone,
+                        force=args.force)
     t0 = time.perf_counter()
-    m = run(build_parser().parse_args(argv_train))
+    m = train(opts)
     wall = time.perf_counter() - t0
     ok = m["test_accuracy"] >= TARGET_ACCURACY and wall <= TIME_LIMIT_S
     first = next((h["epoch"] for h in m["history"]

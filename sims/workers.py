@@ -1,4 +1,4 @@
-"""``ds2ta-sim --workers N``: the shard processes' lifetime (no Lava import).
+"""``ds2ta-sim --workers N``: the shard processes' lifetime and progress files (no Lava import).
 
 Each shard is ``ds2ta-sim ... --shard I/N --watch-parent``: it stops itself (SIGTERM to itself, the same
 clean stop as ``kill PID``) when the parent dies, SIGKILL included. An interrupted parent stops the shards
@@ -15,10 +15,11 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import List
+from typing import Callable, List, Optional
 
 import psutil
 
+from ds2ta.fileio import atomic_write_text
 from ds2ta.sims.lifetime import mapped_shm, remove_shm
 
 GRACE_S = 30.0   # a shard's clean stop after SIGINT (measured: 2-4 s at tiny, 2 shards on 2 cores)
@@ -83,25 +84,20 @@ def stop_interrupted(procs: List[subprocess.Popen]) -> None:
             signal.signal(s, h)
 
 
+def progress_writer(path: Optional[str]) -> Callable[[int], None]:
+    """A shard's progress: ``write(n)`` records ``n`` samples done in ``path`` (read back by
+    :func:`read_int`); a no-op without ``path``."""
+    if path is None:
+        return lambda n: None
+
+    def write(n: int) -> None:
+        atomic_write_text(path, str(int(n)))
+    return write
+
+
 def read_int(path: Path) -> int:
+    """The number a :func:`progress_writer` left in ``path``; 0 while there is none."""
     try:
         return int(path.read_text() or 0)
     except (OSError, ValueError):
         return 0
-
-
-def strip_args(argv: List[str], with_value: tuple, flags: tuple) -> List[str]:
-    """``argv`` without the options in ``with_value`` (and their values) and the flags in ``flags``."""
-    out, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-            continue
-        key = a.split("=", 1)[0]
-        if key in with_value:
-            skip = "=" not in a
-            continue
-        if key in flags:
-            continue
-        out.append(a)
-    return out

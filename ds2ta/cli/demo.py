@@ -2,8 +2,12 @@
 
 Stages: train the ``tiny`` preset on the built-in digits, export it to a Loihi-2 NIR graph, simulate
 a handful of test samples in Lava and in the integer reference and check they match spike for spike,
-and write the report (mapping, energy from the simulated activity). Each stage takes the shared :class:`DemoContext` and returns a summary dict that later stages can
-read from ``ctx.results[name]`` (for example the checkpoint path).
+and write the report (mapping, energy from the simulated activity). Each stage takes the shared
+:class:`DemoContext` and returns a summary dict that later stages can read from ``ctx.results[name]``
+(for example the checkpoint path).
+
+A stage calls the same function as its command (``train``, ``run_export``, ``run_sim``, ``run_report``
+in ``ds2ta/cli/``) with typed options; a ``ValueError`` from it stops the demo with one line and exit 2.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ds2ta.cli.interrupts import SIGINT_STATUS, SIGTERM_STATUS, Terminated, sigterm_raises
 from ds2ta.hardware.attention_lowering import DEFAULT_LOWERING, LOWERINGS
 
 
@@ -44,18 +49,12 @@ class Stage:
 
 def train_stage(ctx: DemoContext) -> dict:
     """Train tiny DS2TA on digits into ``OUT/train``; returns accuracy, seconds and the checkpoint."""
-    from ds2ta.cli.train import build_parser, run
+    from ds2ta.cli.train import TrainOptions, train
 
     out = ctx.out / "train"
-    argv = ["--preset", "tiny", "--dataset", "digits", "--out", str(out), "--seed", str(ctx.args.seed),
-            "--device", ctx.args.device]
-    if ctx.args.epochs is not None:
-        argv += ["--epochs", str(ctx.args.epochs)]
-    if ctx.args.no_progress:
-        argv += ["--no-progress"]
-    if ctx.args.force:
-        argv += ["--force"]
-    m = run(build_parser().parse_args(argv))
+    m = train(TrainOptions(out=str(out), preset="tiny", dataset="digits", seed=ctx.args.seed,
+                           device=ctx.args.device, epochs=ctx.args.epochs, no_progress=ctx.args.no_progress,
+                           force=ctx.args.force))
     print(f"[train] tiny DS2TA on digits: test accuracy {m['test_accuracy']:.4f} "
           f"after {m['epochs']} epochs ({m['seconds']:.0f} s)")
     return dict(checkpoint=str(out / "model.pt"), metrics=str(out / "metrics.json"),
@@ -64,18 +63,14 @@ def train_stage(ctx: DemoContext) -> dict:
 
 def export_stage(ctx: DemoContext) -> dict:
     """Quantize the trained checkpoint to Loihi fixed point and write ``OUT/export/model.nir``."""
-    from ds2ta.cli.export import main as export_main
+    from ds2ta.cli.export import ExportOptions, run_export
 
-    out = ctx.out / "export"
     ckpt = ctx.results.get("train", {}).get("checkpoint", str(ctx.out / "train" / "model.pt"))
-    argv = [ckpt, "--target", ctx.args.target, "--out", str(out),
-            "--attention-lowering", getattr(ctx.args, "attention_lowering", None) or DEFAULT_LOWERING]
-    if ctx.args.no_progress:
-        argv += ["--no-progress"]
-    if export_main(argv) != 0:
-        raise ValueError("ds2ta-export failed (its message is above)")
-    q = json.loads((out / "quantization.json").read_text())
-    return dict(graph=str(out / "model.nir"), quantization=str(out / "quantization.json"),
+    res = run_export(ExportOptions(ckpt, target=ctx.args.target, out=str(ctx.out / "export"),
+                                   attention_lowering=getattr(ctx.args, "attention_lowering", None) or DEFAULT_LOWERING,
+                                   no_progress=ctx.args.no_progress))
+    q = res.summary
+    return dict(graph=str(res.graph), quantization=str(res.quantization),
                 float_accuracy=q["accuracy"]["float"], quantized_accuracy=q["accuracy"]["quantized"])
 
 
@@ -84,17 +79,12 @@ def sim_stage(ctx: DemoContext) -> dict:
 
     Lava runs them pipelined (``ds2ta-sim``'s default for more than one sample: a new sample every T
     steps, as the chip runs), so the report prices the chip's throughput (``steps_per_inference = T``)."""
-    from ds2ta.cli.sim import main as sim_main
+    from ds2ta.cli.sim import SimOptions, run_sim
 
     graph = ctx.results.get("export", {}).get("graph", str(ctx.out / "export" / "model.nir"))
     out = ctx.out / "sim"
-    argv = [graph, "--compare", "--samples", str(ctx.args.sim_samples), "--out", str(out)]
-    if ctx.args.no_progress:
-        argv += ["--no-progress"]
-    rc = sim_main(argv)
-    if rc not in (0, 1):
-        raise ValueError("ds2ta-sim failed (its message is above)")
-    res = json.loads((out / "simulation.json").read_text())
+    res = run_sim(SimOptions(graph, compare=True, samples=ctx.args.sim_samples, out=str(out),
+                             no_progress=ctx.args.no_progress))
     lava = res["backends"]["lava"]
     print(f"[sim] Lava vs reference on {res['samples']} test samples: "
           f"{'MATCH, spike for spike on every layer' if res['match'] else 'MISMATCH'}; "
@@ -110,10 +100,28 @@ def sim_stage(ctx: DemoContext) -> dict:
 
 
 def report_stage(ctx: DemoContext) -> dict:
-    """Map onto cores, estimate energy and write ``OUT/report.html`` / ``report.md`` / ``report.json``."""
-    from ds2ta.report.stage import report_stage as run_report
+    """Map onto cores when the export did not, estimate energy and write ``OUT/report.html`` / ``report.md``
+    / ``report.json`` (``ds2ta-report OUT``).
 
-    return run_report(ctx)
+    Uses ``ctx.args.target`` for a graph that records no target, and ``ctx.args.chips`` when present
+    (without it the graph maps onto the fewest chips it fits on, as ``--chips auto``).
+
+    Returns:
+        ``{"report": html path, "mapping": path or None, "cores": int or None, "energy": path or None,
+        "missing": [...]}``.
+    """
+    from ds2ta.cli.report import run_report
+    from ds2ta.report.inputs import prepare_inputs
+
+    inputs = prepare_inputs(ctx.out, target=getattr(ctx.args, "target", None), chips=getattr(ctx.args, "chips", None))
+    res = run_report(str(ctx.out))
+    rep, html = res["report"], res["paths"]["html"]
+    print(f"[report] {html} (missing inputs: {', '.join(rep['missing']) or 'none'})")
+    cores = inputs["cores"]
+    if cores is None:  # mapped by the export: the report read its mapping.json
+        cores = (rep.get("mapping") or {}).get("total_cores")
+    return {"report": html, "mapping": inputs["mapping"], "cores": cores, "energy": inputs["energy"],
+            "missing": rep["missing"]}
 
 
 # In running order.
@@ -146,8 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the stages in order; writes ``OUT/demo.json`` with every stage's summary."""
-    from ds2ta.fileio import atomic_write_json
+    """Run the stages in order; writes ``OUT/demo.json`` with every stage's summary.
+
+    Returns 0, 2 when a stage fails (one line naming it and the error), 130 on Ctrl-C, 143 on SIGTERM
+    (a stage's outputs are those of its last completed write: the commands write atomically)."""
+    from ds2ta.fileio import atomic_write_json, json_default
 
     args = build_parser().parse_args(argv)
     names = [s.name for s in STAGES]
@@ -158,19 +169,24 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     ctx = DemoContext(out=Path(args.out), args=args)
     ctx.out.mkdir(parents=True, exist_ok=True)
-    for stage in STAGES:
-        if stage.name not in chosen:
-            continue
-        print(f"[{stage.name}] {stage.describe}")
-        try:
-            ctx.results[stage.name] = stage.run(ctx)
-        except ValueError as e:
-            print(f"ds2ta demo: stage {stage.name!r} failed: {e}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            return 130
-        atomic_write_json(ctx.out / "demo.json", ctx.results)
-    print(json.dumps(ctx.results, indent=2))
+    with sigterm_raises():  # SIGTERM unwinds like Ctrl-C: Lava's processes of the sim stage are stopped
+        for stage in STAGES:
+            if stage.name not in chosen:
+                continue
+            print(f"[{stage.name}] {stage.describe}")
+            try:
+                ctx.results[stage.name] = stage.run(ctx)
+            except ValueError as e:
+                print(f"ds2ta demo: stage {stage.name!r} failed: {e}", file=sys.stderr)
+                return 2
+            except Terminated:
+                print(f"ds2ta demo: terminated (SIGTERM) in stage {stage.name!r}", file=sys.stderr)
+                return SIGTERM_STATUS
+            except KeyboardInterrupt:
+                print(f"ds2ta demo: interrupted in stage {stage.name!r}", file=sys.stderr)
+                return SIGINT_STATUS
+            atomic_write_json(ctx.out / "demo.json", ctx.results)
+    print(json.dumps(ctx.results, indent=2, default=json_default))
     return 0
 
 

@@ -13,17 +13,22 @@ An output folder that holds anything but a previous export is refused; nothing i
 A top-layer command (docs/architecture.md, "Layers"): it composes ``ds2ta.export`` (quantization,
 NIR), ``ds2ta.hardware`` (the target's mapping) and ``ds2ta.sims.reference`` (accuracy of the
 integer graph), so it lives beside the other commands rather than inside ``export/``.
+
+From Python: ``run_export(ExportOptions("runs/tiny/model.pt", out="runs/tiny/export"))`` (what ``ds2ta
+demo`` calls) returns an :class:`ExportResult`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import pathlib
 import sys
 import time
 import warnings
-from typing import List, Optional
+from dataclasses import dataclass
+from typing import List, Optional, Union
 
 import numpy as np
 import torch
@@ -97,6 +102,44 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@dataclass
+class ExportOptions:
+    """One export: the fields are ``ds2ta-export``'s options (``--no-progress`` -> ``no_progress``, ``--from``
+    -> ``from_``) with the same defaults (tests/ds2ta/test_cli.py checks they agree)."""
+
+    checkpoint: str                                 # model.pt, a NIR graph or a netx network (read by content)
+    target: str = "loihi2"                          # export target (ds2ta.export.targets.TARGETS)
+    out: Optional[str] = None                       # output folder; None: <checkpoint folder>/export
+    calib_data: Optional[str] = None                # dataset name or x_int.npy + labels.npy folder
+    data_dir: Optional[str] = None                  # CIFAR / DVS files for calib_data names
+    attention_lowering: str = DEFAULT_LOWERING      # "neurons" | "core": recorded in the graph, mapped
+    chips: Union[str, int] = AUTO                   # "auto" (the fewest that fit) or a positive cap
+    bits: int = 8                                   # weight bits
+    calib_batches: int = 4                          # calibration batches of CALIB_BATCH samples
+    qat_epochs: int = 0                             # quantization-aware fine-tune epochs (0 = PTQ)
+    batch_size: int = 16                            # batch of the accuracy evaluation
+    device: str = "cpu"                             # device of the integer reference
+    max_eval: Optional[int] = None                  # evaluate at most this many test samples
+    dt: Optional[float] = None                      # NIR source: the time step of its float dynamics
+    T: Optional[int] = None                         # NIR / netx source: steps per sample
+    seed: int = 0                                   # NIR source: seed of the Poisson check inputs
+    from_: Optional[str] = None                     # "statten": checkpoint of the official code base
+    config: Optional[str] = None                    # with from_: the official yml
+    attention_mode: str = "STAtten"                 # with from_: "STAtten" | "SDT"
+    no_progress: bool = False                       # no progress bars
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote into ``out`` (one consistent set, swapped in whole)."""
+
+    out: pathlib.Path                               # the output folder
+    graph: pathlib.Path                             # out / model.nir
+    quantization: Optional[pathlib.Path]            # out / quantization.json (None: netx, integer NIR)
+    mapping: Optional[pathlib.Path]                 # out / mapping.json (None: the target does not map)
+    summary: Optional[dict]                         # quantization.json's content
+
+
 def check_out_dir(out: pathlib.Path) -> None:
     """Refuse a folder that holds something other than a previous ds2ta export."""
     if out.exists() and not out.is_dir():
@@ -143,9 +186,11 @@ def load_data(name_or_dir: str, ckpt: dict, data_dir: Optional[str], train_limit
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    """``ds2ta-export``: 0, 2 on bad input (one line), 130 on Ctrl-C (nothing written)."""
+    opts = ExportOptions(**vars(build_parser().parse_args(argv)))
     try:
-        return run(args)
+        run_export(opts)
+        return 0
     except ValueError as e:
         print(f"ds2ta-export: error: {e}", file=sys.stderr)
         return 2
@@ -154,8 +199,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 130
 
 
-def run(args) -> int:
+def run_export(opts: ExportOptions) -> ExportResult:
+    """Quantize (or convert) ``opts.checkpoint`` for ``opts.target``, evaluate it, map it and write
+    ``model.nir``, ``quantization.json`` and ``mapping.json`` into the output folder; prints a summary.
+
+    Raises:
+        ValueError: Bad options or input (named), a model that does not fit ``chips`` (``MappingError``);
+            the output folder is left as it was.
+    """
     t0 = time.perf_counter()
+    args = dataclasses.replace(opts)  # the caller's options stay as given
     args.chips = parse_chips(args.chips)  # None: auto
     target = get_target(args.target)
     if not 1 <= args.bits <= target.max_weight_bits:
@@ -178,7 +231,7 @@ def run(args) -> int:
                              f"{cfg_i.in_channels}, {cfg_i.img_size}, {cfg_i.img_size}) made by the official "
                              "pipeline (its frames are resized to img_size); ds2ta's DVS loaders make 128 x 128 frames")
     elif kind != "checkpoint":  # a NIR graph or a lava-dl netx network (ds2ta/cli/export_graph.py)
-        return run_graph_source(args, kind, target, out)
+        return export_result(out, run_graph_source(args, kind, target, out))
     device = check_device(args.device)
     if imported is not None:  # the official weights as a ds2ta model; written as OUT/model.pt below
         model, dataset_info, provenance = imported
@@ -237,12 +290,13 @@ def run(args) -> int:
         "latency_steps": mapping.latency_steps if mapping is not None else ex.latency_steps,
         **({"chips": chips_record(mapping, args.chips)} if mapping is not None else {}),
     }
+    summary = _jsonable(summary)
     with staged_folder(out) as stage:  # the files replace the folder together, never mixed with older ones
         if imported is not None:
             save_checkpoint(stage / "model.pt", model, ckpt["dataset"], {"imported": ckpt["imported"]},
                             recipe=ckpt["imported"])
         write_graph(stage / "model.nir", graph)
-        atomic_write_json(stage / "quantization.json", _jsonable(summary))
+        atomic_write_json(stage / "quantization.json", summary)
         if mapping is not None:
             target.write_mapping(mapping, stage / "mapping.json")
     print(f"ds2ta-export: {ck} -> {out / 'model.nir'} (target {target.name}, {args.bits}-bit weights, "
@@ -253,7 +307,15 @@ def run(args) -> int:
         print(f"  {chips_line(mapping, args.chips)}; {out / 'mapping.json'}")
     print(f"  {len(graph.nodes)} nodes, latency {summary['latency_steps']} steps, {len(caught)} warnings; "
           f"report {out / 'quantization.json'}")
-    return 0
+    return export_result(out, summary)
+
+
+def export_result(out: pathlib.Path, summary: Optional[dict]) -> ExportResult:
+    """The :class:`ExportResult` of the folder just written (``summary``: quantization.json's content)."""
+    mapping = out / "mapping.json"
+    return ExportResult(out=out, graph=out / "model.nir",
+                        quantization=None if summary is None else out / "quantization.json",
+                        mapping=mapping if mapping.is_file() else None, summary=summary)
 
 
 def quantize_within_int16(target, model, scale, calib_x, bits, meta, x_check, device, rounds: int = 2):

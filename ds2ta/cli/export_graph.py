@@ -22,6 +22,7 @@ from __future__ import annotations
 import pathlib
 import time
 import warnings
+from typing import Optional
 
 import numpy as np
 import torch
@@ -147,8 +148,14 @@ def check_source_options(args, kind: str) -> None:
                          "drop --dt (--T sets the steps per sample)")
 
 
-def run_graph_source(args, kind: str, target, out: pathlib.Path) -> int:
-    """Convert, map and write the folder for a ``"nir"`` or ``"netx"`` source; print what was assumed."""
+def run_graph_source(args, kind: str, target, out: pathlib.Path) -> Optional[dict]:
+    """Convert, map and write the folder for a ``"nir"`` or ``"netx"`` source; print what was assumed.
+
+    Args:
+        args: the export's options (``ds2ta.cli.export.ExportOptions``, ``chips`` parsed: a cap or None).
+
+    Returns:
+        quantization.json's content, None when there is none (a netx network, an integer NIR graph)."""
     t0 = time.perf_counter()
     if args.qat_epochs:
         raise ValueError(f"--qat-epochs {args.qat_epochs}: fine-tuning needs a ds2ta checkpoint; a {kind} "
@@ -185,4 +192,4 @@ def run_graph_source(args, kind: str, target, out: pathlib.Path) -> int:
         print(f"  {chips_line(mapping, args.chips)}; {out / 'mapping.json'}")
     print(f"  {len(graph.nodes)} nodes, {len(warned)} warnings"
           + (f"; report {out / 'quantization.json'}" if summary is not None else ""))
-    return 0
+    return summary

@@ -11,23 +11,57 @@ the same ``--shard I/N`` + ``merge`` commands run the shards on a cluster.
 
 Lava schedule: a run of more than one sample is pipelined (a new sample enters every ``T`` steps, as
 the chip runs); ``--sequential`` runs each sample through the whole pipeline before the next enters.
+
+From Python: ``run_sim(SimOptions(model, compare=True, ...))`` (what ``ds2ta demo`` calls). This module
+parses, checks the input, selects the samples and writes the result; the backends, the lowering and
+schedule choices and the comparison are ``ds2ta.sims.backends``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
+from ds2ta.cli.interrupts import SIGINT_STATUS, SIGTERM_STATUS, Terminated, sigterm_raises
+from ds2ta.sims.backends import BACKENDS, lowering_of, pipelined_schedule, shard_selection, simulate_samples
 from ds2ta.sims.results import array_sha256, file_sha256
+
+
+@dataclass
+class SimOptions:
+    """One ``ds2ta-sim`` run: the fields are its options (``--no-progress`` -> ``no_progress``) with the
+    same defaults (tests/ds2ta/test_cli.py checks they agree)."""
+
+    model: str                                  # model.nir, or the folder ds2ta-export wrote
+    backend: str = "lava"                       # "lava" | "reference" (one backend, without compare)
+    compare: bool = False                       # both backends, compared on every layer, step and neuron
+    dataset: Optional[str] = None               # dataset name or x_int.npy folder; None: the graph's own
+    data_dir: Optional[str] = None              # CIFAR / DVS files for those datasets
+    samples: Optional[int] = None               # test samples; None: all from start
+    start: int = 0                              # index of the first test sample
+    T: Optional[int] = None                     # steps per sample; None: the graph's conventions.T
+    out: Optional[str] = None                   # output folder; None: MODEL's folder / sim
+    workers: int = 1                            # local shard processes, merged into one result
+    shard: Optional[str] = None                 # "I/N": only that shard of the selected samples
+    batch_size: int = 64                        # reference samples per batch
+    device: str = "cpu"                         # the reference's device
+    pipelined: bool = False                     # Lava: a new sample every T steps (default for > 1 sample)
+    sequential: bool = False                    # Lava: each sample through the whole pipeline first
+    chunk: int = 1                              # Lava samples per runtime call
+    attention_lowering: Optional[str] = None    # "neurons" | "core"; None: the graph's choice
+    no_progress: bool = False                   # no progress bars
+    progress_file: Optional[str] = None         # a --workers shard: samples done, for the parent's bar
+    watch_parent: bool = False                  # a --workers shard: stop when the parent dies
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,55 +102,44 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (a scheduler, ``kill``): unwinds like Ctrl-C, so Lava's processes and memory are freed."""
-
-
-def _on_sigterm(signum, frame):
-    raise Terminated()
-
-
 def main(argv: Optional[List[str]] = None) -> int:
+    """``ds2ta-sim``: 0, 1 when ``--compare`` finds a difference, 2 on bad input, 130 on Ctrl-C, 143 on
+    SIGTERM (Lava's processes stopped, nothing written)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        if argv[:1] == ["merge"]:
-            return merge_main(argv[1:])
-        args = build_parser().parse_args(argv)
-        args.model = str(model_file(args.model))
-        if args.workers > 1 and args.shard is None:
-            return run_workers(args, argv)
-        return run(args)
-    except ValueError as e:
-        print(f"ds2ta-sim: error: {e}", file=sys.stderr)
-        return 2
-    except Terminated:
-        print("ds2ta-sim: terminated (SIGTERM); Lava processes stopped, nothing written", file=sys.stderr)
-        return 128 + signal.SIGTERM
-    except KeyboardInterrupt:
-        print("ds2ta-sim: interrupted; Lava processes stopped, nothing written", file=sys.stderr)
-        return 130
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    with sigterm_raises():
+        try:
+            if argv[:1] == ["merge"]:
+                return merge_main(argv[1:])
+            opts = SimOptions(**vars(build_parser().parse_args(argv)))
+            result = run_sim(opts)
+            return 1 if opts.compare and not result["match"] else 0
+        except ValueError as e:
+            print(f"ds2ta-sim: error: {e}", file=sys.stderr)
+            return 2
+        except Terminated:
+            print("ds2ta-sim: terminated (SIGTERM); Lava processes stopped, nothing written", file=sys.stderr)
+            return SIGTERM_STATUS
+        except KeyboardInterrupt:
+            print("ds2ta-sim: interrupted; Lava processes stopped, nothing written", file=sys.stderr)
+            return SIGINT_STATUS
 
 
-def check_args(args) -> None:
-    """Options checked before any work: counts, one Lava schedule, the reference's device, a writable
-    ``--out``."""
+def check_args(opts: SimOptions) -> None:
+    """Options checked before any work: counts, one backend, one Lava schedule, the reference's device,
+    a writable ``--out``."""
     for opt in ("batch_size", "workers", "chunk"):
-        if getattr(args, opt) < 1:
-            raise ValueError(f"--{opt.replace('_', '-')} {getattr(args, opt)}: give at least 1")
-    if args.pipelined and args.sequential:
+        if getattr(opts, opt) < 1:
+            raise ValueError(f"--{opt.replace('_', '-')} {getattr(opts, opt)}: give at least 1")
+    if opts.backend not in BACKENDS:
+        raise ValueError(f"--backend {opts.backend}: choose one of {BACKENDS}")
+    if opts.pipelined and opts.sequential:
         raise ValueError("--pipelined and --sequential both given: choose one Lava schedule (default: "
                          "pipelined for more than one sample)")
-    if args.compare or args.backend == "reference":
+    if opts.compare or opts.backend == "reference":
         from ds2ta.train_utils import check_device
 
-        check_device(args.device)
-    check_out_writable(_out_dir(args))
+        check_device(opts.device)
+    check_out_writable(_out_dir(opts))
 
 
 def check_out_writable(out: Path) -> None:
@@ -146,30 +169,8 @@ def model_file(model: str) -> Path:
     return p
 
 
-def pipelined_schedule(args, total: int) -> bool:
-    """The Lava schedule of a run selecting ``total`` samples (all shards together): ``--pipelined`` or
-    ``--sequential`` if given, else pipelined for more than one sample. One sample runs the same Lava
-    steps either way (``T + latency``); the schedules differ then only in ``steps_per_inference``."""
-    if args.pipelined or args.sequential:
-        return bool(args.pipelined)
-    return total > 1
-
-
-def lowering_of(graph, chosen: Optional[str]) -> str:
-    """``--attention-lowering`` if given, else the export's choice (``metadata["attention_lowering"]``),
-    else the default (``neurons``)."""
-    from ds2ta.hardware.attention_lowering import DEFAULT_LOWERING, LOWERINGS
-
-    meta = graph.metadata if isinstance(getattr(graph, "metadata", None), dict) else {}
-    low = chosen or meta.get("attention_lowering") or DEFAULT_LOWERING
-    if low not in LOWERINGS:
-        raise ValueError(f"the graph's metadata names attention lowering {low!r}; pass --attention-lowering "
-                         f"one of {LOWERINGS}")
-    return low
-
-
-def _out_dir(args) -> Path:
-    return Path(args.out) if args.out else Path(args.model).resolve().parent / "sim"
+def _out_dir(opts: SimOptions) -> Path:
+    return Path(opts.out) if opts.out else Path(opts.model).resolve().parent / "sim"
 
 
 def _read(model: str):
@@ -180,98 +181,51 @@ def _read(model: str):
     return read_graph(model)
 
 
-def run(args) -> int:
-    """One process: select samples (and a shard of them), run the backend(s), write simulation.json."""
-    from ds2ta.fileio import atomic_write_json
-    from ds2ta.sims.data import count_samples, graph_T, load_samples, shard_range
+def run_sim(opts: SimOptions) -> dict:
+    """Select the samples (and a shard of them), run the backend(s), write ``OUT/simulation.json``.
 
-    check_args(args)
-    if args.watch_parent:  # a --workers shard: its parent's death (even SIGKILL) stops it cleanly
+    ``opts.workers > 1`` without ``opts.shard`` runs the shards as processes (:func:`run_workers`).
+
+    Returns:
+        The ``simulation.json`` dict (docs/simulation.md); with ``compare``, ``result["match"]``.
+
+    Raises:
+        ValueError: Bad input (named), or a shard process that failed.
+    """
+    from ds2ta.fileio import atomic_write_json
+    from ds2ta.sims.data import count_samples, graph_T, load_samples
+    from ds2ta.sims.workers import progress_writer
+
+    opts = dataclasses.replace(opts, model=str(model_file(opts.model)))  # the caller's options stay as given
+    if opts.workers > 1 and opts.shard is None:
+        return run_workers(opts)
+    check_args(opts)
+    if opts.watch_parent:  # a --workers shard: its parent's death (even SIGKILL) stops it cleanly
         from ds2ta.sims.lifetime import watch_parent
         watch_parent(lambda: os.kill(os.getpid(), signal.SIGTERM))
-    graph = _read(args.model)
-    T = graph_T(graph, args.T)
-    args.attention_lowering = lowering_of(graph, args.attention_lowering)
-    first, n, shard, total = args.start, args.samples, None, None
-    if args.shard is not None:
-        total = args.samples if args.samples is not None else \
-            count_samples(args.dataset, graph, args.data_dir, T) - args.start
-        i, k, lo, hi = shard_range(total, args.shard)
-        first, n, shard = args.start + lo, hi - lo, {"index": i, "count": k, "start": args.start + lo,
-                                                     "stop": args.start + hi}
-        if n == 0:
-            raise ValueError(f"--shard {args.shard}: no samples fall into this shard ({total} in all)")
-    x, labels, info = load_samples(graph, args.dataset, n, T, args.data_dir, start=first)
+    graph = _read(opts.model)
+    T = graph_T(graph, opts.T)
+    opts.attention_lowering = lowering_of(graph, opts.attention_lowering)
+    first, n, shard, total = opts.start, opts.samples, None, None
+    if opts.shard is not None:
+        total = opts.samples if opts.samples is not None else \
+            count_samples(opts.dataset, graph, opts.data_dir, T) - opts.start
+        shard = shard_selection(opts.shard, opts.start, total)
+        first, n = shard["start"], shard["stop"] - shard["start"]
+    x, labels, info = load_samples(graph, opts.dataset, n, T, opts.data_dir, start=first)
     # the schedule of the whole selection: every shard of a multi-sample run is pipelined, one of 1 sample too
-    pipe = pipelined_schedule(args, x.shape[1] if total is None else total)
-    progress = not args.no_progress
-    on_sample = _progress_writer(args.progress_file)
-    if args.compare:
-        result = compare(graph, x, labels, args, first, progress, on_sample, pipe)
-    elif args.backend == "reference":
-        result = _reference(graph, x, labels, args, first, progress)
-        on_sample(x.shape[1])
-    else:
-        from ds2ta.sims.lava.simulate import simulate_lava
-
-        result, _ = simulate_lava(graph, x, labels, progress=progress, first_index=first,
-                                  pipelined=pipe, chunk=args.chunk, T=T, on_sample=on_sample,
-                                  attention_lowering=args.attention_lowering)
-    result.update(graph=str(args.model), graph_sha256=file_sha256(args.model), data=info,
+    pipe = pipelined_schedule(opts.pipelined, opts.sequential, x.shape[1] if total is None else total)
+    result = simulate_samples(graph, x, labels, backend=opts.backend, compare=opts.compare,
+                              attention_lowering=opts.attention_lowering, pipelined=pipe, first_index=first,
+                              device=opts.device, batch_size=opts.batch_size, chunk=opts.chunk,
+                              progress=not opts.no_progress, on_sample=progress_writer(opts.progress_file))
+    result.update(graph=str(opts.model), graph_sha256=file_sha256(opts.model), data=info,
                   data_sha256=array_sha256(x, labels), **({"shard": shard} if shard else {}))
-    out = _out_dir(args)
+    out = _out_dir(opts)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "simulation.json", result)
     _summary(result, out / "simulation.json")
-    return 1 if args.compare and not result["match"] else 0
-
-
-def _reference(graph, x, labels, args, first, progress, on_batch=None) -> dict:
-    import numpy as np
-    import torch
-
-    from ds2ta.sims.reference import ReferenceExecutor
-    from ds2ta.sims.reference.simulate import simulate
-
-    ex = ReferenceExecutor(graph, device=args.device, attention_lowering=args.attention_lowering)
-    return simulate(ex, torch.from_numpy(np.ascontiguousarray(x)), labels, batch_size=args.batch_size, progress=progress,
-                    first_index=first, on_batch=on_batch)
-
-
-def compare(graph, x, labels, args, first, progress, on_sample, pipelined: bool) -> dict:
-    """Lava (schedule ``pipelined``) and the reference on the same samples; records compared on every
-    layer, step and neuron."""
-    from ds2ta.sims.lava.simulate import simulate_lava, time_major_records
-    from ds2ta.sims.results import compare_results, first_divergence
-
-    lava, run = simulate_lava(graph, x, labels, progress=progress, first_index=first,
-                              pipelined=pipelined, chunk=args.chunk, T=x.shape[0], on_sample=on_sample,
-                              attention_lowering=args.attention_lowering)
-    lrec = time_major_records(run)
-    order = list(run.records)
-    divs = []
-
-    def check(lo, res):  # reference batch [lo, lo + B) against the same slice of Lava's records
-        if divs:
-            return
-        part = {k: v[:, lo:lo + res.prediction.shape[0]] for k, v in lrec.items()}
-        d = first_divergence(res.record, part, order, sample_offset=first + lo)
-        if d is not None:
-            divs.append(d)
-
-    ref = _reference(graph, x, labels, args, first, progress, on_batch=check)
-    return compare_results({"reference": ref, "lava": lava}, divs[0] if divs else None, records_equal=not divs)
-
-
-def _progress_writer(path: Optional[str]):
-    if path is None:
-        return lambda n: None
-
-    from ds2ta.fileio import atomic_write_text
-
-    def write(n: int) -> None:
-        atomic_write_text(path, str(int(n)))
-    return write
+    return result
 
 
 def _summary(res: dict, path: Path) -> None:
@@ -289,28 +243,39 @@ def _summary(res: dict, path: Path) -> None:
     print(f"  wrote {path}")
 
 
-def run_workers(args, argv: List[str]) -> int:
-    """``--workers N``: N shard processes of this same command, then ``merge``."""
+def command_line(opts: SimOptions) -> List[str]:
+    """The ``ds2ta-sim`` arguments that parse back into ``opts`` (options at their default left out)."""
+    argv = [str(opts.model)]
+    for action in build_parser()._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        value = getattr(opts, action.dest)
+        if value != action.default:
+            flag = action.option_strings[0]
+            argv += [flag] if action.nargs == 0 else [flag, str(value)]
+    return argv
+
+
+def run_workers(opts: SimOptions) -> dict:
+    """``--workers N``: N shard processes of this same command (``--shard I/N``), then ``merge``."""
     from ds2ta.fileio import atomic_write_json
     from ds2ta.sims.data import count_samples, graph_T
     from ds2ta.sims.results import merge
-    from ds2ta.sims.workers import read_int, stop_interrupted, strip_args
+    from ds2ta.sims.workers import read_int, stop_interrupted
     from tqdm import tqdm
 
-    check_args(args)
-    graph = _read(args.model)
-    T = graph_T(graph, args.T)
-    args.attention_lowering = lowering_of(graph, args.attention_lowering)
-    total = args.samples if args.samples is not None else \
-        count_samples(args.dataset, graph, args.data_dir, T) - args.start
-    n = min(args.workers, max(total, 1))
-    out = _out_dir(args)
+    check_args(opts)
+    graph = _read(opts.model)
+    T = graph_T(graph, opts.T)
+    lowering = lowering_of(graph, opts.attention_lowering)
+    total = opts.samples if opts.samples is not None else \
+        count_samples(opts.dataset, graph, opts.data_dir, T) - opts.start
+    n = min(opts.workers, max(total, 1))
+    out = _out_dir(opts)
     shard_dir = out / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
-    base = strip_args(argv, ("--workers", "--out", "--shard", "--progress-file"),
-                      ("--no-progress", "--watch-parent", "--pipelined", "--sequential"))
     # every shard runs the parent's schedule, decided on all the samples (a shard may hold only one)
-    base.append("--pipelined" if pipelined_schedule(args, total) else "--sequential")
+    pipe = pipelined_schedule(opts.pipelined, opts.sequential, total)
     procs, logs, files = [], [], []
     try:
         for i in range(n):
@@ -320,12 +285,14 @@ def run_workers(args, argv: List[str]) -> int:
             pf.write_text("0")
             log = open(d / "log.txt", "w")
             logs.append(log)
-            cmd = [sys.executable, "-m", "ds2ta.cli.sim", *base, "--shard", f"{i}/{n}", "--out", str(d),
-                   "--no-progress", "--progress-file", str(pf), "--watch-parent"]
+            shard = dataclasses.replace(opts, workers=1, shard=f"{i}/{n}", out=str(d), attention_lowering=lowering,
+                                        pipelined=pipe, sequential=not pipe, no_progress=True,
+                                        progress_file=str(pf), watch_parent=True)
+            cmd = [sys.executable, "-m", "ds2ta.cli.sim", *command_line(shard)]
             procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
             files.append(d / "simulation.json")
-        with tqdm(total=total, desc=f"{'compare' if args.compare else args.backend} x{n}", unit="sample",
-                  disable=args.no_progress) as bar:
+        with tqdm(total=total, desc=f"{'compare' if opts.compare else opts.backend} x{n}", unit="sample",
+                  disable=opts.no_progress) as bar:
             while any(p.poll() is None for p in procs):
                 bar.n = sum(read_int(shard_dir / str(i) / "progress") for i in range(n))
                 bar.refresh()
@@ -344,34 +311,40 @@ def run_workers(args, argv: List[str]) -> int:
         tail = (shard_dir / str(i) / "log.txt").read_text()[-1500:]
         raise ValueError(f"shard {i}/{n} exited with {rc}; its log ({shard_dir / str(i) / 'log.txt'}) ends:\n{tail}")
     result = merge([json.loads(f.read_text()) for f in files])
-    result.update(graph=str(args.model), graph_sha256=file_sha256(args.model), workers=n)
+    result.update(graph=str(opts.model), graph_sha256=file_sha256(opts.model), workers=n)
     atomic_write_json(out / "simulation.json", result)
     _summary(result, out / "simulation.json")
-    return 1 if args.compare and not result["match"] else 0
+    return result
 
 
 def merge_main(argv: List[str]) -> int:
     """``ds2ta-sim merge --out DIR FILE...``: one simulation.json from shard results."""
-    from ds2ta.fileio import atomic_write_json
-    from ds2ta.sims.results import merge
-
     p = argparse.ArgumentParser(prog="ds2ta-sim merge", description="merge shard simulation.json files")
     p.add_argument("files", nargs="+")
     p.add_argument("--out", required=True)
     p.add_argument("--allow-partial", action="store_true",
                    help="merge an incomplete set of --shard results (the result says which shards it holds)")
     args = p.parse_args(argv)
+    result = run_merge(args.files, args.out, allow_partial=args.allow_partial)
+    return 1 if "match" in result and not result["match"] else 0
+
+
+def run_merge(files: List[str], out: str, allow_partial: bool = False) -> dict:
+    """Merge shard ``simulation.json`` files into ``OUT/simulation.json``; returns the merged result."""
+    from ds2ta.fileio import atomic_write_json
+    from ds2ta.sims.results import merge
+
     parts = []
-    for f in args.files:
+    for f in files:
         if not Path(f).exists():
             raise ValueError(f"{f}: no such file (did that shard finish?)")
         parts.append(json.loads(Path(f).read_text()))
-    result = merge(parts, allow_partial=args.allow_partial)
-    out = Path(args.out)
+    result = merge(parts, allow_partial=allow_partial)
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "simulation.json", result)
     _summary(result, out / "simulation.json")
-    return 1 if "match" in result and not result["match"] else 0
+    return result
 
 
 if __name__ == "__main__":

@@ -15,15 +15,20 @@ Recipe options left unset take the dataset's defaults from :data:`RECIPES`; on `
 the resumed run's recipe, and a recipe option that differs from it is refused by name (the optimizer
 and schedule states continue that recipe). An ``--out`` holding another run's model (other model
 config, dataset or recipe) is refused unless ``--force``; the same run may be written again.
+
+From Python: ``train(TrainOptions(out="runs/tiny", preset="tiny", epochs=5))`` (what ``ds2ta demo`` calls).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional, Tuple
 
 from ds2ta.config import ATTENTIONS, BACKBONES, PRESETS, SDSA_POOLS
 from ds2ta.data import DATASETS
@@ -108,14 +113,58 @@ def build_parser(prog: str = "ds2ta-train") -> argparse.ArgumentParser:
     return p
 
 
+@dataclass
+class TrainOptions:
+    """One training run: the fields are ``ds2ta-train``'s options (``--no-progress`` -> ``no_progress``)
+    with the same defaults (tests/ds2ta/test_cli.py checks they agree). None takes the dataset's recipe
+    (:data:`RECIPES`), the preset's model field, or on ``resume`` the resumed run's."""
+
+    out: str                                          # folder for model.pt and metrics.json
+    preset: Optional[str] = None                      # model preset (ds2ta.config.PRESETS); None: the dataset's
+    dataset: Optional[str] = None                     # training data (ds2ta.data.DATASETS); None: digits
+    attention: Optional[str] = None                   # attention on the same backbone
+    backbone: Optional[str] = None                    # "spikformer" | "sdt"
+    data_dir: Optional[str] = None                    # CIFAR / DVS files (never downloaded)
+    T: Optional[int] = None                           # time steps (event data: frames per sample)
+    attn_scale: Optional[float] = None                # s in Z = LIF(s A V)
+    input_mean: Optional[Tuple[float, ...]] = None    # per-channel input normalisation (x - M) / S
+    input_std: Optional[Tuple[float, ...]] = None     # its per-channel std
+    sdsa_pool: Optional[str] = None                   # SDSA pooling on event data (ds2ta.config.SDSA_POOLS)
+    epochs: Optional[int] = None                      # recipe: epochs
+    batch_size: Optional[int] = None                  # recipe: global batch over all torchrun processes
+    lr: Optional[float] = None                        # recipe: peak learning rate
+    weight_decay: Optional[float] = None              # recipe: AdamW weight decay
+    warmup_epochs: Optional[float] = None             # recipe: linear warm-up epochs
+    label_smoothing: Optional[float] = None           # recipe: label smoothing
+    mixup: Optional[float] = None                     # recipe: mixup Beta alpha; 0 = off
+    loss: Optional[str] = None                        # recipe: "mean" | "tet"
+    tet_lambda: Optional[float] = None                # recipe: TET's MSE weight
+    no_augment: bool = False                          # no CIFAR augmentation
+    seed: Optional[int] = None                        # seed of weights, shuffling, augmentation (None: 0)
+    device: str = "auto"                              # auto | cpu | cuda | cuda:N
+    no_amp: bool = False                              # full precision on CUDA
+    workers: int = 0                                  # DataLoader workers
+    threads: Optional[int] = None                     # torch CPU threads
+    eval_every: int = 1                               # epochs between test evaluations
+    resume: Optional[str] = None                      # checkpoint (OUT/model.pt) to continue from
+    force: bool = False                               # replace another run's model.pt in out
+    no_progress: bool = False                         # no progress bars
+    checkpoint_activations: bool = False              # recompute activations in backward: less memory
+
+    def __post_init__(self):
+        for k in ("input_mean", "input_std"):  # as the config stores them (argparse gives lists)
+            if getattr(self, k) is not None:
+                setattr(self, k, tuple(getattr(self, k)))
+
+
 RECIPE_FLAGS = ("epochs", "batch_size", "lr", "weight_decay", "warmup_epochs", "label_smoothing", "mixup", "seed",
                 "loss", "tet_lambda")
 SPEC_KEYS = RECIPE_FLAGS + ("min_lr_ratio",)  # TrainConfig fields that shape the trained weights
 MODEL_FLAGS = ("attention", "backbone", "T", "attn_scale", "input_mean", "input_std", "sdsa_pool")  # config fields
 
 
-def recipe_from_args(args: argparse.Namespace, base: dict | None = None):
-    """The :class:`TrainConfig` for parsed arguments: flags over ``base`` (a resumed run's recipe) or,
+def recipe_from_args(args: TrainOptions, base: dict | None = None):
+    """The :class:`TrainConfig` for the options: flags over ``base`` (a resumed run's recipe) or,
     without it, over the dataset's defaults."""
     from ds2ta.train_utils import TrainConfig
 
@@ -134,7 +183,7 @@ def _flag(k: str) -> str:
     return "--" + k.replace("_", "-")
 
 
-def resumed_run(args: argparse.Namespace) -> dict:
+def resumed_run(args: TrainOptions) -> dict:
     """The checkpoint ``--resume`` continues; fills ``args.dataset`` / ``args.preset`` from it.
 
     Raises:
@@ -162,7 +211,7 @@ def resumed_run(args: argparse.Namespace) -> dict:
     return ckpt
 
 
-def check_out(args: argparse.Namespace, cfg: dict, dataset: str, tcfg) -> None:
+def check_out(args: TrainOptions, cfg: dict, dataset: str, tcfg) -> None:
     """Refuse an ``--out`` holding another run's model (other config, dataset or recipe) unless ``--force``.
 
     The checkpoint being resumed, and an earlier run of the same model, dataset and recipe (the command
@@ -205,11 +254,17 @@ def check_out(args: argparse.Namespace, cfg: dict, dataset: str, tcfg) -> None:
                          f"{'n/a' if acc is None else f'{acc:.4f}'}; differs in {diff[:6]}): {fix}")
 
 
-def run(args: argparse.Namespace) -> dict:
-    """Train as described by parsed arguments; returns the metrics dict.
+def train(opts: TrainOptions) -> dict:
+    """Train as ``opts`` describe; writes ``OUT/model.pt`` and ``OUT/metrics.json`` after every epoch.
 
-    A ``--resume`` of a run that already finished trains and writes nothing: the metrics carry
+    A ``resume`` of a run that already finished trains and writes nothing: the metrics carry
     ``"already_finished": True`` and are the checkpoint's own.
+
+    Returns:
+        The metrics dict (``test_accuracy``, ``epochs``, ``seconds``, ``history``, ...).
+
+    Raises:
+        ValueError: Bad options or data (named), an ``out`` holding another run's model.
     """
     import torch
 
@@ -218,6 +273,7 @@ def run(args: argparse.Namespace) -> dict:
     from ds2ta.model import DS2TA
     from ds2ta.training import build_model, fit
 
+    args = dataclasses.replace(opts)  # resumed_run fills dataset and preset: the caller's options stay as given
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     ckpt = resumed_run(args) if args.resume else None
@@ -241,12 +297,9 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns 0 on success, 2 on bad input, 130 when interrupted."""
-    args = build_parser().parse_args(argv)
-    for k in ("input_mean", "input_std"):  # as the config stores them
-        if getattr(args, k) is not None:
-            setattr(args, k, tuple(getattr(args, k)))
+    args = TrainOptions(**vars(build_parser().parse_args(argv)))
     try:
-        metrics = run(args)
+        metrics = train(args)
     except ValueError as e:
         print(f"ds2ta-train: error: {e}", file=sys.stderr)
         return 2

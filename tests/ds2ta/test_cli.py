@@ -60,6 +60,55 @@ def test_every_dataset_has_a_recipe_and_a_preset():
     assert train.DEFAULT_PRESET["digits-events128"] == "dvs"
 
 
+@pytest.mark.parametrize("module, options, argv, required", [
+    ("ds2ta.cli.train", "TrainOptions", ["--out", "o"], {"out": "o"}),
+    ("ds2ta.cli.export", "ExportOptions", ["m.pt"], {"checkpoint": "m.pt"}),
+    ("ds2ta.cli.sim", "SimOptions", ["m.nir"], {"model": "m.nir"}),
+])
+def test_each_commands_options_are_its_parsers(module, options, argv, required):
+    """The typed options the demo passes are the command line's: the same names and defaults."""
+    import dataclasses
+    import importlib
+
+    mod = importlib.import_module(module)
+    parsed = vars(mod.build_parser().parse_args(argv))
+    assert parsed == dataclasses.asdict(getattr(mod, options)(**required))
+
+
+def test_sim_shard_command_line_parses_back_into_its_options():
+    """``--workers`` shards are given the parent's options as a command line (``command_line``)."""
+    from ds2ta.cli import sim
+
+    opts = sim.SimOptions("m.nir", compare=True, dataset="d", samples=7, start=2, T=4, out="o", shard="1/3",
+                          batch_size=8, device="cpu", pipelined=True, chunk=2, attention_lowering="core",
+                          no_progress=True, progress_file="p", watch_parent=True)
+    assert sim.SimOptions(**vars(sim.build_parser().parse_args(sim.command_line(opts)))) == opts
+    assert sim.command_line(sim.SimOptions("m.nir")) == ["m.nir"]
+
+
+@pytest.mark.parametrize("error, rc, line", [
+    (ValueError("the checkpoint is bad"), 2, "ds2ta demo: stage 'export' failed: the checkpoint is bad"),
+    (KeyboardInterrupt(), 130, "ds2ta demo: interrupted in stage 'export'"),
+])
+def test_demo_calls_the_commands_function_and_reports_its_error(tmp_path, capsys, monkeypatch, error, rc, line):
+    """The export stage calls ``run_export`` (the function ``ds2ta-export`` calls) with typed options; its
+    error is one line naming the stage, and demo.json keeps the stages that finished."""
+    from ds2ta.cli import export
+
+    seen = {}
+
+    def fake(opts):
+        seen["opts"] = opts
+        raise error
+    monkeypatch.setattr(export, "run_export", fake)
+    assert demo.main(["--out", str(tmp_path), "--stages", "export", "--target", "loihi2", "--no-progress"]) == rc
+    assert capsys.readouterr().err.strip().splitlines() == [line]
+    opts = seen["opts"]
+    assert isinstance(opts, export.ExportOptions) and opts.checkpoint == str(tmp_path / "train" / "model.pt")
+    assert opts.out == str(tmp_path / "export") and opts.no_progress and opts.target == "loihi2"
+    assert not (tmp_path / "demo.json").exists()
+
+
 def test_missing_cifar_dir_is_an_error_not_a_traceback(tmp_path, capsys):
     rc = train.main(["--dataset", "cifar10", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o")])
     assert rc == 2

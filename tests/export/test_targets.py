@@ -15,13 +15,14 @@ import nir
 import numpy as np
 import pytest
 
+from ds2ta.cli.demo import report_stage
 from ds2ta.export.nir_io import write_graph
 from ds2ta.export.targets import TARGETS, get_target
 from ds2ta.hardware import LOIHI2, CoreSpec, LayerSpec, MappingError, dense
 from ds2ta.hardware.energy import estimate
 from ds2ta.hardware.metrics import neurobench
 from ds2ta.report.collect import collect
-from ds2ta.report.stage import report_stage, write_energy
+from ds2ta.report.inputs import write_energy
 
 pJ = 1e-12
 P_STATIC = 0.232078 / 74  # W per used core (PilotNet-LIF on Loihi 2; hardware/profiles.py)

@@ -139,7 +139,7 @@ def test_demo_stage_writes_energy_json_from_lava_counts(tmp_path):
     samples x 0.9 pJ by hand) so the report lists no missing input."""
     from types import SimpleNamespace
 
-    from ds2ta.report.stage import report_stage
+    from ds2ta.cli.demo import report_stage
     _compare_dir(tmp_path, match=True)
     res = report_stage(SimpleNamespace(out=tmp_path, args=SimpleNamespace(chips=1)))
     e = json.loads((tmp_path / "energy.json").read_text())

@@ -121,7 +121,7 @@ def test_demo_stage_maps_exported_graph_and_reports(tmp_path):
 
     import nir
 
-    from ds2ta.report.stage import report_stage
+    from ds2ta.cli.demo import report_stage
 
     z = np.zeros((4,))
     g = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([3])}),

@@ -1,5 +1,6 @@
-"""The demo's last stage (``ds2ta.cli.demo.STAGES``): map the exported graph if not mapped yet,
-price its energy and write the report.
+"""The report's priced inputs for a run folder: map the exported graph if not mapped yet and price its
+energy (``mapping.json``, ``energy.json``), so that ``ds2ta-report`` (``ds2ta.cli.report.run_report``)
+shows the mapping and the energy; the demo's report stage calls both.
 
 The mapping uses the core description of the graph's export target (``graph.metadata["target"]``,
 looked up in ``ds2ta.export.targets``); energy and latency use the one ``mapping.json`` records.
@@ -8,6 +9,7 @@ looked up in ``ds2ta.export.targets``); energy and latency use the one ``mapping
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional, Union
 
 from ds2ta.fileio import atomic_write_json
 from ds2ta.cli.export_chips import parse_chips
@@ -15,51 +17,46 @@ from ds2ta.export import read_graph
 from ds2ta.export.targets import get_target
 from ds2ta.hardware.energy import estimate
 
-from .collect import _load, collect, find_inputs, split_simulation
-from .render import render
+from .collect import _load, find_inputs, split_simulation
 
 DEFAULT_TARGET = "loihi2"
 
 
-def target_name(graph, args=None) -> str:
-    """The target a graph was exported for (its metadata), else ``args.target``, else loihi2."""
-    return ((graph.metadata or {}).get("target") or getattr(args, "target", None) or DEFAULT_TARGET)
+def target_name(graph, default: Optional[str] = None) -> str:
+    """The target a graph was exported for (its metadata), else ``default``, else loihi2."""
+    return ((graph.metadata or {}).get("target") or default or DEFAULT_TARGET)
 
 
-def report_stage(ctx) -> dict:
-    """Write ``OUT/mapping.json`` from ``OUT/**/model.nir`` when absent, then the report into OUT.
+def prepare_inputs(out: Union[str, Path], target: Optional[str] = None,
+                   chips: Union[str, int, None] = None) -> dict:
+    """Write ``OUT/mapping.json`` from ``OUT/**/model.nir`` when the run has none, then ``OUT/energy.json``.
 
     Args:
-        ctx: ``DemoContext`` (uses ``ctx.out``, and ``ctx.args.chips`` / ``ctx.args.target`` when present;
-            without ``chips`` the graph is mapped onto the fewest chips it fits on, as ``--chips auto``).
+        out: the run folder.
+        target: the export target when the graph does not record one (default loihi2).
+        chips: chips to map onto: a positive cap, or None / ``"auto"`` for the fewest the model fits on.
 
     Returns:
-        ``{"report": html path, "mapping": path or None, "cores": int or None, "missing": [...]}``.
+        ``{"mapping": path or None, "cores": int or None (None: the run had its mapping.json already),
+        "energy": path or None}``.
 
     Raises:
         MappingError: The exported model does not fit the chosen chips (a ValueError: the demo
             reports it and stops).
     """
-    out = Path(ctx.out)
+    out = Path(out)
     mapping = next(iter(sorted(out.rglob("mapping.json"), key=lambda p: len(p.parts))), None)
     cores = None
     if mapping is None:
         nirs = sorted(out.rglob("model.nir"), key=lambda p: len(p.parts))
         if nirs:
             graph = read_graph(nirs[0])
-            target = get_target(target_name(graph, ctx.args))
-            m = target.map(graph, chips=parse_chips(getattr(ctx.args, "chips", None)))
+            tgt = get_target(target_name(graph, target))
+            m = tgt.map(graph, chips=parse_chips(chips))
             if m is not None:
-                mapping = Path(target.write_mapping(m, out / "mapping.json"))
+                mapping = Path(tgt.write_mapping(m, out / "mapping.json"))
                 cores = m.total_cores
-    energy = write_energy(out)
-    rep = collect(out)
-    paths = render(rep, str(out))
-    print(f"[report] {paths['html']} (missing inputs: {', '.join(rep['missing']) or 'none'})")
-    if cores is None:  # mapped by the export: the report read its mapping.json
-        cores = (rep.get("mapping") or {}).get("total_cores")
-    return {"report": paths["html"], "mapping": str(mapping) if mapping else None, "cores": cores,
-            "energy": energy, "missing": rep["missing"]}
+    return {"mapping": str(mapping) if mapping else None, "cores": cores, "energy": write_energy(out)}
 
 
 def write_energy(out: Path) -> str | None:
