@@ -73,7 +73,8 @@ def graph_lowering(graph, lowering: str | None = None) -> str:
     """
     low = attention_lowering(graph, lowering, DEFAULT_LOWERING)
     if low not in LOWERINGS:
-        raise ValueError(f"attention lowering {low!r}: choose one of {LOWERINGS}")
+        raise ValueError(f"attention lowering {low!r} (the graph's metadata or --attention-lowering): choose one "
+                         f"of {LOWERINGS}")
     return low
 
 

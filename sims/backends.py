@@ -20,15 +20,9 @@ BACKENDS = ("lava", "reference")
 
 def lowering_of(graph, chosen: Optional[str]) -> str:
     """``--attention-lowering`` if given, else the export's choice (``metadata["attention_lowering"]``),
-    else the default (``neurons``)."""
-    from ds2ta.hardware.attention_lowering import DEFAULT_LOWERING, LOWERINGS
-
-    meta = graph.metadata if isinstance(getattr(graph, "metadata", None), dict) else {}
-    low = chosen or meta.get("attention_lowering") or DEFAULT_LOWERING
-    if low not in LOWERINGS:
-        raise ValueError(f"the graph's metadata names attention lowering {low!r}; pass --attention-lowering "
-                         f"one of {LOWERINGS}")
-    return low
+    else the default (``neurons``): the mapper's one resolution, ``nir_adapter.graph_lowering``."""
+    from ds2ta.hardware.nir_adapter import graph_lowering
+    return graph_lowering(graph, chosen)
 
 
 def pipelined_schedule(pipelined: bool, sequential: bool, total: int) -> bool:

@@ -82,9 +82,8 @@ def load_samples(graph: nir.NIRGraph, dataset: Optional[str], samples: Optional[
         ``(x_int (T, S, *input_shape) int64, labels (None when unknown), info)``.
     """
     in_shape = graph_input_shape(graph)
-    meta = graph.metadata if isinstance(graph.metadata, dict) else {}
     if dataset is None:
-        dataset = (meta.get("dataset") or {}).get("name") if isinstance(meta.get("dataset"), dict) else None
+        dataset = meta.dataset_name(graph)
         if dataset is None:
             raise ValueError("the graph does not name its dataset: pass --dataset NAME or a folder with x_int.npy")
     path = Path(dataset)

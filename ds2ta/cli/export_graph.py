@@ -31,6 +31,7 @@ from ds2ta.fileio import atomic_write_json
 from ds2ta.cli.export_chips import chips_line, chips_record
 from ds2ta.export.netx_import import netx_to_nir
 from ds2ta.export.nir_io import write_graph
+from ds2ta.hardware.graph import graph_T
 from ds2ta.export.nir_source import integer_source, is_integer, read_source, source_dt
 from ds2ta.hardware.netx import read_net_file
 from ds2ta.outfolder import staged_folder
@@ -107,8 +108,7 @@ def _nir(args, path, target):
         if is_integer(fgraph):
             return fgraph, None, ["an integer ds2ta graph: written as it is (no float source)"], caught
         dt = source_dt(fgraph, args.dt)
-        conv = (fgraph.metadata or {}).get("conventions") if isinstance(fgraph.metadata, dict) else None
-        T = args.T if args.T is not None else (conv or {}).get("T")
+        T = args.T if args.T is not None else graph_T(fgraph)
         if T is None:
             raise ValueError("the NIR graph does not say how many steps a sample takes: pass --T")
         graph, report, lines = integer_source(fgraph, dt, args.bits, int(T), path)

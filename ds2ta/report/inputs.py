@@ -16,6 +16,7 @@ from ds2ta.cli.export_chips import parse_chips
 from ds2ta.export import read_graph
 from ds2ta.export.targets import get_target
 from ds2ta.hardware.energy import estimate
+from ds2ta.hardware import graph as graph_meta
 
 from .collect import _load, find_inputs, split_simulation
 
@@ -24,7 +25,7 @@ DEFAULT_TARGET = "loihi2"
 
 def target_name(graph, default: Optional[str] = None) -> str:
     """The target a graph was exported for (its metadata), else ``default``, else loihi2."""
-    return ((graph.metadata or {}).get("target") or default or DEFAULT_TARGET)
+    return graph_meta.target_name(graph) or default or DEFAULT_TARGET
 
 
 def prepare_inputs(out: Union[str, Path], target: Optional[str] = None,
