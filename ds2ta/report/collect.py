@@ -1,5 +1,8 @@
 """Gather the run's JSON files into one report dict. Missing inputs are reported, never invented.
 
+The dict opens with the ``headline`` (``headline.py``: fit, energy and its band, latency, chip-exact
+accuracy, Lava vs reference), then the detail.
+
 Derived numbers (energy, NeuroBench metrics) are computed with ``ds2ta.hardware`` only when their
 inputs (``mapping.json`` and ``simulation.json``) exist, and say so in ``derived``.
 """
@@ -12,6 +15,7 @@ import warnings
 from pathlib import Path
 
 from .attention import compare_lowerings
+from .headline import headline
 
 INPUTS = ("quantization.json", "simulation.json", "mapping.json", "energy.json", "metrics.json")
 MISSING = "missing"
@@ -186,7 +190,8 @@ def collect(root: str | os.PathLike, calibration: bool = True) -> dict:
     rep["cores"] = mapping["cores"] if mapping else MISSING
     rep["calibration"] = _calibration() if calibration else MISSING
     rep["derived"] = derived
-    return rep
+    head = headline(data, rep, sim)
+    return {**{k: rep[k] for k in ("format", "format_version", "folder")}, "headline": head, **rep}
 
 
 def schedule_summary(sim: dict | None, merge_steps: int = 0) -> dict | str:

@@ -10,26 +10,7 @@ from ds2ta.fileio import atomic_write_text
 
 from .plots import all_plots
 from .templates import HTML, MARKDOWN
-
-
-def _num(v) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, bool) or isinstance(v, str):
-        return str(v)
-    if isinstance(v, int):
-        return f"{v:,}"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
-
-
-def _uj(v) -> str:
-    if not isinstance(v, (int, float)) or isinstance(v, bool):
-        return _num(v)
-    if abs(v) >= 1:
-        return f"{v:.4g} J"
-    return f"{v * 1e6:.4g} µJ" if abs(v) < 1e-3 else f"{v * 1e3:.4g} mJ"
+from .units import num, uj
 
 
 def _short(v) -> str:
@@ -39,7 +20,7 @@ def _short(v) -> str:
 
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(autoescape=jinja2.select_autoescape(default=True), undefined=jinja2.StrictUndefined)
-    env.filters.update(num=_num, uj=_uj, short=_short)
+    env.filters.update(num=num, uj=uj, short=_short)
     return env
 
 
@@ -50,7 +31,7 @@ def render(rep: dict, out_dir: str) -> dict[str, str]:
     env = _env()
     html = env.from_string(HTML).render(r=rep, plots=plots)
     md = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    md.filters.update(num=_num, uj=_uj, short=_short)
+    md.filters.update(num=num, uj=uj, short=_short)
     text = md.from_string(MARKDOWN).render(r=rep)
     paths = {k: os.path.join(out_dir, f"report.{k}") for k in ("json", "html", "md")}
     atomic_write_text(paths["json"], json.dumps(rep, indent=1, default=str))

@@ -11,17 +11,21 @@ th{background:#f0f3f7} td.l,th.l{text-align:left} .missing{color:#b00;font-style
 .ok{color:#175} .bad{color:#b00} .rec{border-top:1px dashed #999;margin-top:.5em;padding-top:.3em}
 .card .big{font-size:1.5em;font-weight:bold} .label{color:#b00;font-weight:bold} img{max-width:100%}
 small{color:#666}
+.headline{border:2px solid #3b6ea8;border-radius:8px;background:#eef4fb;padding:.4em 1.2em;margin:1em 0}
+.headline dl{display:grid;grid-template-columns:12em 1fr;gap:.35em 1em;margin:.5em 0}
+.headline dt{font-weight:bold} .headline dd{margin:0}
 </style></head><body>
 <h1>DS2TA on a Loihi-2-class chip: report</h1>
+{% set h = r.headline %}<section id="headline" class="headline"><dl>
+<dt>Target</dt><dd{% if h.target.fits is none %} class="missing"{% endif %}>{{ h.target.line }}</dd>
+<dt>Energy per inference</dt><dd{% if h.energy.J is none %} class="missing"{% endif %}>{{ h.energy.line }}{% if h.energy.band is defined %}<br><small>Band: {{ h.energy.band }}.</small>{% endif %}</dd>
+<dt>Latency</dt><dd{% if h.latency.sample_latency_steps is none %} class="missing"{% endif %}>{{ h.latency.line }}</dd>
+<dt>Chip-exact accuracy</dt><dd{% if h.accuracy.chip_exact is none %} class="missing"{% endif %}>{{ h.accuracy.line }}</dd>
+<dt>Lava vs reference</dt><dd class="{{ 'ok' if h.lava_vs_reference.match is true else ('bad' if h.lava_vs_reference.match is false else 'missing') }}">{{ h.lava_vs_reference.line }}</dd>
+</dl></section>
 <p><small>Folder <code>{{ r.folder }}</code>. Inputs:
 {% for k, v in r.inputs.items() %}<code>{{ k }}</code>: {% if v == "missing" %}<span class="missing">missing</span>{% else %}found{% endif %}{% if not loop.last %}; {% endif %}{% endfor %}.
-Grades: M measured, S simulated (pre-silicon), V vendor claim, D derived here.</small></p>
-
-<h2>Model and quantization</h2>
-{% if r.model == "missing" %}<p class="missing">model config missing</p>{% else %}
-<table>{% for k, v in r.model.items() %}<tr><th class="l">{{ k }}</th><td class="l">{{ v }}</td></tr>{% endfor %}</table>{% endif %}
-{% if r.quantization == "missing" %}<p class="missing">quantization.json missing</p>{% else %}
-<table>{% for k, v in r.quantization.items() %}<tr><th class="l">{{ k }}</th><td class="l">{{ v|short }}</td></tr>{% endfor %}</table>{% endif %}
+Grades: M measured, S simulated (pre-silicon), V vendor claim, D derived here. Detail below; the configuration last.</small></p>
 
 <h2>Accuracy</h2>
 <table><tr>{% for k in r.accuracy %}<th>{{ k }}</th>{% endfor %}</tr>
@@ -93,13 +97,25 @@ Grades: M measured, S simulated (pre-silicon), V vendor claim, D derived here.</
 <table><tr><th class="l">layer</th><th>neurons</th><th>cores (ours)</th><th>cores (3168 cap)</th><th>Intel cores</th><th class="l">limited by</th><th>spikes/inf</th><th>synops/inf</th></tr>
 {% for p in c.per_layer %}<tr><td class="l">{{ p.layer }}</td><td>{{ p.neurons }}</td><td>{{ p.predicted_cores }}</td><td>{{ p.predicted_cores_capped }}</td><td>{{ p.intel_cores }}</td><td class="l">{{ p.limited_by }}</td><td>{{ p.spikes }}</td><td>{{ p.synops }}</td></tr>{% endfor %}</table>
 <p><small>Why the numbers differ: see docs/energy.md (Intel's compiler packs ~2-3k neurons per core and splits Dense 2560->100 over 12 cores; Loihi 1 per-event costs overestimate Loihi 2's dynamic energy; static power scales with our smaller core count).</small></p>{% endif %}
+<h2>Configuration: model and quantization</h2>
+{% if r.model == "missing" %}<p class="missing">model config missing</p>{% else %}
+<table>{% for k, v in r.model.items() %}<tr><th class="l">{{ k }}</th><td class="l">{{ v }}</td></tr>{% endfor %}</table>{% endif %}
+{% if r.quantization == "missing" %}<p class="missing">quantization.json missing</p>{% else %}
+<table>{% for k, v in r.quantization.items() %}<tr><th class="l">{{ k }}</th><td class="l">{{ v|short }}</td></tr>{% endfor %}</table>{% endif %}
+
 {% if r.derived %}<h2>Derived here</h2><ul>{% for d in r.derived %}<li>{{ d }}</li>{% endfor %}</ul>{% endif %}
 </body></html>
 """
 
 MARKDOWN = r"""# DS2TA on a Loihi-2-class chip: report
+{% set h = r.headline %}
+- **Target:** {{ h.target.line }}
+- **Energy per inference:** {{ h.energy.line }}{% if h.energy.band is defined %}. Band: {{ h.energy.band }}.{% endif %}
+- **Latency:** {{ h.latency.line }}
+- **Chip-exact accuracy:** {{ h.accuracy.line }}
+- **Lava vs reference:** {{ h.lava_vs_reference.line }}
 
-Folder `{{ r.folder }}`. Missing inputs: {{ r.missing|join(", ") or "none" }}.
+Folder `{{ r.folder }}`. Missing inputs: {{ r.missing|join(", ") or "none" }}. Detail below; the configuration last.
 
 ## Accuracy
 | {% for k in r.accuracy %}{{ k }} | {% endfor %}
@@ -151,5 +167,15 @@ Chip steps per inference {{ e.latency.steps }}{% if r.schedule != "missing" %} (
 {% if r.calibration == "missing" %}missing{% else %}| quantity | predicted | measured | ratio |
 |---|---|---|---|
 {% for q in r.calibration.rows %}| {{ q.quantity }} | {{ q.predicted|num }} | {{ q.measured|num }} | {{ q.ratio|num }} |
+{% endfor %}{% endif %}
+
+## Configuration: model and quantization
+{% if r.model == "missing" %}model config missing{% else %}| model | |
+|---|---|
+{% for k, v in r.model.items() %}| {{ k }} | {{ v|short|replace("|", "\\|") }} |
+{% endfor %}{% endif %}
+{% if r.quantization == "missing" %}quantization.json missing{% else %}| quantization | |
+|---|---|
+{% for k, v in r.quantization.items() %}| {{ k }} | {{ v|short|replace("|", "\\|") }} |
 {% endfor %}{% endif %}
 """
