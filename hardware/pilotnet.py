@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from . import chip
+from .intel_tables import INTEL_LIF
 from .layers import LayerSpec
 from .netx import read_net
 
@@ -189,10 +190,8 @@ def activity(image: np.ndarray | None = None, data: str | os.PathLike | None = N
 # Intel's measurement and compiler placement (data/pilotnet_lif/README.md; grade M).
 MEASURED = {"cores": 74, "dynamic_J": 1.093544e-3, "total_J": 1.661103e-3, "dynamic_W": 0.447156,
             "static_W": 0.232078, "inferences_per_s": 408.91, "step_s": 1.0 / 408.91 / STEPS}
-INTEL_CORES = {"input0": 13, "conv1": 25, "conv2": 13, "conv3": 3, "conv4": 3, "conv5": 2,
-               "dense7": 12, "dense8": 1, "dense9": 1, "dense10": 1}
-INTEL_NEURONS_PER_CORE = {"input0": 3168, "conv1": 3072, "conv2": 2160, "conv3": 2688, "conv4": 2048,
-                          "conv5": 2048, "dense7": 8, "dense8": 50, "dense9": 10, "dense10": 1}
+INTEL_CORES = {r.layer: r.cores for r in INTEL_LIF}
+INTEL_NEURONS_PER_CORE = {r.layer: r.neurons for r in INTEL_LIF}  # as printed: a dense layer's mean
 
 
 def calibration(spec=None, data: str | os.PathLike | None = None) -> dict:
