@@ -36,7 +36,9 @@ GRADED_EXP_MAX = 16     # weight exponents of graded links (as the read-out's)
 
 # roles the quantizer refuses in a float graph, and why
 REFUSED_ROLES = {kinds.GRADED_UNIT: "a float graph cannot hold a graded unit: the quantizer writes them itself "
-                                    "(a graded max-pool's comparison network, export/maxpool_tree.py)"}
+                                    "(a graded max-pool's comparison network, export/maxpool_tree.py)",
+                 kinds.SIGMA_DELTA: "a sigma-delta network comes from lava-dl as integers and is written as it is "
+                                    "(ds2ta-export of a netx .net file): there is nothing to quantize"}
 
 
 class GraphQuantizer:

@@ -118,3 +118,74 @@ class DS2TAGradedMaxPool2d(NIRNode):
     @classmethod
     def from_dict(cls, kwargs: Dict[str, Any]):
         return cls(**{k: v for k, v in kwargs.items() if k != "type"})
+
+
+SIGMA_DELTA_MODES = ("delta", "sigma_delta", "sigma")
+
+
+@dataclass(eq=False)
+class DS2TASigmaDelta(NIRNode):
+    """A sigma-delta neuron population (lava-nc ``Delta`` / ``SigmaDelta`` / ``Sigma``, as lava-dl netx builds an
+    SDNN), integer parameters in the units the file gives them; dynamics in ``ds2ta.hardware.sigma_delta``::
+
+        delta:        act = x << (spike_exp + state_exp)                    (input layer, no state but act)
+        sigma_delta:  sigma += x;  act = relu?(sigma + bias << (spike_exp + state_exp))
+        both:         d = act - act_prev + residue;  s = d if |d| >= vth << (spike_exp + state_exp) else 0
+                      residue = d - s;  act_prev = act;  out = s >> state_exp    (graded message)
+        sigma:        sigma += x;  out = sigma                                  (read-out, no threshold)
+
+    Attributes:
+        shape: population shape, e.g. ``(C, H, W)``.
+        vth: threshold mantissa (netx ``vThMant``), per neuron (broadcast to ``shape``).
+        bias: bias mantissa per neuron (netx's layer bias; 0 in the delta and sigma modes).
+        mode: ``"delta"``, ``"sigma_delta"`` or ``"sigma"``.
+        relu: ReLU activation (lava-nc ``ActivationMode.RELU``); False: identity (``UNIT``).
+        spike_exp, state_exp: the fixed-point exponents (netx: 6 and 6).
+        version: extension version (1).
+    """
+
+    shape: Any
+    vth: Any = 0
+    bias: Any = 0
+    mode: str = "sigma_delta"
+    relu: bool = True
+    spike_exp: int = 6
+    state_exp: int = 6
+    version: int = GRADED_VERSION
+
+    def __post_init__(self) -> None:
+        self.shape = tuple(int(s) for s in np.asarray(self.shape).reshape(-1))
+        if not self.shape or min(self.shape) < 1:
+            raise ValueError(f"DS2TASigmaDelta: shape must be positive sizes, got {self.shape}")
+        m = np.asarray(self.mode).reshape(-1)[0] if isinstance(self.mode, np.ndarray) else self.mode
+        self.mode = m.decode() if isinstance(m, bytes) else str(m)  # a string, or what NIR's HDF5 reader gives
+        if self.mode not in SIGMA_DELTA_MODES:
+            raise ValueError(f"DS2TASigmaDelta: mode {self.mode!r} is not one of {SIGMA_DELTA_MODES}")
+        self.relu, self.version = bool(np.asarray(self.relu)), int(self.version)
+        self.spike_exp, self.state_exp = int(self.spike_exp), int(self.state_exp)
+        if min(self.spike_exp, self.state_exp) < 0:
+            raise ValueError(f"DS2TASigmaDelta: negative exponent (spike_exp {self.spike_exp}, state_exp "
+                             f"{self.state_exp})")
+        for k in ("vth", "bias"):
+            a = np.asarray(getattr(self, k))
+            if a.dtype.kind == "f" and np.any(a != np.round(a)):
+                raise ValueError(f"DS2TASigmaDelta: {k} must be integers (the chip's mantissas)")
+            setattr(self, k, np.array(np.broadcast_to(a.astype(np.int64), self.shape)))
+        if self.mode != "sigma_delta" and np.any(self.bias):
+            raise ValueError(f"DS2TASigmaDelta: a {self.mode} population has no bias (lava-nc's {self.mode.title()} "
+                             "takes none)")
+        if np.any(self.vth < 0):
+            raise ValueError("DS2TASigmaDelta: vth must be >= 0")
+        _check_version(self)
+        self.input_type = {"input": np.array(self.shape)}
+        self.output_type = {"output": np.array(self.shape)}
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = _common(self)
+        d.update(shape=np.array(self.shape), vth=self.vth, bias=self.bias, mode=self.mode, relu=int(self.relu),
+                 spike_exp=self.spike_exp, state_exp=self.state_exp)
+        return d
+
+    @classmethod
+    def from_dict(cls, kwargs: Dict[str, Any]):
+        return cls(**{k: v for k, v in kwargs.items() if k != "type"})

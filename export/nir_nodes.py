@@ -162,10 +162,10 @@ class DS2TABlockAttention(_AttentionNode):
 
 
 
-from ds2ta.export.nir_graded import DS2TAGraded, DS2TAGradedMaxPool2d  # noqa: E402 (graded nodes)
+from ds2ta.export.nir_graded import DS2TAGraded, DS2TAGradedMaxPool2d, DS2TASigmaDelta  # noqa: E402 (graded nodes)
 
 EXTENSION_NODES = {c.__name__: c for c in (DS2TASpikeAttention, DS2TABlockAttention, DS2TAGraded,
-                                          DS2TAGradedMaxPool2d)}
+                                          DS2TAGradedMaxPool2d, DS2TASigmaDelta)}
 
 
 def _registry() -> list:

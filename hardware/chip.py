@@ -274,6 +274,8 @@ THRESHOLD = _kinds.names(_kinds.THRESHOLD_ROLE)[0]      # stateless z = x > thet
 #                                                         threshold_params
 GRADED_UNITS = _kinds.names(_kinds.GRADED_UNIT)         # memoryless graded unit (export/nir_graded.py): out = in,
 #                                                         or max(in, 0); lava GradedVec / GradedReluVec (vth = 0)
+SIGMA_DELTAS = _kinds.names(_kinds.SIGMA_DELTA)         # sigma-delta population (hardware/sigma_delta.py)
+GRADED_MESSAGES = _kinds.names(*_kinds.GRADED_MESSAGE_ROLES)  # populations whose nonzero outputs are messages
 SPIKE_SOURCES = _kinds.names(*_kinds.SPIKING_ROLES)     # nodes whose output is binary spikes
 POPULATIONS = _kinds.names(*_kinds.POPULATION_ROLES)    # nodes that become a neuron population on the chip
 

@@ -178,9 +178,17 @@ def _lowered_meta(mapping: dict) -> dict[str, dict]:
     return {ls["name"]: ls.get("meta") or {} for ls in mapping.get("layer_specs", []) if ls["kind"] == LOWERED}
 
 
-def _graded_units(mapping: dict) -> set:
-    """Layers that are memoryless graded units (``DS2TAGraded``, ``meta["graded_unit"]``)."""
-    return {ls["name"] for ls in mapping.get("layer_specs", []) if (ls.get("meta") or {}).get("graded_unit")}
+def _graded_units(mapping: dict) -> dict:
+    """Layers whose neurons send graded messages, with the label of their terms: memoryless graded units
+    (``DS2TAGraded``, ``meta["graded_unit"]``) and sigma-delta populations (``meta["sigma_delta"]``)."""
+    out = {}
+    for ls in mapping.get("layer_specs", []):
+        meta = ls.get("meta") or {}
+        if meta.get("graded_unit"):
+            out[ls["name"]] = "graded units"
+        elif meta.get("sigma_delta"):
+            out[ls["name"]] = "sigma-delta neurons"
+    return out
 
 
 def _loihi(mapping: dict, counts: dict, prof: EventProfile, static_s: dict) -> dict:
@@ -205,11 +213,12 @@ def _loihi(mapping: dict, counts: dict, prof: EventProfile, static_s: dict) -> d
     for name, c in counts.items():
         syn = prof.synop_conv if kinds[name] == "conv" else prof.synop_dense
         low = lowered.get(name)
-        if name in units:  # a graded unit: GradedVec-like updates and messages (grade D stand-ins)
+        if name in units:  # graded units, sigma-delta neurons: graded updates and messages (grade D stand-ins)
+            label = units[name]
             add("synaptic ops", c["synops"], syn, name)
-            add("graded units: graded synops", c["graded_synops"], prof.graded_synop, name)
-            add("graded units: updates", c["neuron_updates"], prof.graded_neuron_update, name)
-            add("graded units: graded messages out", c["spikes"], prof.graded_message_out, name)
+            add(f"{label}: graded synops", c["graded_synops"], prof.graded_synop, name)
+            add(f"{label}: updates", c["neuron_updates"], prof.graded_neuron_update, name)
+            add(f"{label}: graded messages out", c["spikes"], prof.graded_message_out, name)
         elif low is None:
             add("synaptic ops", c["synops"] + c["graded_synops"], syn, name)
             add("neuron updates", c["neuron_updates"], prof.neuron_update, name)

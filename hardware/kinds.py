@@ -20,6 +20,7 @@ neuron          spiking Loihi LIF (``metadata["lava"]``: du, dv, vth, bias)
 graded_neuron   Loihi LIF without threshold: emits ``v`` (read-out, relay)
 threshold       stateless spiking unit ``z = x > theta`` (a LIF with no memory)
 graded_unit     memoryless graded unit (``DS2TAGraded``: ``x`` or ``max(x, 0)``)
+sigma_delta     sigma-delta population (``DS2TASigmaDelta``): graded messages, state (``hardware/sigma_delta.py``)
 attention       an attention extension node (operands q, k, v; ``attention_lowering.plan``)
 float_only      exists only in float graphs: the quantizer rewrites it, integer consumers refuse it
 =============== ======================================================================================
@@ -38,11 +39,12 @@ import numpy as np
 INPUT, OUTPUT = "input", "output"
 SYNAPSE, POOL, ROUTING = "synapse", "pool", "routing"
 NEURON, GRADED_NEURON, THRESHOLD_ROLE, GRADED_UNIT = "neuron", "graded_neuron", "threshold", "graded_unit"
-ATTENTION, FLOAT_ONLY = "attention", "float_only"
-ROLES = (INPUT, OUTPUT, SYNAPSE, POOL, ROUTING, NEURON, GRADED_NEURON, THRESHOLD_ROLE, GRADED_UNIT, ATTENTION,
-         FLOAT_ONLY)
+ATTENTION, FLOAT_ONLY, SIGMA_DELTA = "attention", "float_only", "sigma_delta"
+ROLES = (INPUT, OUTPUT, SYNAPSE, POOL, ROUTING, NEURON, GRADED_NEURON, THRESHOLD_ROLE, GRADED_UNIT, SIGMA_DELTA,
+         ATTENTION, FLOAT_ONLY)
 LINEAR_ROLES = (SYNAPSE, POOL)                                   # carry a LinearOp
-POPULATION_ROLES = (NEURON, GRADED_NEURON, THRESHOLD_ROLE, GRADED_UNIT)  # a neuron population on the chip
+POPULATION_ROLES = (NEURON, GRADED_NEURON, THRESHOLD_ROLE, GRADED_UNIT, SIGMA_DELTA)  # a population on the chip
+GRADED_MESSAGE_ROLES = (GRADED_UNIT, SIGMA_DELTA)                # send a graded message per nonzero output
 SPIKING_ROLES = (NEURON, THRESHOLD_ROLE)                         # emit binary spikes
 
 
@@ -527,7 +529,7 @@ KINDS: Dict[str, Kind] = {k.name: k for k in (
     Kind("LI", GRADED_NEURON, neuron=LeakyOp(False)), Kind("CubaLI", GRADED_NEURON, neuron=CubaOp(False)),
     Kind("I", GRADED_NEURON, neuron=IntegratorOp(False)),
     Kind("Threshold", THRESHOLD_ROLE),
-    Kind("DS2TAGraded", GRADED_UNIT),
+    Kind("DS2TAGraded", GRADED_UNIT), Kind("DS2TASigmaDelta", SIGMA_DELTA),
     Kind("DS2TASpikeAttention", ATTENTION), Kind("DS2TABlockAttention", ATTENTION),
     Kind("AvgPool2d", FLOAT_ONLY, refusal=AVGPOOL_REFUSAL),
     Kind("DS2TAGradedMaxPool2d", FLOAT_ONLY, refusal="a graded max-pool exists only in float graphs: "

@@ -4,7 +4,8 @@ The layout lava-dl's ``netx.hdf5.Network`` reads (lava-dl 0.6, ``lava/lib/dl/net
 
     /layer/<i>/type         b"input" | b"conv" | b"flatten" | b"dense" | ...
     /layer/<i>/shape        (C, H, W) (netx reverses it to (W, H, C))
-    /layer/<i>/neuron/      type (b"LOIHI" / b"CUBA"), vThMant, vDecay, iDecay, refDelay, ...
+    /layer/<i>/neuron/      type (b"LOIHI" / b"CUBA" / b"SDNN"), vThMant, vDecay, iDecay, refDelay, ...;
+                            SDNN: activation, sigma_output (the last layer sends sigma), messageBits
     /layer/<i>/weight       conv (C_out, C_in, kH, kW) torch layout; dense (out, in); input: a scalar
     /layer/<i>/bias         per channel (the neuron's ``bias_mant``, ``bias_exp = 6``); input: a scalar
     /layer/<i>/stride, padding, dilation (H, W), groups
@@ -28,6 +29,7 @@ from .chip import DU_OFFSET
 NETX_TYPES = ("input", "conv", "flatten", "dense")
 NETX_UNSUPPORTED = ("dense_rec", "dense_comp", "pool", "convT", "unpool", "average", "concat")
 SPIKING_NEURONS = ("LOIHI", "CUBA")  # netx's LIF neurons (SDNN and RF neurons are not LIF)
+SIGMA_DELTA_NEURONS = ("SDNN",)     # netx's sigma-delta neurons (lava-nc Delta / SigmaDelta / Sigma)
 
 
 def _text(ds) -> str:
@@ -47,7 +49,8 @@ def read_net(path: str | os.PathLike) -> list[dict]:
 
     Returns:
         One dict per layer: ``index``, ``type``, ``shape`` (W, H, C), ``neuron`` (``vth``, ``dv``,
-        ``du``, ``type``, ``refDelay``, ``wgtExp``, ``messageBits`` when present) and the arrays present
+        ``du``, ``type``, ``refDelay``, ``wgtExp``, ``messageBits``, ``sigma_output``, ``activation`` when
+        present) and the arrays present
         among ``weight``, ``bias``, ``stride``, ``padding``, ``dilation``, ``kernelSize``, ``groups``,
         ``delay``, ``weight_rec``. ``path`` and ``tSample`` (None when absent) are in every dict's
         ``file`` entry.
@@ -80,6 +83,10 @@ def read_net(path: str | os.PathLike) -> list[dict]:
                 for k in ("refDelay", "wgtExp", "messageBits"):
                     if k in n:
                         d["neuron"][k] = int(n[k][()])
+                if "sigma_output" in n:  # netx builds a Sigma for an SDNN layer with this key, whatever its value
+                    d["neuron"]["sigma_output"] = bool(n["sigma_output"][()])
+                if "activation" in n:
+                    d["neuron"]["activation"] = _text(n["activation"])
             for k in ("weight", "bias", "stride", "padding", "dilation", "kernelSize", "groups", "delay",
                       "weight_rec"):
                 if k in g and isinstance(g[k], h5py.Dataset):

@@ -4,7 +4,8 @@ Dispatch tables name every node type handled; an unknown type raises ``ValueErro
 layout follows docs/nir-format.md: synapse nodes (``Conv2d``, ``Affine``, ``Linear``,
 ``SumPool2d``, ``DS2TASpikeAttention``, ``DS2TABlockAttention``) feed neuron nodes (``CubaLIF``,
 ``LIF``, ``IF``, ``LI``, ``I``) and memoryless graded units (``DS2TAGraded``: a layer with graded input and
-output, ``meta["graded_unit"]``, its fan-in the sum over the projections it adds); ``Delay`` and
+output, ``meta["graded_unit"]``, its fan-in the sum over the projections it adds) and sigma-delta populations
+(``DS2TASigmaDelta``: graded input and output, ``meta["sigma_delta"]`` and ``meta["message_bits"]``); ``Delay`` and
 ``Flatten`` are routing (a Delay before a weight node makes that weight node a TASA replica); several
 edges into a node are summed, so a synapse node fed by s source populations stores its weights once per
 source (each source has its own axons).
@@ -27,7 +28,7 @@ from .layers import LayerSpec
 
 ROUTING = set(K.names(K.ROUTING))
 POPULATIONS = set(K.names(*K.POPULATION_ROLES))  # a layer each: neurons, threshold units, graded units
-GRADED_SOURCES = set(K.names(K.GRADED_NEURON, K.GRADED_UNIT, K.INPUT))  # their output is a graded payload
+GRADED_SOURCES = set(K.names(K.GRADED_NEURON, K.GRADED_UNIT, K.SIGMA_DELTA, K.INPUT))  # graded payload out
 
 
 def _whc(shape) -> tuple[int, int, int]:
@@ -228,9 +229,17 @@ def graph_layers(graph, lowering: str | None = None) -> tuple[list[LayerSpec], d
             rewritten_entries_per_neuron=info.get("rewritten", 0), weight_bits=min(8, info["bits"]),
             graded_input=any(kinds[s] in GRADED_SOURCES for s in all_src),
             meta={"synapse_nodes": syn + [c for p in syn for c in chain(p)], **({"hop_steps": info["hop_steps"]} if "hop_steps" in info else {}),
-                  **({"graded_unit": "relu" if nodes[name].relu else "identity"} if unit else {})})
+                  **({"graded_unit": "relu" if nodes[name].relu else "identity"} if unit else {}),
+                  **(_sigma_delta_meta(nodes[name]) if view.role(name) == K.SIGMA_DELTA else {})})
     layers = [ls for n in order if n in specs for ls in (*before.get(n, []), specs[n])]
     return layers, lowerings
+
+
+def _sigma_delta_meta(node) -> dict:
+    """A sigma-delta layer's entry in ``meta``: its mode and the payload bits of its graded messages (the node's
+    ``metadata["num_message_bits"]``, netx's 16 for an SDNN; 24, the chip's graded spike, when absent)."""
+    bits = int((getattr(node, "metadata", None) or {}).get("num_message_bits", 24))
+    return {"sigma_delta": node.mode, "message_bits": bits}
 
 
 def _population(name: str, kinds: dict, sources) -> str:

@@ -22,7 +22,7 @@ import pathlib, sys  # noqa: E401
 sys.path.insert(0, str(pathlib.Path(__file__).parent / "sims"))
 import graded_graphs  # noqa: E402
 from ds2ta.export.graph_quant import integerize_graph
-from ds2ta.export.nir_graded import DS2TAGraded, DS2TAGradedMaxPool2d
+from ds2ta.export.nir_graded import DS2TAGraded, DS2TAGradedMaxPool2d, DS2TASigmaDelta
 from ds2ta.hardware import kinds
 from ds2ta.hardware.mapper import check_fits
 from ds2ta.sims.reference.executor import ReferenceExecutor
@@ -111,6 +111,18 @@ def graded():
                  ("head", nir.Affine(weight=_w(5, 3 * H * W), bias=np.zeros(5))), ("out", neuron("LIF", (5,))))
 
 
+def sigma_delta(integer: bool):
+    """Input -> Conv2d -> DS2TASigmaDelta -> Flatten -> Affine -> DS2TASigmaDelta (sigma read-out); integer
+    weights when ``integer`` (a netx SDNN as ds2ta-export writes it)."""
+    w = (lambda *s: RNG.integers(-8, 9, s)) if integer else _w
+    return chain(("conv", nir.Conv2d(input_shape=(H, W), weight=w(3, C, 3, 3), stride=1, padding=1, dilation=1,
+                                     groups=1, bias=np.zeros(3))),
+                 ("sd", DS2TASigmaDelta(shape=(3, H, W), vth=1, bias=RNG.integers(-2, 3, (3, H, W)))),
+                 ("flat", nir.Flatten(input_type={"input": np.array([3, H, W])})),
+                 ("head", nir.Affine(weight=w(5, 3 * H * W) * 2, bias=np.zeros(5))),
+                 ("out", DS2TASigmaDelta(shape=(5,), mode="sigma", relu=False)))
+
+
 POOLED = [("pool", nir.SumPool2d(np.array([2, 2]), np.array([2, 2]), np.array([0, 0])), None),
           ("lif2", neuron("IF", (3, 2, 2)), [3, 2, 2])]
 # kind -> (float graph, the node of that kind). Float-only kinds also give the integer graph they are
@@ -130,6 +142,7 @@ EXAMPLES = {
                                 ("head", nir.Affine(weight=_w(5, 3 * H * W), bias=np.zeros(5))),
                                 ("out", nir.Threshold(np.full(5, 0.5)))), "out"),
     "DS2TAGraded": lambda: (graded(), "unit"),
+    "DS2TASigmaDelta": lambda: (sigma_delta(integer=False), "sd"),
     "Conv1d": lambda: (chain(("c1", conv1d(C, 3)), ("lif1", neuron("LIF", (3, H * W))),
                              ("flat", nir.Flatten(input_type={"input": np.array([3, H * W])})),
                              ("head", nir.Affine(weight=_w(5, 3 * H * W), bias=np.zeros(5))),
@@ -149,8 +162,10 @@ EXAMPLES = {
                                            ("head", nir.Affine(weight=_w(5, 12), bias=np.zeros(5))),
                                            ("out", neuron("LIF", (5,)))), "pool"),
 }
-# kinds whose integer graph is not a quantized float graph (the quantizer writes graded units itself)
-INTEGER_EXAMPLES = {"DS2TAGraded": lambda: (graded_graphs.maxpool_graph()[0], "sh")}
+# kinds whose integer graph is not a quantized float graph (the quantizer writes graded units itself; a
+# sigma-delta network comes from lava-dl as integers)
+INTEGER_EXAMPLES = {"DS2TAGraded": lambda: (graded_graphs.maxpool_graph()[0], "sh"),
+                    "DS2TASigmaDelta": lambda: (sigma_delta(integer=True), "sd")}
 # a NIR type the table does not hold must be listed here with the reason (none today)
 NOT_IN_TABLE = {"NIRGraph": "a subgraph: every consumer flattens it (export/nir_io.py, flatten_graph)",
                 "NIRNode": "the base class"}

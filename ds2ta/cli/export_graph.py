@@ -29,7 +29,7 @@ import torch
 
 from ds2ta.fileio import atomic_write_json
 from ds2ta.cli.export_chips import chips_line, chips_record
-from ds2ta.export.netx_import import netx_to_nir
+from ds2ta.export.netx_import import netx_conventions, netx_to_nir
 from ds2ta.export.nir_io import write_graph
 from ds2ta.hardware.graph import graph_T
 from ds2ta.export.nir_source import integer_source, is_integer, read_source, source_dt
@@ -92,10 +92,7 @@ def _netx(args, path):
         raise ValueError(f"{path} records no simulation/tSample: pass --T (steps per sample)")
     graph.metadata = {"format": "ds2ta-nir", "format_version": 1, "target": args.target, "integer": 1,
                       "source": {"kind": "netx", "file": str(path)},
-                      "conventions": {"dt": 1.0, "T": int(T), "reset": "zero (Lava LIF)",
-                                      "threshold": "strict v > vth << 6", "neuron_model": "lava PyLifModelBitAcc",
-                                      "input": "x_int (C, H, W) = the netx frame (W, H, C) transposed; it is the "
-                                               "input layer's bias_mant (bias_exp 6), driven here as a = x",
+                      "conventions": {"dt": 1.0, "T": int(T), **netx_conventions(graph),
                                       "flatten_order": "netx (W, H, C) -> (C, H, W) -> C order",
                                       "notes": notes}}
     return graph, None, notes, caught

@@ -27,6 +27,7 @@ from ds2ta.sims.lava.ops import _integer, _pair, compose, input_shape
 from ds2ta.sims.lava.procs.io.process import BiasSource
 from ds2ta.sims.lava.procs.lif.process import PerNeuronLIF
 from ds2ta.sims.lava.procs.readout.process import Readout
+from ds2ta.sims.lava.procs.sigma_delta.process import SigmaDeltaUnit
 from ds2ta.sims.lava.sparse_conv import build_sparse_conv
 
 
@@ -167,10 +168,26 @@ def build_graded_unit(pop: Population, ctx: BuildContext):
     return proc
 
 
+def build_sigma_delta(pop: Population, ctx: BuildContext):
+    """``DS2TASigmaDelta`` -> ``SigmaDeltaUnit`` (``hardware.sigma_delta``'s dynamics, reset at the population's
+    window start); it sends graded messages, so the synapses it feeds take 24-bit payloads. A synapse bias
+    arrives through a ``BiasSource`` (added to ``a_in`` every step, as the reference adds it to the input)."""
+    n = pop.node
+    flat = lambda a: np.asarray(a, dtype=np.int64).reshape(-1)
+    proc = SigmaDeltaUnit(shape=(pop.size,), mode=n.mode, relu=n.relu, vth=flat(n.vth), bias=flat(n.bias),
+                          spike_exp=n.spike_exp, state_exp=n.state_exp, period=ctx.period, depth=pop.depth,
+                          name=pop.name)
+    table = bias_table(pop, ctx.T)
+    if table is not None:
+        attach_bias(proc, pop, ctx, table)
+    return proc
+
+
 POPULATION_BUILDERS: dict[str, Callable] = {
     **{t: build_neuron for t in chip.SPIKE_SOURCES},
     **{t: build_readout for t in chip.GRADED_NEURONS},
     **{t: build_graded_unit for t in chip.GRADED_UNITS},
+    **{t: build_sigma_delta for t in chip.SIGMA_DELTAS},
 }
 
 

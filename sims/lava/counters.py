@@ -1,7 +1,7 @@
 """Per-layer activity counters of a Lava run, in the reference executor's counting rules.
 
 Spikes and read-out values are what the Lava processes emitted (the recorder's memory-mapped
-windows; a graded unit's messages are its nonzero values); attention operations are counted inside the attention core process. Synaptic operations
+windows; a graded unit's or a sigma-delta population's messages are its nonzero values); attention operations are counted inside the attention core process. Synaptic operations
 are *delivered events x structural fan-out*: every NIR synapse node (Affine, Linear, Conv2d,
 SumPool2d) gets, at each sample step, the sum of what its incoming paths carry (recorded population
 outputs through Delay/Flatten and other memoryless nodes, in numpy); an event from a spike source
@@ -136,7 +136,7 @@ def count_layers(schedule: Schedule, records: dict, extra: dict, T: int,
         if pop is not None and pop.kind == "neuron":
             c.update(chip.neuron_counts(pop.size, T, S))
             c["active_neuron_updates"] = active_updates(ev, name)
-        if pop is not None and type(node).__name__ in chip.GRADED_UNITS:  # one message per nonzero value
+        if pop is not None and type(node).__name__ in chip.GRADED_MESSAGES:  # one message per nonzero value
             c["spikes"] = chip.message_count(records[name])
         if spiking.get(name):
             c["spikes"] = chip.spike_count(records[name])

@@ -35,6 +35,8 @@ from ds2ta.sims.lava.procs.io.models import PyMemmapSourceModel, recorder_model
 from ds2ta.sims.lava.procs.io.process import MemmapSource, Recorder
 from ds2ta.sims.lava.procs.readout.models import PyReadoutModel
 from ds2ta.sims.lava.procs.readout.process import Readout
+from ds2ta.sims.lava.procs.sigma_delta.models import PySigmaDeltaUnitModel
+from ds2ta.sims.lava.procs.sigma_delta.process import SigmaDeltaUnit
 from ds2ta.sims.lava.procs.relay.models import bank_model
 from ds2ta.sims.lava.procs.relay.process import DelayBank
 from ds2ta.sims.lava.procs.fast import fast_models
@@ -158,6 +160,9 @@ class LavaNetwork:
                 if isinstance(proc, Readout):
                     models[proc] = PyReadoutModel
                     outs[name] = proc.v_out
+                elif isinstance(proc, SigmaDeltaUnit):
+                    models[proc] = PySigmaDeltaUnitModel
+                    outs[name] = proc.s_out
                 else:
                     outs[name] = proc.s_out
             procs[name] = proc

@@ -116,7 +116,10 @@ UPDATES: Dict[str, Callable] = {"Affine": _affine, "Linear": _affine, "Conv2d": 
 REFUSED_ROLES: Dict[str, str] = {
     kinds.ATTENTION: "the float executor has no attention update: a graph with attention nodes comes from "
                      "ds2ta-export, whose float reference is the PyTorch model itself (the export's float-vs-integer "
-                     "check, quantization.json)"}
+                     "check, quantization.json)",
+    kinds.SIGMA_DELTA: "the float executor has no sigma-delta update: a sigma-delta network comes from lava-dl as "
+                       "integers and is written as it is (ds2ta-export of a netx .net file); run it with the "
+                       "integer reference or Lava"}
 
 
 class FloatNeuron:

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ds2ta.hardware import chip, kinds
+from ds2ta.hardware import sigma_delta as sd
 from ds2ta.hardware.blas import exact_dtype
 from ds2ta.sims.reference.neurons import LavaLIFParams, lif_sequence, lif_step
 
@@ -363,6 +364,33 @@ class GradedUnitK(Kernel):
         return chip.graded_unit(x, self.relu)
 
 
+class SigmaDeltaK(Kernel):
+    """``DS2TASigmaDelta`` (``chip.SIGMA_DELTAS``): a sigma-delta population, ``hardware.sigma_delta.step`` on its
+    summed input step by step (int64, state from 0 at every sample start). Counted as a neuron population
+    whose messages (``spikes``) are its nonzero outputs."""
+
+    kind = "neuron"
+    graded_messages = True
+
+    def __init__(self, name, node):
+        super().__init__(name, node)
+        self.p = sd.params(node)
+        self.shape = tuple(node.shape)
+        self.neurons = int(np.prod(node.shape))
+
+    def forward(self, x, env):  # (T, B, *shape): the neuron axis flat, as the parameters are
+        T, B = x.shape[:2]
+        return sd.run(x.reshape(T, B, self.neurons), self.p).reshape(T, B, *self.shape)
+
+    def init_state(self):
+        return None
+
+    def step(self, x_t, state, env_t):
+        x_t = x_t.reshape(x_t.shape[0], self.neurons)
+        o, state = sd.step(x_t, state if state is not None else sd.zero_state(x_t), self.p)
+        return o.reshape(o.shape[0], *self.shape), state
+
+
 class LinearK(Kernel):
     """Any linear kind without a faster kernel here: its ``LinearOp`` (``ds2ta.hardware.kinds``), exact in
     int64 numpy on the flat C-order input, then the weight exponent's shift. Synaptic operations: the
@@ -400,7 +428,8 @@ LINEAR_KERNELS: Dict[str, Callable] = {"Conv2d": Conv2dK, "Affine": AffineK, "Li
 ROUTING_KERNELS: Dict[str, Callable] = {"Flatten": FlattenK, "Delay": DelayK}
 ROLE_KERNELS: Dict[str, Callable] = {kinds.INPUT: Identity, kinds.OUTPUT: Identity,
                                      kinds.NEURON: LavaLIFK, kinds.GRADED_NEURON: LavaLIFK,
-                                     kinds.THRESHOLD_ROLE: ThresholdK, kinds.GRADED_UNIT: GradedUnitK}
+                                     kinds.THRESHOLD_ROLE: ThresholdK, kinds.GRADED_UNIT: GradedUnitK,
+                                     kinds.SIGMA_DELTA: SigmaDeltaK}
 
 
 def build_kernel(name: str, node, attention_kernels: Dict[str, Callable]) -> Kernel:

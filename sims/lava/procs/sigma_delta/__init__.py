@@ -1,0 +1,1 @@
+"""Lava process family; see process.py and models.py."""
