@@ -22,11 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 import warnings
 from pathlib import Path
+
+from ds2ta.fileio import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "docs" / "results" / "loihi2_model.json"
@@ -161,9 +162,7 @@ def main(argv: list[str] | None = None) -> int:
            "rate": args.rate, "recorded_by": "benchmarks/loihi2_model.py"}
     text = json.dumps(out, indent=1, default=float)
     if args.record:
-        tmp = RECORD.with_suffix(".tmp")
-        tmp.write_text(text + "\n")
-        os.replace(tmp, RECORD)
+        atomic_write_text(RECORD, text + "\n")
     for f in out["fit_check"]:
         print(f"static_core_share={f['static_core_share']}:", json.dumps(f["check"]["error"]), file=sys.stderr)
     print(json.dumps(out["presets"], indent=1, default=float))

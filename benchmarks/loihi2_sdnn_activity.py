@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
+
+from ds2ta.fileio import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "hardware" / "pilotnet_sdnn_activity.json"
@@ -89,9 +90,7 @@ def main(argv: list[str] | None = None) -> int:
            "layers": {k: v for k, v in rec.items() if not k.startswith("input")},
            "input_layer": rec[f"input{layers[0]['index']}"], "wall_s": round(time.perf_counter() - t0, 1),
            "recorded_by": "benchmarks/loihi2_sdnn_activity.py"}
-    tmp = Path(args.out).with_suffix(".tmp")
-    tmp.write_text(json.dumps(out, indent=1) + "\n")
-    os.replace(tmp, args.out)
+    atomic_write_text(args.out, json.dumps(out, indent=1) + "\n")
     print(json.dumps({k: v for k, v in out.items() if k != "layers"}, indent=1))
     for k, v in out["layers"].items():
         print(k, v["messages_out"], v["synops_in"])
