@@ -27,11 +27,12 @@ import time
 import warnings
 from pathlib import Path
 
+from ds2ta.hardware.loihi2_workloads import SDNN_MEASURED as SDNN
+
 from ds2ta.fileio import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "docs" / "results" / "loihi2_model.json"
-SDNN = {"inferences_per_s": 16.87, "total_W": 0.275709, "static_W": 0.281775, "energy_J": 16.343833e-3}
 FAST = ("tiny", "tiny-dvs", "dvs", "statten-dvs64", "statten-dvs", "cifar10", "cifar100", "statten-cifar10")
 
 

@@ -20,12 +20,13 @@ from __future__ import annotations
 import json
 import math
 import os
+from functools import lru_cache
 from pathlib import Path
 
 from . import pilotnet
 from .intel_alloc import conv_slice_width, intel_like_cores
 from .layers import LayerSpec
-from .loihi2_model import LayerLoad, Workload
+from .loihi2_model import LayerLoad, Loihi2Params, Workload, errors, fit_host, fit_on_lif, predict
 from .pilotnet_alloc import network_specs
 
 SDNN_ACTIVITY = Path(__file__).with_name("pilotnet_sdnn_activity.json")
@@ -84,3 +85,32 @@ def sdnn_workload(data: str | os.PathLike | None = None, activity: dict | None =
     act = activity or json.loads(SDNN_ACTIVITY.read_text())
     events = {k: {"synops": v["synops_in"], "spikes": v["messages_out"]} for k, v in act["layers"].items()}
     return Workload("PilotNet SDNN", _loads(specs, intel_like_cores(specs), events, 1), 1, float(act["host_bytes"]))
+
+
+# PilotNet SDNN on Loihi 2 as Intel measured it (data/pilotnet_sdnn/README.md): the model's check
+SDNN_MEASURED = {"inferences_per_s": 16.87, "total_W": 0.275709, "static_W": 0.281775, "energy_J": 16.343833e-3}
+STATIC_CORE_SHARES = (0.0, 1.0)  # the static split the data cannot decide: all on the chip / all on the used cores
+
+
+@lru_cache(maxsize=None)
+def fitted_params(static_core_share: float = 0.0) -> Loihi2Params:
+    """The model's constants as docs/hardware.md uses them: ``k_t``, ``k_e`` and the static power fitted on
+    PilotNet-LIF (``static_core_share`` of it on the used cores), ``B_host`` fitted on PilotNet SDNN.
+
+    Raises:
+        ValueError: PilotNet's ``network.net`` files are not found (``pilotnet.data_dir``).
+    """
+    p = fit_on_lif(lif_workload(), pilotnet.MEASURED, static_core_share)
+    return fit_host(sdnn_workload(), SDNN_MEASURED["inferences_per_s"], p)
+
+
+@lru_cache(maxsize=None)
+def validation_band() -> dict:
+    """The check's relative errors (predicted / measured - 1) on PilotNet SDNN, lowest and highest over the
+    undecided static split: ``{"total_W": [lo, hi], "energy_J": [lo, hi], "checked_on", "fitted_on",
+    "step_s"}`` (``step_s`` is None: no public figure checks a step time the fit did not decide)."""
+    errs = [errors(predict(sdnn_workload(), fitted_params(s)), SDNN_MEASURED) for s in STATIC_CORE_SHARES]
+    band = {k: [min(e[k] for e in errs), max(e[k] for e in errs)] for k in ("total_W", "energy_J")}
+    return {**band, "step_s": None, "checked_on": "PilotNet SDNN (Intel's Loihi 2 measurement)",
+            "fitted_on": "PilotNet-LIF (Intel's Loihi 2 measurement)",
+            "static_core_shares": list(STATIC_CORE_SHARES)}

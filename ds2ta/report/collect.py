@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .attention import compare_lowerings
 from .headline import headline
+from .loihi2 import loihi2_model
 
 INPUTS = ("quantization.json", "simulation.json", "mapping.json", "energy.json", "metrics.json")
 MISSING = "missing"
@@ -164,6 +165,9 @@ def collect(root: str | os.PathLike, calibration: bool = True) -> dict:
         energy = estimate(mapping, sim).to_dict()
         derived.append("energy: computed by ds2ta-report from mapping.json + simulation.json")
     rep["energy"] = energy or MISSING
+    rep["loihi2_model"] = loihi2_model(mapping, sim)
+    if rep["loihi2_model"]["cores"] is not None:
+        derived.append("loihi2_model: the Loihi 2 time and power model on mapping.json + simulation.json")
     rep["schedule"] = schedule_summary(sim, (mapping or {}).get("merge_latency_steps", 0))
     rep["model_config_source"] = cfg_src or MISSING
     rep["gpu_recorded"] = _gpu_recorded(energy, cfg)

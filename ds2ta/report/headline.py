@@ -22,14 +22,15 @@ from __future__ import annotations
 
 from ds2ta.hardware.energy import steps_per_inference
 
-from .units import pct, plural, si, si_range
+from .units import pct, plural, si, si_range, signed_pct
 
 CENTRAL = ("sanafe", "model_step")  # the silicon-fitted profile at the step time the latency uses
 SIMULATE = "run ds2ta-sim --compare"
 STEP_TIMES = {"model_step": "modeled", "pilotnet_step": "PilotNet-measured"}
 KEYS = {  # every item has all its keys; null where the run does not tell (docs/report.md)
     "target": ("fits", "name", "spec", "cores", "chips", "chips_allowed", "cores_per_chip"),
-    "energy": ("J", "band_J", "profile", "step_time", "band", "paper_J", "gpu_J", "gpu_kind"),
+    "energy": ("J", "band_J", "profile", "step_time", "band", "paper_J", "gpu_J", "gpu_kind", "loihi2_J",
+               "loihi2_band"),
     "latency": ("sample_latency_steps", "steps_per_inference", "pipelined", "step_s_model", "step_s_measured",
                 "sample_latency_s", "inference_interval_s"),
     "accuracy": ("chip_exact", "source", "samples", "float", "simulated"),
@@ -47,7 +48,7 @@ def headline(data: dict, rep: dict, activity: dict | None) -> dict:
     """
     sim = data.get("simulation.json")
     items = {"target": target(data.get("mapping.json"), data.get("quantization.json")),
-             "energy": energy(rep.get("energy"), data.get("mapping.json"), sim),
+             "energy": energy(rep.get("energy"), data.get("mapping.json"), sim, rep.get("loihi2_model")),
              "latency": latency(rep.get("schedule"), rep.get("energy"), activity),
              "accuracy": accuracy(sim, data.get("quantization.json"), data.get("metrics.json")),
              "lava_vs_reference": lava_vs_reference(sim)}
@@ -73,8 +74,9 @@ def target(mapping: dict | None, quant: dict | None) -> dict:
             "line": line + (f" ({'; '.join(notes)})" if notes else "")}
 
 
-def energy(e, mapping: dict | None, sim: dict | None) -> dict:
-    """The Loihi event model's energy per inference and its band (module docstring)."""
+def energy(e, mapping: dict | None, sim: dict | None, loihi2: dict | None = None) -> dict:
+    """The Loihi event model's energy per inference and its band (module docstring), and the Loihi 2 model's
+    chip-bound energy with its validation band when the report priced it (``report.loihi2``)."""
     if not isinstance(e, dict) or not isinstance(e.get("loihi"), dict) or not e["loihi"]:
         need = [n for n, d in (("mapping.json", mapping), ("simulation.json", sim)) if d is None]
         how = {"mapping.json": "ds2ta-export writes it", "simulation.json": SIMULATE}
@@ -100,6 +102,12 @@ def energy(e, mapping: dict | None, sim: dict | None) -> dict:
         others.append(f"GPU {si(out['gpu_J'], 'J')}"
                       + (" (modeled lower bound, not a measurement)" if out["gpu_kind"] == "modeled"
                          else f" ({out['gpu_kind']})"))
+    if isinstance(loihi2, dict) and loihi2.get("chip_bound"):
+        out["loihi2_J"] = loihi2["chip_bound"]["energy_J"]
+        out["loihi2_band"] = loihi2["band"]["energy_J"]
+        lo, hi = out["loihi2_band"]
+        others.append(f"Loihi 2 model {si(out['loihi2_J'], 'J')} chip-bound (validated "
+                      f"{signed_pct(lo, 0)} .. {signed_pct(hi, 0)})")
     out["line"] = line + ("; beside it " + ", ".join(others) if others else "")
     return out
 

@@ -10,7 +10,7 @@ from ds2ta.fileio import atomic_write_text
 
 from .plots import all_plots
 from .templates import HTML, MARKDOWN
-from .units import num, uj
+from .units import num, rate, uj
 
 
 def _short(v) -> str:
@@ -20,7 +20,7 @@ def _short(v) -> str:
 
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(autoescape=jinja2.select_autoescape(default=True), undefined=jinja2.StrictUndefined)
-    env.filters.update(num=num, uj=uj, short=_short)
+    env.filters.update(num=num, uj=uj, short=_short, rate=rate)
     return env
 
 
@@ -31,7 +31,7 @@ def render(rep: dict, out_dir: str) -> dict[str, str]:
     env = _env()
     html = env.from_string(HTML).render(r=rep, plots=plots)
     md = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    md.filters.update(num=num, uj=uj, short=_short)
+    md.filters.update(num=num, uj=uj, short=_short, rate=rate)
     text = md.from_string(MARKDOWN).render(r=rep)
     paths = {k: os.path.join(out_dir, f"report.{k}") for k in ("json", "html", "md")}
     atomic_write_text(paths["json"], json.dumps(rep, indent=1, default=str))

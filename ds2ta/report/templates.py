@@ -65,6 +65,11 @@ Grades: M measured, S simulated (pre-silicon), V vendor claim, D derived here. D
 {% for t in p.terms %}<tr><td class="l">{{ t.name }}</td><td>{{ t.count|num }}</td><td>{{ (t.unit_J*1e12)|num }}</td><td>{{ t.energy_J|uj }}</td><td class="grade">{{ t.grade }}</td><td class="l"><small>{{ t.source }}</small></td></tr>{% endfor %}
 </table>{% endfor %}
 <ul>{% for n in e.notes %}<li><small>{{ n }}</small></li>{% endfor %}</ul>{% endif %}
+{% set l2 = r.loihi2_model %}<h3 id="loihi2">Loihi 2 time and power model, beside the Loihi 1 profiles</h3>
+{% if l2.cores is none %}<p class="missing">{{ l2.line }}</p>{% else %}<p>{{ l2.line }}.</p>
+<table><tr><th class="l">input</th><th>cores: Intel-like + vendor-limit layers [vendor limits only]</th><th>chips</th><th>inferences/s</th><th>energy / inference</th><th>W</th><th>step</th><th class="l">bound (slowest core's layer)</th></tr>
+{% for k in ("chip_bound", "host_fed") %}{% set x = l2[k] %}<tr><td class="l">{{ k|replace("_", "-") }}</td>{% if x %}<td>{{ l2.cores|num }} = {{ l2.cores_intel_like|num }} + {{ l2.cores_vendor_limit_layers|num }} [{{ l2.vendor_limit_cores|num }}]</td><td>{{ l2.chips }}</td><td>{{ x.inferences_per_s|rate }}</td><td>{{ x.energy_J|uj }}</td><td>{{ x.total_W|num }} W</td><td>{{ x.step_s|num }} s</td><td class="l">{{ x.bound }} ({{ x.slowest_layer }})</td>{% else %}<td colspan="7" class="l missing">not priced: the run counted no input-layer values</td>{% endif %}</tr>{% endfor %}</table>
+<small>Band: {{ l2.band.line }}. {{ l2.notes|join("; ") }}. {{ l2.steps_per_inference }} chip steps per inference; host input {{ l2.host_bytes|num }} bytes per inference (DELTA_SPARSE_8).</small>{% endif %}
 
 <h2>Attention on the chip: neuron lowering vs opaque core</h2>
 {% if r.attention_lowerings == "missing" %}<p class="missing">no model.nir with an attention node</p>{% else %}{% set a = r.attention_lowerings %}
@@ -143,6 +148,17 @@ GPU, {{ r.gpu_recorded.label }} (grade M, NVML):
 Recorded GPU measurement: {{ r.gpu_recorded.reason }}
 {% endif %}
 Chip steps per inference {{ e.latency.steps }}{% if r.schedule != "missing" %} ({{ r.schedule.line }}){% endif %}, {{ e.latency.seconds_model|num }} s (modeled step time). EDP: {% for k, v in e.edp_Js.items() %}{{ k }} {{ v|num }} J·s; {% endfor %}
+{% endif %}
+
+### Loihi 2 time and power model, beside the Loihi 1 profiles
+{% set l2 = r.loihi2_model %}{% if l2.cores is none %}{{ l2.line }}{% else %}{{ l2.line }}.
+
+| input | cores: Intel-like + vendor-limit layers [vendor limits only] | chips | inferences/s | energy / inference | W | step | bound (slowest core's layer) |
+|---|---|---|---|---|---|---|---|
+{% for k in ("chip_bound", "host_fed") %}{% set x = l2[k] %}{% if x %}| {{ k|replace("_", "-") }} | {{ l2.cores|num }} = {{ l2.cores_intel_like|num }} + {{ l2.cores_vendor_limit_layers|num }} [{{ l2.vendor_limit_cores|num }}] | {{ l2.chips }} | {{ x.inferences_per_s|rate }} | {{ x.energy_J|uj }} | {{ x.total_W|num }} W | {{ x.step_s|num }} s | {{ x.bound }} ({{ x.slowest_layer }}) |
+{% else %}| {{ k|replace("_", "-") }} | not priced: the run counted no input-layer values | | | | | | |
+{% endif %}{% endfor %}
+Band: {{ l2.band.line }}. {{ l2.notes|join("; ") }}. {{ l2.steps_per_inference }} chip steps per inference; host input {{ l2.host_bytes|num }} bytes per inference (DELTA_SPARSE_8).
 {% endif %}
 
 ## Attention: neuron lowering vs core

@@ -59,3 +59,13 @@ def si_range(lo: float, hi: float, unit: str, digits: int = 3) -> str:
     a, b = si(lo, unit, digits), si(hi, unit, digits)
     ua, ub = a.split(" ", 1)[1], b.split(" ", 1)[1]
     return f"{a.split(' ')[0]}–{b}" if ua == ub else f"{a} – {b}"
+
+
+def signed_pct(fraction: float, digits: int = 1) -> str:
+    """A relative error with its sign and a true minus: ``signed_pct(-0.297) == "−29.7 %"``."""
+    return f"{100 * fraction:+.{digits}f} %".replace("-", "\u2212")
+
+
+def rate(v: float) -> str:
+    """A count per second: whole and thousands-separated from 10 up, else 3 significant digits."""
+    return f"{v:,.0f}" if v >= 10 else f"{v:.3g}"
