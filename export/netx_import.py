@@ -159,13 +159,23 @@ def _input_layer(first: dict, nodes: dict, edges: list, notes: list) -> str:
     if first["neuron"]["du"] != chip.NO_CURRENT_MEMORY:
         raise ValueError(f"netx input layer 0 has iDecay {first['neuron']['du'] + chip.DU_OFFSET} (current memory): "
                          "its bias input equals a synaptic drive only with iDecay 4096; not supported")
+    in_chw = _input_drive(first, nodes, edges, notes, "the input enters as bias_mant = x, bias_exp 6")
+    nodes["input0"] = _neuron(first, in_chw, 0)
+    return "input0"
+
+
+def _input_drive(first: dict, nodes: dict, edges: list, notes: list, how: str) -> tuple:
+    """The graph ``Input`` and the 1x1 identity ``Conv2d`` ``input0.drive`` (the host writing the input,
+    ``metadata["host_bias_drive"]``) into the input layer ``input0`` (added by the caller); a stored input
+    transform, which netx's Input block never applies, is named (``how``: how the input enters instead).
+    Returns the input's ``(C, H, W)``."""
     in_chw = _chw(first["shape"])
     in_chw = in_chw + (1,) * (3 - len(in_chw))  # (C, H, W), also for a 1-D input
     nodes["input"] = nir.Input(np.array(in_chw))
     tr = {k: float(np.asarray(first[k]).reshape(-1)[0]) for k in ("weight", "bias") if k in first}
     if tr:
         msg = (f"netx input layer 0 stores a transform {tr} that lava-dl netx's Input block does not apply "
-               "(the input enters as bias_mant = x, bias_exp 6): converted as netx runs it, without it")
+               f"({how}): converted as netx runs it, without it")
         warnings.warn(msg)
         notes.append(msg)
     C = in_chw[0]
@@ -173,9 +183,8 @@ def _input_layer(first: dict, nodes: dict, edges: list, notes: list) -> str:
     nodes["input0.drive"] = nir.Conv2d(input_shape=np.array(in_chw[1:]), weight=eye,
                                        stride=1, padding=0, dilation=1, groups=1, bias=np.zeros(C),
                                        metadata={DRIVE: 1, "weight_exp": 0, "num_weight_bits": 8})
-    nodes["input0"] = _neuron(first, in_chw, 0)
     edges += [("input", "input0.drive"), ("input0.drive", "input0")]
-    return "input0"
+    return in_chw
 
 
 def _sigma_delta(d: dict, shape_chw: tuple, mode: str) -> DS2TASigmaDelta:
@@ -236,21 +245,8 @@ def sdnn_to_nir(layers: List[dict]) -> Tuple[nir.NIRGraph, List[str]]:
                          "messages straight into the first synapse, which this converter does not take; add the "
                          "input layer (slayer's block Input) and export again")
     nodes, edges, notes = {}, [], []
-    in_chw = _chw(first["shape"])
-    in_chw = in_chw + (1,) * (3 - len(in_chw))
-    nodes["input"] = nir.Input(np.array(in_chw))
-    tr = {k: float(np.asarray(first[k]).reshape(-1)[0]) for k in ("weight", "bias") if k in first}
-    if tr:
-        msg = (f"netx input layer 0 stores a transform {tr} that lava-dl netx's Input block does not apply "
-               "(the frame enters the Delta's a_in as it is): converted as netx runs it, without it")
-        warnings.warn(msg)
-        notes.append(msg)
-    C = in_chw[0]
-    nodes["input0.drive"] = nir.Conv2d(input_shape=np.array(in_chw[1:]), weight=np.eye(C, dtype=np.int16).reshape(
-        C, C, 1, 1), stride=1, padding=0, dilation=1, groups=1, bias=np.zeros(C),
-        metadata={DRIVE: 1, "weight_exp": 0, "num_weight_bits": 8})
+    in_chw = _input_drive(first, nodes, edges, notes, "the frame enters the Delta's a_in as it is")
     nodes["input0"] = _sigma_delta(dict(first, bias=0), in_chw, "delta")
-    edges += [("input", "input0.drive"), ("input0.drive", "input0")]
     prev, prev_chw, flat = "input0", in_chw, False
     for d in layers[1:]:
         if d["type"] == "flatten":
