@@ -47,6 +47,8 @@ def _affine(node, x, state):
 
 
 def _conv(node, x, state):
+    if getattr(node, "input_shape", None) is None:  # untyped (sinabs 2 in memory): the wired shape decides
+        node, _ = kinds.linear_op("Conv2d", node).typed("Conv2d", node, tuple(x.shape[1:]))
     shape = tuple(int(v) for v in np.asarray(node.input_shape).reshape(-1))
     x = x.reshape(x.shape[0], -1, *shape)
     pad = node.padding if isinstance(node.padding, str) else _pair(node.padding)

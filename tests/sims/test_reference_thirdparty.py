@@ -62,3 +62,19 @@ def test_unsupported_node_is_named():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ReferenceExecutor(g, dt=1.0)
+
+
+def test_float_executor_types_an_untyped_sinabs_conv():
+    """sinabs 2 leaves Conv2d ``input_shape`` None in memory (the float executor failed with a TypeError):
+    it now takes the wired shape, and equals the same graph with the shapes filled in by hand."""
+    import copy
+
+    from thirdparty_graphs import sinabs_cnn
+
+    from ds2ta.sims.reference.float_nir import FloatExecutor
+    g, dt, shape = sinabs_cnn()
+    typed = copy.deepcopy(g)
+    typed.nodes["0"].input_shape, typed.nodes["3"].input_shape = np.array([8, 8]), np.array([4, 4])
+    x = torch.randint(0, 3, (6, 2) + shape).double()
+    a, b = FloatExecutor(g, dt=dt).run(x), FloatExecutor(typed, dt=dt).run(x)
+    assert a["7"].sum() > 0 and all(torch.equal(a[k], b[k]) for k in b)
