@@ -224,6 +224,17 @@ def reap_new_children(before: set, settle_s: float = 1.0, limit_s: float = 15.0)
         _stop_processes(new)
 
 
+def _finished(done: threading.Event, poll_s: float) -> bool:
+    """``done`` is set, else sleep ``poll_s`` and look again. A plain sleep, not ``Event.wait``: a Ctrl-C or
+    SIGTERM handler that raises inside ``Event.wait``'s lock bookkeeping can turn into "RuntimeError: release
+    unlocked lock" (seen once under load in tests/faults/test_workers_signals.py); raised from ``time.sleep``
+    it unwinds as itself."""
+    if done.is_set():
+        return True
+    time.sleep(poll_s)
+    return done.is_set()
+
+
 def run_watched(proc, steps: int, poll_s: float = 0.05) -> None:
     """``proc.run(RunSteps(steps))`` that returns an error instead of hanging when a Lava process dies.
 
@@ -245,9 +256,9 @@ def run_watched(proc, steps: int, poll_s: float = 0.05) -> None:
             done.set()
     threading.Thread(target=target, daemon=True, name="lava-run").start()
     if not actors:  # first call: the runtime forks its processes inside run()
-        while not done.wait(poll_s) and not actors:
+        while not _finished(done, poll_s) and not actors:
             actors = list(getattr(runtime._messaging_infrastructure, "_actors", []) or [])
-    while not done.wait(poll_s):
+    while not _finished(done, poll_s):
         dead = [a for a in actors if not a.is_alive()]
         if dead:
             info = next((a.exception for a in dead if a.exception), None)
